@@ -1,0 +1,5 @@
+"""``python -m genrekit`` runs the command-line interface."""
+
+from genrekit.cli import main
+
+main()

@@ -1,0 +1,321 @@
+"""Reading audio files: any format in, float32 samples at the analysis rate out.
+
+Two real decoders stand behind :func:`load`: libsndfile (through ``soundfile``) for wav, flac,
+ogg/vorbis and mp3, the same path ``librosa.load`` takes, so the samples match librosa's; and
+FFmpeg (through PyAV) for everything else FFmpeg reads: m4a/AAC previews, opus, wma, video
+containers. Channels are averaged and the signal is resampled with soxr's high-quality mode, as
+librosa does by default.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+import soxr
+
+from genrekit.constants import MIN_SECONDS, SAMPLE_RATE
+from genrekit.errors import AudioLoadError, AudioTooShortError, ParameterError, PartialDecodeWarning
+
+# libsndfile reads these natively (mp3 since libsndfile 1.1); everything else goes to FFmpeg first.
+_SNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au"})
+
+Samples = npt.NDArray[np.float32]
+
+# Header frame counts of mp3s without a Xing/LAME header are estimates: allow two MPEG frames.
+_FRAME_COUNT_SLACK = 2 * 1152
+# Seconds decoded and dropped before an FFmpeg seek target.
+_SEEK_PREROLL = 0.5
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Decoded samples and what happened while decoding them."""
+
+    y: Samples
+    """float32, shape (n,) if mono else (n_channels, n)"""
+    sr: int
+    source_sr: int
+    """The file's own sample rate."""
+    damage: str | None = None
+    """Why only part of a damaged file was decoded, or ``None`` for an intact file."""
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """Samples as (n_frames, n_channels) float32 at the file's own rate."""
+
+    samples: Samples
+    sr: int
+    partial_reason: str | None = None
+
+
+class _DecoderError(Exception):
+    """Internal: one decoder could not read the file; the reason goes into the final message."""
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    sr: int | None = SAMPLE_RATE,
+    mono: bool = True,
+    offset: float = 0.0,
+    duration: float | None = None,
+    min_duration: float = MIN_SECONDS,
+) -> tuple[Samples, int]:
+    """Load an audio file as floating-point samples, like ``librosa.load``.
+
+    Parameters
+    ----------
+    path : path to an audio file of any format libsndfile or FFmpeg can read.
+    sr : target sample rate in Hz; ``None`` keeps the file's own rate.
+    mono : average the channels into one.
+    offset : start reading this many seconds into the file.
+    duration : read at most this many seconds; ``None`` reads to the end. Only the requested part
+        is decoded, so a short excerpt of a long file is cheap.
+    min_duration : decoded audio shorter than this many seconds (or than ``duration``, if that is
+        smaller) raises :class:`AudioTooShortError`.
+
+    Returns
+    -------
+    y : ndarray, float32, shape (n,) if ``mono`` else (n_channels, n)
+    sr : the sample rate of ``y``
+
+    Raises
+    ------
+    AudioLoadError
+        The file is missing, not a regular file, empty, not audio, or every decoder failed; the
+        message names each decoder tried and its reason.
+    AudioTooShortError
+        The audio decoded but is too short.
+
+    Warns
+    -----
+    PartialDecodeWarning
+        A damaged file was decoded up to the damage and the decodable part was long enough.
+    """
+    audio = read(
+        path, sr=sr, mono=mono, offset=offset, duration=duration, min_duration=min_duration
+    )
+    if audio.damage is not None:
+        seconds = audio.y.shape[-1] / audio.sr
+        warnings.warn(
+            f"{path}: file is damaged ({audio.damage}); "
+            f"using the first {seconds:.2f} s that decoded",
+            PartialDecodeWarning,
+            stacklevel=2,
+        )
+    return audio.y, audio.sr
+
+
+def read(
+    path: str | os.PathLike[str],
+    *,
+    sr: int | None = SAMPLE_RATE,
+    mono: bool = True,
+    offset: float = 0.0,
+    duration: float | None = None,
+    min_duration: float = MIN_SECONDS,
+) -> Audio:
+    """:func:`load`, returning an :class:`Audio` that reports damage instead of warning.
+
+    Batch code calls this from threads, where ``warnings.catch_warnings`` is not safe.
+    """
+    if offset < 0 or not math.isfinite(offset):
+        raise ParameterError(f"offset={offset!r} must be a finite number >= 0")
+    if duration is not None and not (duration > 0 and math.isfinite(duration)):
+        raise ParameterError(f"duration={duration!r} must be a finite number > 0, or None")
+    if sr is not None and sr <= 0:
+        raise ParameterError(f"sr={sr!r} must be a positive sample rate, or None")
+
+    file = Path(path)
+    _check_is_readable_file(file)
+    decoded = _decode_with_fallback(file, offset, duration)
+
+    samples = decoded.samples
+    if not np.isfinite(samples).all():
+        raise AudioLoadError(f"{file}: the decoded audio contains NaN or infinite samples")
+
+    wanted = min_duration if duration is None else min(min_duration, duration)
+    got = samples.shape[0] / decoded.sr
+    if got < wanted:
+        where = f" after offset {offset:g} s" if offset else ""
+        raise AudioTooShortError(
+            f"{file}: only {got:.3f} s of audio{where}; at least {wanted:g} s is needed"
+        )
+    y = downmix(samples) if mono else np.ascontiguousarray(samples.T)
+    if sr is not None and sr != decoded.sr:
+        y = resample(y, orig_sr=decoded.sr, target_sr=sr)
+    return Audio(y, decoded.sr if sr is None else sr, decoded.sr, decoded.partial_reason)
+
+
+def downmix(samples: Samples) -> Samples:
+    """Average channels: (n, n_channels) -> (n,), float32, the same sums ``np.mean`` makes."""
+    n_channels = samples.shape[1]
+    if n_channels == 1:
+        return np.ascontiguousarray(samples[:, 0])
+    # A running sum over columns is several times faster than np.mean(axis=1) on a tall,
+    # narrow array, and adds in the same order.
+    total = samples[:, 0].copy()
+    for channel in range(1, n_channels):
+        total += samples[:, channel]
+    total /= np.float32(n_channels)
+    return total
+
+
+def resample(y: Samples, *, orig_sr: int, target_sr: int) -> Samples:
+    """Resample along the last axis with soxr HQ, to librosa's length ``ceil(n * ratio)``."""
+    n_out = math.ceil(y.shape[-1] * float(target_sr) / orig_sr)
+    if y.ndim == 1:
+        out = soxr.resample(y, orig_sr, target_sr, quality="HQ")
+    else:  # (channels, n): soxr wants (n, channels)
+        out = soxr.resample(np.ascontiguousarray(y.T), orig_sr, target_sr, quality="HQ").T
+    if out.shape[-1] > n_out:
+        out = out[..., :n_out]
+    elif out.shape[-1] < n_out:
+        pad = [(0, 0)] * (out.ndim - 1) + [(0, n_out - out.shape[-1])]
+        out = np.pad(out, pad)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _check_is_readable_file(file: Path) -> None:
+    if not file.exists():
+        raise AudioLoadError(f"{file}: no such file")
+    if file.is_dir():
+        raise AudioLoadError(f"{file}: is a directory, not an audio file")
+    if not file.is_file():
+        raise AudioLoadError(f"{file}: not a regular file")
+    if file.stat().st_size == 0:
+        raise AudioLoadError(f"{file}: file is empty (0 bytes)")
+
+
+def _decode_with_fallback(file: Path, offset: float, duration: float | None) -> _Decoded:
+    decoders: list[tuple[str, Callable[[Path, float, float | None], _Decoded]]] = [
+        ("libsndfile", _decode_soundfile),
+        ("ffmpeg", _decode_pyav),
+    ]
+    if file.suffix.lower() not in _SNDFILE_EXTENSIONS:
+        decoders.reverse()
+    reasons: list[str] = []
+    for name, decoder in decoders:
+        try:
+            return decoder(file, offset, duration)
+        except _DecoderError as exc:
+            reasons.append(f"{name}: {exc}")
+    raise AudioLoadError(f"{file}: cannot be decoded as audio (tried {'; '.join(reasons)})")
+
+
+def _decode_soundfile(file: Path, offset: float, duration: float | None) -> _Decoded:
+    try:
+        with sf.SoundFile(file) as handle:
+            sr_native = handle.samplerate
+            # Same frame arithmetic as librosa.load, so the excerpt starts on the same sample.
+            if offset:
+                start = int(offset * sr_native)
+                if handle.frames >= 0 and start >= handle.frames:
+                    return _Decoded(np.zeros((0, handle.channels), np.float32), sr_native)
+                handle.seek(start)
+            else:
+                start = 0
+            frames = -1 if duration is None else int(duration * sr_native)
+            samples = handle.read(frames=frames, dtype="float32", always_2d=True)
+            declared = handle.frames
+    except (sf.LibsndfileError, sf.SoundFileRuntimeError, RuntimeError) as exc:
+        raise _DecoderError(_sndfile_reason(exc)) from exc
+    if samples.shape[0] == 0 and not offset:
+        raise _DecoderError("no audio frames in the file")
+    # A truncated or damaged file reads short of what its header declares.
+    expected = declared - start if frames < 0 else min(frames, declared - start)
+    missing = expected - samples.shape[0]
+    partial = None
+    if missing > _FRAME_COUNT_SLACK + expected // 1000:
+        partial = f"{missing / sr_native:.2f} s of the declared audio could not be decoded"
+    return _Decoded(samples, sr_native, partial)
+
+
+def _sndfile_reason(exc: BaseException) -> str:
+    text = _one_line(exc)
+    # libsndfile says this for any file it cannot identify, even one that exists.
+    if "does not exist or is not a regular file" in text:
+        return "format not recognised"
+    return re.sub(r"^Error opening '.*?': ", "", text)
+
+
+def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
+    import av  # imported here: FFmpeg's libraries take ~50 ms to load
+
+    chunks: list[Samples] = []
+    have = 0
+    partial: str | None = None
+    try:
+        container = av.open(str(file), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise _DecoderError(_one_line(exc)) from exc
+    with container:
+        if not container.streams.audio:
+            raise _DecoderError("the file has no audio stream")
+        stream = container.streams.audio[0]
+        sr_native = int(stream.codec_context.sample_rate or stream.rate or 0)
+        if sr_native <= 0:
+            raise _DecoderError("the audio stream has no sample rate")
+        want = None if duration is None else int(duration * sr_native)
+        start = int(offset * sr_native)
+        # FFmpeg converts every frame to planar float32 in the file's own layout and rate.
+        converter = av.AudioResampler(format="fltp")
+        position: int | None = None
+        try:
+            if offset > _SEEK_PREROLL and stream.time_base is not None:
+                # Seek early: lapped-transform codecs (AAC, Vorbis, Opus) decode the first frames
+                # after a seek wrongly; those fall before `start` and are dropped below.
+                target = (offset - _SEEK_PREROLL) / stream.time_base
+                container.seek(int(target), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if position is None:
+                    position = _frame_start(frame, sr_native)
+                for out in converter.resample(frame):
+                    block = out.to_ndarray().T  # (n, channels)
+                    block_start, position = position, position + block.shape[0]
+                    if position <= start:
+                        continue
+                    block = block[max(0, start - block_start) :]
+                    chunks.append(np.asarray(block, dtype=np.float32))
+                    have += block.shape[0]
+                if want is not None and have >= want:
+                    break
+        except (av.error.FFmpegError, ValueError) as exc:
+            if have == 0:
+                raise _DecoderError(_one_line(exc)) from exc
+            partial = _one_line(exc)
+    if have == 0:
+        if offset:
+            return _Decoded(np.zeros((0, 1), np.float32), sr_native)
+        raise _DecoderError("no audio frames could be decoded")
+    samples = np.concatenate(chunks)
+    if want is not None:
+        samples = samples[:want]
+    return _Decoded(samples, sr_native, partial)
+
+
+def _frame_start(frame: object, sr_native: int) -> int:
+    """Sample index at which a decoded frame starts (0 when the container gives no time)."""
+    pts = getattr(frame, "pts", None)
+    time_base = getattr(frame, "time_base", None)
+    if pts is None or time_base is None:
+        return 0
+    return round(float(pts * time_base) * sr_native)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    # PyAV prefixes errno and suffixes the file name; the message already names the file.
+    text = re.sub(r"^\[Errno -?\d+\] ", "", text)
+    text = re.sub(r": '[^']*'$", "", text)
+    return text[:300]

@@ -1,0 +1,218 @@
+"""The feature store: what ``genrekit extract`` writes and what training reads.
+
+Layout of a store folder::
+
+    store.json                      feature parameters and clip length (a mismatch is an error)
+    index.sqlite                    one row per input file: genre, sha256, status, reason
+    features/logmel/ab/<sha>.npy    (n_mels, n_frames) float32 log-mel, dB re 1.0
+    features/mfcc/ab/<sha>.npy      (n_mfcc, n_frames) float32 MFCCs
+    images/<genre>/<name>.mel.png   optional pictures (``--images``)
+
+Features are keyed by the SHA-256 of the input file's bytes, so a renamed or moved file is not
+computed again, and each ``.npy`` can be memory-mapped, so a data set larger than RAM can be read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from genrekit.errors import FeatureStoreError
+from genrekit.features import FeatureParams
+from genrekit.storage import write_bytes_atomic
+
+STORE_FORMAT = "genrekit-features"
+STORE_VERSION = 1
+FeatureKind = Literal["logmel", "mfcc"]
+FEATURE_KINDS: tuple[FeatureKind, ...] = ("logmel", "mfcc")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracks (
+    path      TEXT PRIMARY KEY,   -- relative to the input folder, '/'-separated
+    genre     TEXT NOT NULL,
+    sha256    TEXT,
+    size      INTEGER,
+    status    TEXT NOT NULL,      -- ok | failed | silent | duplicate
+    reason    TEXT,
+    updated   TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS clips (
+    sha256    TEXT PRIMARY KEY,   -- features/<kind>/<sha[:2]>/<sha>.npy exist for this row
+    duration  REAL NOT NULL,      -- seconds of real audio analysed (before padding)
+    n_frames  INTEGER NOT NULL,   -- frames stored (the clip length, after padding)
+    n_valid   INTEGER NOT NULL,   -- frames that cover real audio
+    peak_db   REAL NOT NULL,      -- loudest frame RMS, dB re full scale
+    created   TEXT NOT NULL DEFAULT (datetime('now'))
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What ``store.json`` records: how every array in the store was made."""
+
+    params: FeatureParams
+    clip_seconds: float
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": STORE_FORMAT,
+                "version": STORE_VERSION,
+                "clip_seconds": self.clip_seconds,
+                "params": self.params.to_dict(),
+            },
+            indent=2,
+        )
+
+
+@dataclass(frozen=True)
+class Track:
+    """One usable clip of the store."""
+
+    path: str
+    genre: str
+    sha256: str
+    duration: float
+    n_frames: int
+    n_valid: int
+
+
+def feature_path(root: Path, kind: FeatureKind, sha256: str) -> Path:
+    return root / "features" / kind / sha256[:2] / f"{sha256}.npy"
+
+
+def read_info(root: Path) -> StoreInfo:
+    meta = root / "store.json"
+    if not meta.is_file():
+        raise FeatureStoreError(
+            f"{root}: not a feature store (no store.json); create one with "
+            f"'genrekit extract IN_DIR -o {root}'"
+        )
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        if data.get("format") != STORE_FORMAT:
+            raise ValueError(f"format is {data.get('format')!r}, not {STORE_FORMAT!r}")
+        if int(data.get("version", 0)) > STORE_VERSION:
+            raise ValueError(f"version {data['version']} is newer than this genrekit reads")
+        return StoreInfo(FeatureParams.from_dict(data["params"]), float(data["clip_seconds"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FeatureStoreError(f"{meta}: damaged store description ({exc})") from exc
+
+
+def describe_mismatch(found: StoreInfo, wanted: StoreInfo) -> str:
+    """Human-readable list of the settings in which two stores differ ('' if none)."""
+    diffs = [
+        f"{name}={value!r} (wanted {wanted.params.to_dict()[name]!r})"
+        for name, value in found.params.to_dict().items()
+        if wanted.params.to_dict()[name] != value
+    ]
+    if found.clip_seconds != wanted.clip_seconds:
+        diffs.append(f"clip_seconds={found.clip_seconds:g} (wanted {wanted.clip_seconds:g})")
+    return ", ".join(diffs)
+
+
+def open_index(root: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the store's SQLite index."""
+    root.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(root / "index.sqlite")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)
+    return db
+
+
+def create_or_check(root: Path, info: StoreInfo) -> None:
+    """Make ``root`` a store for ``info``, or check an existing one was made with the same."""
+    if (root / "store.json").exists():
+        found = read_info(root)
+        diff = describe_mismatch(found, info)
+        if diff:
+            raise FeatureStoreError(
+                f"{root}: this store was made with other settings: {diff}; "
+                "use another output folder or the store's own settings"
+            )
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(root / "store.json", info.to_json().encode("utf-8"))
+
+
+class FeatureStore:
+    """Read a feature store: arrays, genre labels and file names.
+
+    Parameters
+    ----------
+    root : the folder ``genrekit extract -o`` wrote.
+    expect : feature parameters the caller needs; a store made with others raises
+        :class:`FeatureStoreError` instead of silently mixing features.
+
+    Examples
+    --------
+    >>> store = FeatureStore("features/")                     # doctest: +SKIP
+    >>> x = store.stack("mfcc")      # (n_clips, n_mfcc, n_frames), labels in store.labels
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, expect: FeatureParams | None = None):
+        self.root = Path(root)
+        self.info = read_info(self.root)
+        if expect is not None:
+            diff = describe_mismatch(self.info, StoreInfo(expect, self.info.clip_seconds))
+            if diff:
+                raise FeatureStoreError(
+                    f"{self.root}: features were extracted with other parameters: {diff}"
+                )
+        index = self.root / "index.sqlite"
+        if not index.is_file():
+            raise FeatureStoreError(f"{self.root}: index.sqlite is missing; rerun genrekit extract")
+        uri = f"{index.resolve().as_uri()}?mode=ro"
+        with sqlite3.connect(uri, uri=True) as db:
+            rows = db.execute(
+                "SELECT t.path, t.genre, t.sha256, c.duration, c.n_frames, c.n_valid "
+                "FROM tracks t JOIN clips c USING (sha256) WHERE t.status = 'ok' "
+                "ORDER BY t.genre, t.path"
+            ).fetchall()
+        self.tracks: list[Track] = [Track(*row) for row in rows]
+        self.genres: list[str] = sorted({t.genre for t in self.tracks})
+        lookup = {genre: i for i, genre in enumerate(self.genres)}
+        self.labels: npt.NDArray[np.int64] = np.array(
+            [lookup[t.genre] for t in self.tracks], dtype=np.int64
+        )
+
+    @property
+    def params(self) -> FeatureParams:
+        return self.info.params
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def __iter__(self) -> Iterator[Track]:
+        return iter(self.tracks)
+
+    def array(self, kind: FeatureKind, i: int, *, mmap: bool = True) -> npt.NDArray[np.float32]:
+        """The ``kind`` features of clip ``i``; memory-mapped unless ``mmap=False``."""
+        if kind not in FEATURE_KINDS:
+            raise FeatureStoreError(f"kind={kind!r} must be one of {FEATURE_KINDS}")
+        path = feature_path(self.root, kind, self.tracks[i].sha256)
+        try:
+            loaded: Any = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise FeatureStoreError(f"{path}: cannot read features ({exc}); rerun extract") from exc
+        return loaded  # type: ignore[no-any-return]
+
+    def stack(self, kind: FeatureKind) -> npt.NDArray[np.float32]:
+        """All clips' ``kind`` features in one array, shape (n_clips, n_bins, n_frames)."""
+        if not self.tracks:
+            raise FeatureStoreError(f"{self.root}: the store holds no usable clip")
+        first = self.array(kind, 0)
+        out = np.empty((len(self), *first.shape), dtype=np.float32)
+        for i in range(len(self)):
+            out[i] = self.array(kind, i)
+        return out

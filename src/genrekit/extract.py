@@ -1,0 +1,323 @@
+"""Whole data sets: ``<genre>/<track files>`` in, a feature store out.
+
+For each track the first ``clip_seconds`` are analysed (shorter tracks are zero-padded at the end
+to that length, and the number of frames that hold real audio is recorded), giving a log-mel
+spectrogram (dB re 1.0) and MFCCs, and with ``images=True`` two PNGs (the mel drawn re its
+maximum, as the seed did). One bad file is recorded and skipped; results are keyed by the
+content hash, so a rerun skips finished files even if they were renamed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from genrekit.audio import read
+from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, SILENCE_DB
+from genrekit.dataset import StoreInfo, create_or_check, feature_path, open_index
+from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError
+from genrekit.features import FeatureParams, log_mel_and_mfcc
+from genrekit.storage import save_npy_atomic, sha256_file
+
+Status = Literal["done", "cached", "failed", "silent", "duplicate"]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """One worker per available core: decoding and features release the GIL."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How ``extract_dataset`` works; the defaults are the seed's settings."""
+
+    params: FeatureParams = field(default_factory=FeatureParams)
+    clip_seconds: float = CLIP_SECONDS
+    images: bool = False
+    workers: int = field(default_factory=default_workers)
+    cmap: str = "magma"
+
+    def __post_init__(self) -> None:
+        if not self.clip_seconds > 0:
+            raise ParameterError(f"clip_seconds={self.clip_seconds} must be positive")
+        if self.workers < 1:
+            raise ParameterError(f"workers={self.workers} must be at least 1")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    rel: str  # relative to the input folder, '/'-separated
+    genre: str
+
+
+@dataclass(frozen=True)
+class ClipOutcome:
+    """What happened to one input file."""
+
+    rel: str
+    genre: str
+    status: Status
+    reason: str | None = None
+
+
+@dataclass
+class ExtractSummary:
+    counts: Counter[Status] = field(default_factory=Counter)
+    failures: list[ClipOutcome] = field(default_factory=list)
+    ignored: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.interrupted
+
+
+@dataclass(frozen=True)
+class ClipFeatures:
+    log_mel: npt.NDArray[np.float32]
+    mfcc: npt.NDArray[np.float32]
+    duration: float
+    n_valid: int
+    peak_db: float
+
+
+def clip_features(y: npt.NDArray[np.float32], options: ExtractOptions) -> ClipFeatures:
+    """Features of one decoded clip: trimmed or zero-padded to the clip length."""
+    params = options.params
+    n_samples = round(options.clip_seconds * params.sr)
+    real = y[:n_samples]
+    padded = np.pad(real, (0, n_samples - real.size)) if real.size < n_samples else real
+    _, log_mel, mfcc = log_mel_and_mfcc(padded, params)
+    return ClipFeatures(
+        log_mel=log_mel,
+        mfcc=mfcc,
+        duration=real.size / params.sr,
+        n_valid=min(params.n_frames(real.size), log_mel.shape[1]),
+        peak_db=peak_rms_db(real, params.hop_length),
+    )
+
+
+def peak_rms_db(y: npt.NDArray[np.float32], frame: int) -> float:
+    """Loudest RMS over non-overlapping frames, in dB re full scale (-inf for digital silence)."""
+    usable = y[: max(frame, y.size // frame * frame)]
+    if usable.size < frame:
+        usable = np.pad(usable, (0, frame - usable.size))
+    power = np.mean(np.square(usable.reshape(-1, frame), dtype=np.float64), axis=1)
+    peak = float(power.max())
+    return 10.0 * float(np.log10(peak)) if peak > 0 else float("-inf")
+
+
+def scan_dataset(in_dir: Path) -> tuple[list[SourceFile], int]:
+    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored."""
+    if not in_dir.is_dir():
+        raise FeatureStoreError(f"{in_dir}: input folder does not exist or is not a folder")
+    files: list[SourceFile] = []
+    ignored = 0
+    for genre_dir in sorted(p for p in in_dir.iterdir() if p.is_dir()):
+        if genre_dir.name.startswith("."):
+            continue
+        for path in sorted(genre_dir.rglob("*")):
+            if not path.is_file() or any(part.startswith(".") for part in path.parts[-2:]):
+                continue
+            if path.suffix.lower() in AUDIO_EXTENSIONS:
+                rel = path.relative_to(in_dir).as_posix()
+                files.append(SourceFile(path, rel, genre_dir.name))
+            else:
+                ignored += 1
+    ignored += sum(1 for p in in_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise FeatureStoreError(
+            f"{in_dir}: no audio found; expected <genre>/<track files> "
+            f"(endings: {', '.join(sorted(AUDIO_EXTENSIONS))})"
+        )
+    return files, ignored
+
+
+def extract_dataset(
+    in_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    options: ExtractOptions | None = None,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_clip: Callable[[ClipOutcome], None] | None = None,
+) -> ExtractSummary:
+    """Extract features of every track under ``in_dir`` into the store ``out_dir``.
+
+    ``on_start(n_files)`` is called once the input is scanned and ``on_clip(outcome)`` after each
+    file, so a caller can show progress. Ctrl-C stops cleanly: finished clips are kept, the
+    summary says ``interrupted``, and a rerun resumes.
+    """
+    options = options or ExtractOptions()
+    source_root, root = Path(in_dir), Path(out_dir)
+    started = time.perf_counter()
+    files, ignored = scan_dataset(source_root)
+    create_or_check(root, StoreInfo(options.params, options.clip_seconds))
+    summary = ExtractSummary(ignored=ignored)
+    if on_start is not None:
+        on_start(len(files))
+
+    db = open_index(root)
+    done = {sha for (sha,) in db.execute("SELECT sha256 FROM clips")}
+    first_owner: dict[str, SourceFile] = {}
+
+    def record(outcome: ClipOutcome, sha: str | None, size: int | None) -> None:
+        summary.counts[outcome.status] += 1
+        if outcome.status == "failed":
+            summary.failures.append(outcome)
+        stored = "ok" if outcome.status in ("done", "cached") else outcome.status
+        db.execute(
+            "INSERT INTO tracks (path, genre, sha256, size, status, reason, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, datetime('now')) ON CONFLICT(path) DO UPDATE SET "
+            "genre=excluded.genre, sha256=excluded.sha256, size=excluded.size, "
+            "status=excluded.status, reason=excluded.reason, updated=excluded.updated",
+            (outcome.rel, outcome.genre, sha, size, stored, outcome.reason),
+        )
+        if on_clip is not None:
+            on_clip(outcome)
+
+    def hash_one(src: SourceFile) -> tuple[str | None, int | None, str | None]:
+        try:
+            return sha256_file(src.path), src.path.stat().st_size, None
+        except OSError as exc:
+            return None, None, f"{src.path}: cannot read file ({exc.strerror or exc})"
+
+    def work(src: SourceFile, sha: str) -> tuple[ClipOutcome, ClipFeatures | None]:
+        if sha in done:
+            if options.images:
+                _render_cached_images(root, src, sha, options)
+            return ClipOutcome(src.rel, src.genre, "cached"), None
+        return _extract_one(root, src, sha, options)
+
+    try:
+        with ThreadPoolExecutor(max_workers=options.workers) as pool:
+            hashes = list(pool.map(hash_one, files))
+            todo: list[tuple[SourceFile, str, int | None]] = []
+            for src, (sha, size, error) in zip(files, hashes, strict=True):
+                if sha is None:
+                    record(ClipOutcome(src.rel, src.genre, "failed", error), None, None)
+                elif sha in first_owner:
+                    owner = first_owner[sha]
+                    reason = f"same audio as {owner.rel}"
+                    if owner.genre != src.genre:
+                        reason += f" (labelled {owner.genre!r} there)"
+                    record(ClipOutcome(src.rel, src.genre, "duplicate", reason), sha, size)
+                else:
+                    first_owner[sha] = src
+                    todo.append((src, sha, size))
+            sizes = {sha: size for _, sha, size in todo}
+            last_commit = time.monotonic()
+            tasks = ((src, sha) for src, sha, _ in todo)
+            for (outcome, feats), sha in _bounded_map(
+                pool, lambda t: (work(*t), t[1]), tasks, window=4 * options.workers
+            ):
+                if feats is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO clips (sha256, duration, n_frames, n_valid, "
+                        "peak_db) VALUES (?, ?, ?, ?, ?)",
+                        (sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db),
+                    )
+                record(outcome, sha, sizes[sha])
+                if time.monotonic() - last_commit > 1.0:
+                    db.commit()
+                    last_commit = time.monotonic()
+        # Forget files that have left the input folder, so the index mirrors it.
+        present = [(f.rel,) for f in files]
+        db.execute("CREATE TEMP TABLE present (path TEXT PRIMARY KEY)")
+        db.executemany("INSERT INTO present VALUES (?)", present)
+        db.execute("DELETE FROM tracks WHERE path NOT IN (SELECT path FROM present)")
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        db.commit()
+        db.close()
+        summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _extract_one(
+    root: Path, src: SourceFile, sha: str, options: ExtractOptions
+) -> tuple[ClipOutcome, ClipFeatures | None]:
+    try:
+        audio = read(src.path, sr=options.params.sr, duration=options.clip_seconds)
+        feats = clip_features(audio.y, options)
+    except GenrekitError as exc:
+        return ClipOutcome(src.rel, src.genre, "failed", str(exc)), None
+    if feats.peak_db < SILENCE_DB:
+        reason = f"silent: loudest frame at {feats.peak_db:.1f} dBFS (< {SILENCE_DB:g})"
+        return ClipOutcome(src.rel, src.genre, "silent", reason), None
+    save_npy_atomic(feature_path(root, "logmel", sha), feats.log_mel)
+    save_npy_atomic(feature_path(root, "mfcc", sha), feats.mfcc)
+    if options.images:
+        _save_images(root, src, feats.log_mel, feats.mfcc, options.cmap)
+    note = f"partly decoded: {audio.damage}" if audio.damage else None
+    return ClipOutcome(src.rel, src.genre, "done", note), feats
+
+
+def image_paths(root: Path, src: SourceFile) -> tuple[Path, Path]:
+    """Where the mel and MFCC pictures of a track go: images/<genre>/<name>.{mel,mfcc}.png."""
+    inside_genre = src.rel.split("/", 1)[1]
+    name = inside_genre.rsplit(".", 1)[0].replace("/", "__")
+    folder = root / "images" / src.genre
+    return folder / f"{name}.mel.png", folder / f"{name}.mfcc.png"
+
+
+def _save_images(
+    root: Path,
+    src: SourceFile,
+    log_mel: npt.NDArray[np.float32],
+    mfcc: npt.NDArray[np.float32],
+    cmap: str,
+) -> None:
+    from genrekit.images import save_png
+
+    mel_png, mfcc_png = image_paths(root, src)
+    # log_mel is dB re 1.0; minus its maximum it is exactly power_to_db(mel, ref=np.max).
+    save_png(log_mel - log_mel.max(), mel_png, cmap=cmap)
+    save_png(mfcc, mfcc_png, cmap=cmap)
+
+
+def _render_cached_images(root: Path, src: SourceFile, sha: str, options: ExtractOptions) -> None:
+    mel_png, mfcc_png = image_paths(root, src)
+    if mel_png.exists() and mfcc_png.exists():
+        return
+    log_mel = np.load(feature_path(root, "logmel", sha))
+    mfcc = np.load(feature_path(root, "mfcc", sha))
+    _save_images(root, src, log_mel, mfcc, options.cmap)
+
+
+def _bounded_map(
+    pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], *, window: int
+) -> Iterator[R]:
+    """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded."""
+    pending: list[Future[R]] = []
+    iterator = iter(items)
+    try:
+        for item in iterator:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.pop(0).result()
+        while pending:
+            yield pending.pop(0).result()
+    finally:
+        for future in pending:
+            future.cancel()

@@ -1,0 +1,321 @@
+"""Log-mel spectrograms and MFCCs with librosa's numbers, faster.
+
+Pure functions over numpy arrays with librosa's names and keyword-only arguments, so
+``genrekit.features.melspectrogram(y=y, sr=sr)`` is a drop-in for
+``librosa.feature.melspectrogram(y=y, sr=sr)`` and agrees with librosa 0.11 to well under 0.01 dB.
+Speed comes from float32 FFTs on strided frames, a mel product that only touches the non-zero
+part of each filter, and an MFCC that keeps only the DCT rows it needs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.fft
+import scipy.signal
+
+from genrekit.constants import AMIN, HOP_LENGTH, N_FFT, N_MELS, N_MFCC, SAMPLE_RATE, TOP_DB
+from genrekit.errors import ParameterError
+
+Float32Array = npt.NDArray[np.float32]
+FloatArray = npt.NDArray[np.floating[Any]]
+
+# Slaney's mel scale (Auditory Toolbox): linear below 1 kHz, logarithmic above.
+_F_SP = 200.0 / 3
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0
+
+
+def hz_to_mel(frequencies: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Hz to Slaney mels (librosa's ``hz_to_mel(htk=False)``)."""
+    f = np.asarray(frequencies, dtype=np.float64)
+    mels = f / _F_SP
+    log_region = f >= _MIN_LOG_HZ
+    return np.where(
+        log_region, _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP, mels
+    )
+
+
+def mel_to_hz(mels: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Slaney mels to Hz (librosa's ``mel_to_hz(htk=False)``)."""
+    m = np.asarray(mels, dtype=np.float64)
+    freqs = _F_SP * m
+    log_region = m >= _MIN_LOG_MEL
+    return np.where(log_region, _MIN_LOG_HZ * np.exp(_LOGSTEP * (m - _MIN_LOG_MEL)), freqs)
+
+
+def mel_frequencies(n_mels: int, *, fmin: float, fmax: float) -> npt.NDArray[np.float64]:
+    """``n_mels`` frequencies in Hz, evenly spaced on the Slaney mel scale from fmin to fmax."""
+    return mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels))
+
+
+@functools.lru_cache(maxsize=16)
+def mel_filters(
+    *, sr: int, n_fft: int, n_mels: int = N_MELS, fmin: float = 0.0, fmax: float | None = None
+) -> Float32Array:
+    """Slaney-normalised triangular mel filter bank, as ``librosa.filters.mel``.
+
+    Returns
+    -------
+    weights : ndarray, float32, shape (n_mels, 1 + n_fft // 2), read-only (it is cached)
+    """
+    fmax = sr / 2.0 if fmax is None else float(fmax)
+    if not 0 <= fmin < fmax <= sr / 2.0:
+        raise ParameterError(
+            f"need 0 <= fmin < fmax <= sr/2; got fmin={fmin}, fmax={fmax}, sr={sr}"
+        )
+    fft_freqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mel_f = mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax)
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fft_freqs)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper)).astype(np.float32)
+    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    weights.flags.writeable = False
+    return weights  # type: ignore[no-any-return]
+
+
+# Frames per block in the STFT -> mel pipeline: the block's frames, spectrum and power
+# (~5 MB at n_fft=2048) stay in a core's L2 cache; one pass over the whole clip would not.
+_BLOCK_FRAMES = 256
+# Mel bands per dense tile of the filter bank; 8 keeps the tiles ~4x the bank's non-zeros.
+_BANDS_PER_TILE = 8
+
+_Tile = tuple[int, int, int, int, Float32Array]
+
+
+@functools.lru_cache(maxsize=16)
+def _filter_tiles(
+    sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
+) -> tuple[_Tile, ...]:
+    """The filter bank cut into dense tiles that skip its zero blocks.
+
+    Each tile is ``(first_band, end_band, first_bin, end_bin, weights.T)`` over only the FFT bins
+    its bands touch; the bank is ~98 % zeros, so the tiles hold ~8 % of its entries.
+    """
+    weights = mel_filters(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    tiles = []
+    for first in range(0, n_mels, _BANDS_PER_TILE):
+        rows = weights[first : first + _BANDS_PER_TILE]
+        used = np.flatnonzero(rows.any(axis=0))
+        if used.size == 0:  # empty filters (too many bands for the FFT size) stay zero
+            continue
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        tiles.append((first, first + rows.shape[0], lo, hi, np.ascontiguousarray(rows[:, lo:hi].T)))
+    return tuple(tiles)
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n_fft: int) -> Float32Array:
+    window = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    window.flags.writeable = False
+    return window  # type: ignore[no-any-return]
+
+
+def _frames(y: npt.ArrayLike, n_fft: int, hop_length: int) -> Float32Array:
+    """Centred, zero-padded frames as a strided view, shape (n_frames, n_fft)."""
+    signal = _as_mono_float32(y)
+    if n_fft <= 0 or hop_length <= 0:
+        raise ParameterError(f"n_fft={n_fft} and hop_length={hop_length} must be positive")
+    if signal.size == 0:
+        raise ParameterError("y is empty: there is no signal to analyse")
+    padded = np.pad(signal, n_fft // 2)  # center=True, pad_mode="constant"
+    if padded.size < n_fft:
+        raise ParameterError(f"signal of {signal.size} samples is too short for n_fft={n_fft}")
+    frames: Float32Array = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+    return frames
+
+
+def _block_power(frames: Float32Array, window: Float32Array, power: float) -> Float32Array:
+    spectrum = scipy.fft.rfft(frames * window, axis=-1)
+    if power == 2.0:
+        out: Float32Array = spectrum.real**2
+        out += spectrum.imag**2
+        return out
+    magnitude: Float32Array = np.abs(spectrum)
+    return magnitude ** np.float32(power)
+
+
+def power_spectrogram(
+    *, y: npt.ArrayLike, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, power: float = 2.0
+) -> Float32Array:
+    """``|STFT(y)|**power`` with a centred, zero-padded Hann window, as librosa's defaults.
+
+    Returns
+    -------
+    S : ndarray, float32, shape (1 + n_fft // 2, n_frames)
+    """
+    if power <= 0:
+        raise ParameterError(f"power={power} must be positive")
+    frames = _frames(y, n_fft, hop_length)
+    window = _hann(n_fft)
+    blocks = [
+        _block_power(frames[i : i + _BLOCK_FRAMES], window, power)
+        for i in range(0, frames.shape[0], _BLOCK_FRAMES)
+    ]
+    return np.ascontiguousarray(np.concatenate(blocks).T)
+
+
+def melspectrogram(
+    *,
+    y: npt.ArrayLike,
+    sr: int = SAMPLE_RATE,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    n_mels: int = N_MELS,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    power: float = 2.0,
+) -> Float32Array:
+    """Mel-scaled power spectrogram, as ``librosa.feature.melspectrogram`` with the same arguments.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,), audio samples (mono)
+
+    Returns
+    -------
+    S : ndarray, float32, shape (n_mels, n_frames), ``n_frames = 1 + len(y) // hop_length``
+    """
+    if power <= 0:
+        raise ParameterError(f"power={power} must be positive")
+    frames = _frames(y, n_fft, hop_length)
+    window = _hann(n_fft)
+    tiles = _filter_tiles(sr, n_fft, n_mels, fmin, fmax)
+    mel = np.zeros((frames.shape[0], n_mels), dtype=np.float32)
+    # Block by block, so the spectrum of a block is still in cache when the mel tiles read it.
+    for start in range(0, frames.shape[0], _BLOCK_FRAMES):
+        stop = start + _BLOCK_FRAMES
+        spec = _block_power(frames[start:stop], window, power)
+        for first, end, lo, hi, weights_t in tiles:
+            np.matmul(spec[:, lo:hi], weights_t, out=mel[start:stop, first:end])
+    return np.ascontiguousarray(mel.T)
+
+
+def power_to_db(
+    S: npt.ArrayLike,
+    *,
+    ref: float | Callable[[FloatArray], Any] = 1.0,
+    amin: float = AMIN,
+    top_db: float | None = TOP_DB,
+) -> FloatArray:
+    """Power spectrogram to decibels, as ``librosa.power_to_db``.
+
+    ``10 * log10(max(amin, S) / max(amin, ref))``, then floored at ``top_db`` below the peak.
+    ``ref`` may be a number or a function of ``S`` such as ``np.max``.
+    """
+    if amin <= 0:
+        raise ParameterError(f"amin={amin} must be strictly positive")
+    if top_db is not None and top_db < 0:
+        raise ParameterError(f"top_db={top_db} must be non-negative")
+    magnitude = np.asarray(S)
+    if np.iscomplexobj(magnitude):
+        raise ParameterError("power_to_db expects a real power spectrogram; got complex values")
+    ref_value = ref(magnitude) if callable(ref) else np.abs(ref)
+    log_spec: FloatArray = 10.0 * np.log10(np.maximum(amin, magnitude))
+    log_spec -= 10.0 * np.log10(np.maximum(amin, ref_value))
+    if top_db is not None:
+        log_spec = np.maximum(log_spec, log_spec.max() - top_db)
+    return log_spec
+
+
+@functools.lru_cache(maxsize=8)
+def dct_matrix(n_mfcc: int, n_mels: int) -> npt.NDArray[np.float64]:
+    """The first ``n_mfcc`` rows of the orthonormal DCT-II of size ``n_mels``.
+
+    ``D @ x`` equals ``scipy.fft.dct(x, type=2, norm="ortho")[:n_mfcc]``; computing only the kept
+    rows is cheaper than a full transform.
+    """
+    if not 0 < n_mfcc <= n_mels:
+        raise ParameterError(f"n_mfcc={n_mfcc} must be between 1 and n_mels={n_mels}")
+    k = np.arange(n_mfcc)[:, None]
+    n = np.arange(n_mels)[None, :]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_mels)) * np.sqrt(2.0 / n_mels)
+    basis[0] /= np.sqrt(2.0)
+    basis.flags.writeable = False
+    return basis  # type: ignore[no-any-return]
+
+
+def mfcc(*, S: npt.ArrayLike, n_mfcc: int = N_MFCC) -> Float32Array:
+    """MFCCs from a log-mel spectrogram (dB), as ``librosa.feature.mfcc(S=S, n_mfcc=n_mfcc)``.
+
+    Parameters
+    ----------
+    S : ndarray, shape (n_mels, n_frames), e.g. ``power_to_db(melspectrogram(y=y, sr=sr))``
+
+    Returns
+    -------
+    M : ndarray, float32, shape (n_mfcc, n_frames)
+    """
+    log_mel = np.asarray(S)
+    if log_mel.ndim != 2:
+        raise ParameterError(f"S must have shape (n_mels, n_frames); got {log_mel.shape}")
+    basis = dct_matrix(n_mfcc, log_mel.shape[0]).astype(log_mel.dtype, copy=False)
+    return np.asarray(basis @ log_mel, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Everything that determines the features of a clip; stored with every feature store."""
+
+    sr: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+    n_mfcc: int = N_MFCC
+    fmin: float = 0.0
+    fmax: float | None = None
+    top_db: float = TOP_DB
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureParams:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames of a centred STFT over ``n_samples`` samples."""
+        return 1 + n_samples // self.hop_length
+
+
+def log_mel_and_mfcc(
+    y: npt.ArrayLike, params: FeatureParams = FeatureParams()
+) -> tuple[Float32Array, Float32Array, Float32Array]:
+    """The seed's two images from one pass: mel power, its log (``ref=1.0``) and the MFCCs.
+
+    Equal to librosa's chain ``melspectrogram`` -> ``power_to_db`` -> ``mfcc(S=...)``, which is
+    also what ``librosa.feature.mfcc(y=y, sr=sr)`` computes, but the mel is computed once.
+
+    Returns
+    -------
+    mel : (n_mels, n_frames) power;  log_mel : (n_mels, n_frames) dB;  mfcc : (n_mfcc, n_frames)
+    """
+    mel = melspectrogram(
+        y=y,
+        sr=params.sr,
+        n_fft=params.n_fft,
+        hop_length=params.hop_length,
+        n_mels=params.n_mels,
+        fmin=params.fmin,
+        fmax=params.fmax,
+    )
+    log_mel = power_to_db(mel, ref=1.0, top_db=params.top_db).astype(np.float32, copy=False)
+    return mel, log_mel, mfcc(S=log_mel, n_mfcc=params.n_mfcc)
+
+
+def _as_mono_float32(y: npt.ArrayLike) -> Float32Array:
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ParameterError(f"y must be mono with shape (n,); got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ParameterError(f"y must hold floating-point samples; got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float32)

@@ -1,0 +1,79 @@
+"""Shared fixtures: generated signals written to real files in many formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def music_like(seconds: float, sr: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A chord, a chirp and a little noise: broadband, with structure, never silent."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    chord = sum(0.15 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
+    chirp = 0.1 * np.sin(2 * np.pi * (100 * t + 400 * t**2))
+    out = []
+    for c in range(channels):
+        noise = 0.02 * rng.standard_normal(t.size)
+        out.append((chord + chirp) * (1 + 0.2 * c) + noise)
+    return np.stack(out, axis=1).astype(np.float32)
+
+
+def write_m4a(path: Path, y: np.ndarray, sr: int) -> Path:
+    """AAC in an MP4 container, the format of iTunes previews, through FFmpeg."""
+    layout = "stereo" if y.shape[1] == 2 else "mono"
+    with av.open(str(path), "w", format="ipod") as out:
+        stream = out.add_stream("aac", rate=sr, layout=layout)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y.T), format="fltp", layout=layout)
+        frame.sample_rate = sr
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One short file per format and layout the loader must handle."""
+    root = tmp_path_factory.mktemp("audio")
+    stereo = music_like(4.0, 44100, channels=2)
+    files = {
+        "wav16": ("a.wav", stereo, 44100, "WAV", "PCM_16"),
+        "wav8": ("u8.wav", stereo, 44100, "WAV", "PCM_U8"),
+        "wav24": ("b24.wav", stereo, 48000, "WAV", "PCM_24"),
+        "float": ("f.wav", stereo, 22050, "WAV", "FLOAT"),
+        "flac": ("c.flac", stereo, 44100, "FLAC", "PCM_16"),
+        "ogg": ("d.ogg", stereo, 44100, "OGG", "VORBIS"),
+        "mp3": ("e.mp3", stereo, 44100, "MP3", "MPEG_LAYER_III"),
+        "six": ("six channels.wav", music_like(3.0, 48000, channels=6), 48000, "WAV", "PCM_16"),
+        "hires": ("hires96k.flac", music_like(3.0, 96000, channels=2), 96000, "FLAC", "PCM_24"),
+        "mono": ("m.wav", music_like(3.0, 16000), 16000, "WAV", "PCM_16"),
+        "unicode": ("ünï cödé ♫ 音楽.flac", stereo, 44100, "FLAC", "PCM_16"),
+    }
+    out = {}
+    for key, (name, y, sr, fmt, subtype) in files.items():
+        path = root / name
+        sf.write(path, y, sr, format=fmt, subtype=subtype)
+        out[key] = path
+    out["m4a"] = write_m4a(root / "g.m4a", stereo, 44100)
+    return out
+
+
+@pytest.fixture(scope="session")
+def long_mp3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two minutes of stereo mp3, for partial reads."""
+    path = tmp_path_factory.mktemp("long") / "long.mp3"
+    sf.write(path, music_like(120.0, 44100, channels=2, seed=3), 44100, format="MP3")
+    return path
+
+
+@pytest.fixture(scope="session")
+def example_clip() -> Path:
+    return EXAMPLES / "metal" / "Muldjord - Armygeddon.mp3"
