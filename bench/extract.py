@@ -29,6 +29,7 @@ from pathlib import Path
 import av
 import numpy as np
 import soundfile as sf
+from threadpoolctl import threadpool_limits
 
 from genrekit.audio import load
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, SAMPLE_RATE
@@ -121,7 +122,11 @@ def main() -> None:
         print(f"{n} mp3 previews (128 kbps, 44.1 kHz stereo), {args.workers} worker threads")
 
         def run_pool(fn: Callable[[Path], None]) -> None:
-            with ThreadPoolExecutor(args.workers) as pool:
+            # The same one-BLAS-thread-per-worker rule genrekit extract applies to itself.
+            with (
+                threadpool_limits(limits=1, user_api="blas"),
+                ThreadPoolExecutor(args.workers) as pool,
+            ):
                 list(pool.map(fn, files))
 
         run_number = iter(range(10_000))
