@@ -17,6 +17,7 @@ by other load on the machine). Numerics of the store are checked against librosa
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import sys
@@ -75,7 +76,8 @@ def generated_inputs(root: Path, n: int) -> None:
 def folder_inputs(source: Path, root: Path, limit: int | None) -> None:
     files = sorted(p for p in source.glob("*/*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     for path in files[:limit]:
-        y, sr = sf.read(path, dtype="float32", always_2d=False, frames=int(CLIP_SECONDS * 48000))
+        frames = int(CLIP_SECONDS * sf.info(path).samplerate)
+        y, sr = sf.read(path, dtype="float32", always_2d=False, frames=frames)
         target = root / path.parent.name / (path.stem + ".mp3")
         target.parent.mkdir(parents=True, exist_ok=True)
         encode_preview(y, sr, target)
@@ -129,7 +131,7 @@ def main() -> None:
             ):
                 list(pool.map(fn, files))
 
-        run_number = iter(range(10_000))
+        run_number = itertools.count()
 
         def run_genrekit() -> None:
             out = work / f"out{next(run_number)}"
