@@ -29,7 +29,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import soundfile as sf
 from threadpoolctl import threadpool_limits
 
 from genrekit.audio import load
@@ -41,13 +40,9 @@ PREVIEW_SR = 44100
 PREVIEW_BITRATE = 128_000
 
 
-def encode_preview(y: np.ndarray, sr: int, target: Path) -> None:
-    """Write ``y`` as a 128 kbps, 44.1 kHz stereo mp3, the shape of a streaming preview."""
-    if sr != PREVIEW_SR:
-        import soxr
-
-        y = soxr.resample(y, sr, PREVIEW_SR, quality="HQ")
-    stereo = np.stack([y, y]) if y.ndim == 1 else y.T
+def encode_preview(y: np.ndarray, target: Path) -> None:
+    """Write mono 44.1 kHz ``y`` as a 128 kbps stereo mp3, the shape of a streaming preview."""
+    stereo = np.stack([y, y])
     with av.open(str(target), "w", format="mp3") as out:
         stream = out.add_stream("libmp3lame", rate=PREVIEW_SR, layout="stereo")
         stream.bit_rate = PREVIEW_BITRATE
@@ -70,17 +65,16 @@ def generated_inputs(root: Path, n: int) -> None:
         y = (y + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
         target = root / f"genre{i % 4}" / f"clip{i:03d}.mp3"
         target.parent.mkdir(parents=True, exist_ok=True)
-        encode_preview(y, PREVIEW_SR, target)
+        encode_preview(y, target)
 
 
 def folder_inputs(source: Path, root: Path, limit: int | None) -> None:
     files = sorted(p for p in source.glob("*/*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     for path in files[:limit]:
-        frames = int(CLIP_SECONDS * sf.info(path).samplerate)
-        y, sr = sf.read(path, dtype="float32", always_2d=False, frames=frames)
+        y, _ = load(path, sr=PREVIEW_SR, duration=CLIP_SECONDS)
         target = root / path.parent.name / (path.stem + ".mp3")
         target.parent.mkdir(parents=True, exist_ok=True)
-        encode_preview(y, sr, target)
+        encode_preview(y, target)
 
 
 def librosa_chain(path: Path) -> None:
