@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from genrekit.cli import app
 from genrekit.dataset import FeatureStore
 from genrekit.errors import FeatureStoreError
-from genrekit.extract import ExtractOptions, extract_dataset
+from genrekit.extract import ExtractOptions, extract_dataset, peak_rms_db
 from genrekit.features import FeatureParams
 from tests.conftest import music_like
 
@@ -161,3 +161,13 @@ def test_console_script_reports_fatal_errors_in_one_line(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "error:" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_peak_rms_db_of_known_signals() -> None:
+    t = np.arange(22050) / 22050
+    quiet_then_loud = np.concatenate(
+        [0.01 * np.sin(2 * np.pi * 441 * t), 0.5 * np.sin(2 * np.pi * 441 * t)]
+    )
+    expected = 20 * np.log10(0.5 / np.sqrt(2))
+    assert peak_rms_db(quiet_then_loud.astype(np.float32), 512) == pytest.approx(expected, abs=0.2)
+    assert peak_rms_db(np.zeros(4096, np.float32), 512) == float("-inf")
