@@ -38,6 +38,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
     path      TEXT PRIMARY KEY,   -- relative to the input folder, '/'-separated
     genre     TEXT NOT NULL,
+    artist    TEXT,               -- when the input's catalog knows it
     sha256    TEXT,
     size      INTEGER,
     status    TEXT NOT NULL,      -- ok | failed | silent | duplicate
@@ -84,6 +85,7 @@ class Track:
     duration: float
     n_frames: int
     n_valid: int
+    artist: str | None = None
 
 
 def feature_path(root: Path, kind: FeatureKind, sha256: str) -> Path:
@@ -127,6 +129,9 @@ def open_index(root: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(_SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(tracks)")}
+    if "artist" not in columns:  # stores written by genrekit 0.1.0
+        db.execute("ALTER TABLE tracks ADD COLUMN artist TEXT")
     return db
 
 
@@ -174,8 +179,10 @@ class FeatureStore:
             raise FeatureStoreError(f"{self.root}: index.sqlite is missing; rerun genrekit extract")
         uri = f"{index.resolve().as_uri()}?mode=ro"
         with sqlite3.connect(uri, uri=True) as db:
+            has_artist = any(row[1] == "artist" for row in db.execute("PRAGMA table_info(tracks)"))
             rows = db.execute(
-                "SELECT t.path, t.genre, t.sha256, c.duration, c.n_frames, c.n_valid "
+                "SELECT t.path, t.genre, t.sha256, c.duration, c.n_frames, c.n_valid, "
+                f"{'t.artist' if has_artist else 'NULL'} "
                 "FROM tracks t JOIN clips c USING (sha256) WHERE t.status = 'ok' "
                 "ORDER BY t.genre, t.path"
             ).fetchall()

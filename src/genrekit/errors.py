@@ -34,3 +34,27 @@ class GenrekitWarning(UserWarning):
 
 class PartialDecodeWarning(GenrekitWarning):
     """A damaged file was decoded up to the point of damage."""
+
+
+class FetchError(GenrekitError):
+    """A web service or a download failed: a refused request, a bad answer, or retries ran out."""
+
+
+class HttpStatusError(FetchError):
+    """A service answered with an HTTP error status that retrying will not fix (4xx)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class ExpiredLinkError(HttpStatusError):
+    """A signed preview link has expired (HTTP 403/410); resolve a fresh one and try again."""
+
+
+class SourceUnavailableError(FetchError):
+    """A source cannot give previews at all (no credentials, or the service withdrew them)."""
+
+
+class CatalogError(GenrekitError):
+    """A data set's catalog is missing, damaged, or asked for something it cannot do."""

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from genrekit.audio import read
+from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, SILENCE_DB
 from genrekit.dataset import StoreInfo, create_or_check, feature_path, open_index
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError
@@ -62,8 +63,9 @@ class ExtractOptions:
 @dataclass(frozen=True)
 class SourceFile:
     path: Path
-    rel: str  # relative to the input folder, '/'-separated
+    rel: str  # relative to the input folder, '/'-separated (absolute for catalogued files)
     genre: str
+    artist: str | None = None  # known when the input is a catalogued data set
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,15 @@ def peak_rms_db(y: npt.NDArray[np.float32], frame: int) -> float:
 
 
 def scan_dataset(in_dir: Path) -> tuple[list[SourceFile], int]:
-    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored."""
+    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored.
+
+    A data set made by ``genrekit fetch`` or ``import`` (it has a catalog) is read from its
+    catalog instead: its finished tracks, wherever they are, with their artists.
+    """
     if not in_dir.is_dir():
         raise FeatureStoreError(f"{in_dir}: input folder does not exist or is not a folder")
+    if (in_dir / CATALOG_NAME).is_file():
+        return _catalogued(in_dir), 0
     files: list[SourceFile] = []
     ignored = 0
     for genre_dir in sorted(p for p in in_dir.iterdir() if p.is_dir()):
@@ -154,6 +162,18 @@ def scan_dataset(in_dir: Path) -> tuple[list[SourceFile], int]:
             f"(endings: {', '.join(sorted(AUDIO_EXTENSIONS))})"
         )
     return files, ignored
+
+
+def _catalogued(data_dir: Path) -> list[SourceFile]:
+    files = [
+        SourceFile(path, row.path or str(path), row.genre, row.artist or None)
+        for row, path in iter_done(data_dir)
+    ]
+    if not files:
+        raise FeatureStoreError(
+            f"{data_dir}: the catalog lists no downloaded track yet; run genrekit fetch first"
+        )
+    return files
 
 
 def extract_dataset(
@@ -180,6 +200,7 @@ def extract_dataset(
         on_start(len(files))
 
     db = open_index(root)
+    artists = {f.rel: f.artist for f in files}
     done = {sha for (sha,) in db.execute("SELECT sha256 FROM clips")}
     first_owner: dict[str, SourceFile] = {}
 
@@ -189,11 +210,20 @@ def extract_dataset(
             summary.failures.append(outcome)
         stored = "ok" if outcome.status in ("done", "cached") else outcome.status
         db.execute(
-            "INSERT INTO tracks (path, genre, sha256, size, status, reason, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, datetime('now')) ON CONFLICT(path) DO UPDATE SET "
-            "genre=excluded.genre, sha256=excluded.sha256, size=excluded.size, "
-            "status=excluded.status, reason=excluded.reason, updated=excluded.updated",
-            (outcome.rel, outcome.genre, sha, size, stored, outcome.reason),
+            "INSERT INTO tracks (path, genre, artist, sha256, size, status, reason, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now')) ON CONFLICT(path) DO UPDATE SET "
+            "genre=excluded.genre, artist=excluded.artist, sha256=excluded.sha256, "
+            "size=excluded.size, status=excluded.status, reason=excluded.reason, "
+            "updated=excluded.updated",
+            (
+                outcome.rel,
+                outcome.genre,
+                artists.get(outcome.rel),
+                sha,
+                size,
+                stored,
+                outcome.reason,
+            ),
         )
         if on_clip is not None:
             on_clip(outcome)
@@ -283,8 +313,9 @@ def _extract_one(
 
 def image_paths(root: Path, src: SourceFile) -> tuple[Path, Path]:
     """Where the mel and MFCC pictures of a track go: images/<genre>/<name>.{mel,mfcc}.png."""
-    inside_genre = src.rel.split("/", 1)[1]
-    name = inside_genre.rsplit(".", 1)[0].replace("/", "__")
+    prefix = f"{src.genre}/"
+    inside = src.rel[len(prefix) :] if src.rel.startswith(prefix) else Path(src.rel).name
+    name = inside.rsplit(".", 1)[0].replace("/", "__")
     folder = root / "images" / src.genre
     return folder / f"{name}.mel.png", folder / f"{name}.mfcc.png"
 

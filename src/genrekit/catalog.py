@@ -1,0 +1,296 @@
+"""The catalog of a data set: where every clip came from, in one SQLite file.
+
+``DATA_DIR/catalog.sqlite`` holds one row per track: source and source id, genre label, how it
+was found, artist, title, album, ISRC, duration, file path, sha256 and download status. A track
+is known once per ``(source, source_id)`` and, across sources, once per ISRC; finding it again
+under another genre label is recorded in ``conflicts`` rather than kept twice. Every change is
+one transaction, so a killed process leaves the catalog as it was before or after a track.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from genrekit.errors import CatalogError
+from genrekit.sources import TrackInfo
+
+CATALOG_NAME = "catalog.sqlite"
+MAX_ATTEMPTS = 3
+"""Downloads of a track tried across runs before it is given up; content errors count as all."""
+
+Status = Literal["pending", "done", "failed"]
+AddResult = Literal["added", "known", "conflict", "capped"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracks (
+    id          INTEGER PRIMARY KEY,
+    source      TEXT NOT NULL,      -- deezer | itunes | spotify | local | fma
+    source_id   TEXT NOT NULL,
+    genre       TEXT NOT NULL,      -- the label this data set gives the track
+    found_by    TEXT,               -- playlist:ID, search:QUERY, chart:ID, folder, ...
+    artist_id   TEXT,
+    artist      TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    album       TEXT,
+    isrc        TEXT,
+    duration    REAL,               -- of the full track, seconds, as the source says
+    preview_url TEXT,               -- as listed; may expire (Deezer)
+    path        TEXT,               -- relative to the data set folder, or absolute
+    sha256      TEXT,
+    status      TEXT NOT NULL DEFAULT 'pending',  -- pending | done | failed
+    error       TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    added       TEXT NOT NULL DEFAULT (datetime('now')),
+    updated     TEXT NOT NULL DEFAULT (datetime('now')),
+    UNIQUE (source, source_id)
+);
+CREATE INDEX IF NOT EXISTS tracks_isrc ON tracks (isrc);
+CREATE INDEX IF NOT EXISTS tracks_genre ON tracks (genre, status);
+CREATE TABLE IF NOT EXISTS conflicts (
+    source      TEXT NOT NULL,
+    source_id   TEXT NOT NULL,
+    kept_genre  TEXT NOT NULL,      -- the label the track has in the data set
+    other_genre TEXT NOT NULL,      -- the label it was also found under
+    found_by    TEXT,
+    noted       TEXT NOT NULL DEFAULT (datetime('now')),
+    UNIQUE (source, source_id, other_genre)
+);
+"""
+
+# A track counts towards its genre's target while it is pending, done or may still be retried.
+_COUNTS = f"(status IN ('pending', 'done') OR (status = 'failed' AND attempts < {MAX_ATTEMPTS}))"
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    id: int
+    source: str
+    source_id: str
+    genre: str
+    artist: str
+    title: str
+    album: str | None
+    isrc: str | None
+    duration: float | None
+    preview_url: str | None
+    path: str | None
+    sha256: str | None
+    status: Status
+    error: str | None
+    attempts: int
+
+    def track(self) -> TrackInfo:
+        return TrackInfo(
+            source=self.source,
+            source_id=self.source_id,
+            title=self.title,
+            artist=self.artist,
+            album=self.album,
+            isrc=self.isrc,
+            duration=self.duration,
+            preview_url=self.preview_url,
+        )
+
+
+_ROW_COLUMNS = (
+    "id, source, source_id, genre, artist, title, album, isrc, duration, preview_url, path, "
+    "sha256, status, error, attempts"
+)
+
+
+class Catalog:
+    """A data set's catalog; safe to share between threads (one connection, one lock)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]):
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / CATALOG_NAME
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from exc
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open_existing(cls, data_dir: str | os.PathLike[str]) -> Catalog:
+        if not (Path(data_dir) / CATALOG_NAME).is_file():
+            raise CatalogError(
+                f"{data_dir}: no {CATALOG_NAME}; make a data set with 'genrekit fetch' "
+                "or 'genrekit import'"
+            )
+        return cls(data_dir)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _one(self, sql: str, args: tuple[object, ...] = ()) -> tuple[object, ...] | None:
+        with self._lock:
+            row: tuple[object, ...] | None = self._db.execute(sql, args).fetchone()
+            return row
+
+    def add(
+        self,
+        track: TrackInfo,
+        genre: str,
+        found_by: str,
+        *,
+        per_artist: int | None = None,
+        status: Status = "pending",
+        path: str | None = None,
+        sha256: str | None = None,
+    ) -> AddResult:
+        """Add a track under ``genre`` unless it is known (by id, then ISRC) or its artist is full.
+
+        A known track found under another genre is recorded as a conflict and keeps its label.
+        """
+        with self._lock:
+            db = self._db
+            known = db.execute(
+                "SELECT source, source_id, genre FROM tracks WHERE source = ? AND source_id = ?",
+                (track.source, track.source_id),
+            ).fetchone()
+            if known is None and track.isrc:
+                known = db.execute(
+                    "SELECT source, source_id, genre FROM tracks WHERE isrc = ? LIMIT 1",
+                    (track.isrc,),
+                ).fetchone()
+            if known is not None:
+                if known[2] == genre:
+                    return "known"
+                db.execute(
+                    "INSERT OR IGNORE INTO conflicts (source, source_id, kept_genre, other_genre, "
+                    "found_by) VALUES (?, ?, ?, ?, ?)",
+                    (known[0], known[1], known[2], genre, found_by),
+                )
+                return "conflict"
+            if per_artist is not None:
+                (n,) = db.execute(
+                    f"SELECT count(*) FROM tracks WHERE genre = ? AND lower(artist) = lower(?) "
+                    f"AND {_COUNTS}",
+                    (genre, track.artist),
+                ).fetchone()
+                if n >= per_artist:
+                    return "capped"
+            db.execute(
+                "INSERT INTO tracks (source, source_id, genre, found_by, artist_id, artist, title, "
+                "album, isrc, duration, preview_url, status, path, sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    track.source,
+                    track.source_id,
+                    genre,
+                    found_by,
+                    track.artist_id,
+                    track.artist,
+                    track.title,
+                    track.album,
+                    track.isrc,
+                    track.duration,
+                    track.preview_url,
+                    status,
+                    path,
+                    sha256,
+                ),
+            )
+            return "added"
+
+    def selected(self, genre: str) -> int:
+        """Tracks of ``genre`` that are downloaded or still to be downloaded."""
+        row = self._one(f"SELECT count(*) FROM tracks WHERE genre = ? AND {_COUNTS}", (genre,))
+        return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+    def to_download(self, source: str, genres: list[str]) -> list[CatalogRow]:
+        """Pending tracks of ``source`` in ``genres``, and failed ones worth another try."""
+        marks = ", ".join("?" * len(genres))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ROW_COLUMNS} FROM tracks WHERE source = ? AND genre IN ({marks}) "
+                f"AND status != 'done' AND {_COUNTS} ORDER BY genre, id",
+                (source, *genres),
+            ).fetchall()
+        return [CatalogRow(*row) for row in rows]
+
+    def mark_done(self, row_id: int, path: str, sha256: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE tracks SET status = 'done', path = ?, sha256 = ?, error = NULL, "
+                "attempts = attempts + 1, updated = datetime('now') WHERE id = ?",
+                (path, sha256, row_id),
+            )
+
+    def mark_failed(self, row_id: int, error: str, *, final: bool = False) -> None:
+        """Record a failed download; ``final`` (not audio, no preview) stops further attempts."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE tracks SET status = 'failed', error = ?, updated = datetime('now'), "
+                "attempts = CASE WHEN ? THEN ? ELSE attempts + 1 END WHERE id = ?",
+                (error, final, MAX_ATTEMPTS, row_id),
+            )
+
+    def rows(self, *, status: Status | None = None) -> list[CatalogRow]:
+        where = "WHERE status = ?" if status else ""
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT {_ROW_COLUMNS} FROM tracks {where} ORDER BY genre, id",
+                (status,) if status else (),
+            ).fetchall()
+        return [CatalogRow(*row) for row in found]
+
+    def counts(self) -> list[tuple[str, str, str, int]]:
+        """``(genre, source, status, n)`` for every combination present."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT genre, source, status, count(*) FROM tracks "
+                "GROUP BY genre, source, status ORDER BY genre, source, status"
+            ).fetchall()
+        return [(str(g), str(s), str(st), int(n)) for g, s, st, n in found]
+
+    def conflicts(self) -> list[tuple[str, str, str, str]]:
+        """``(source, source_id, kept_genre, other_genre)`` of tracks found under two labels."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT source, source_id, kept_genre, other_genre FROM conflicts ORDER BY noted"
+            ).fetchall()
+        return [tuple(map(str, row)) for row in found]  # type: ignore[misc]
+
+    def write_csv(self, out: IO[str]) -> int:
+        """Write every track as CSV (header first); return the number of rows."""
+        with self._lock:
+            cursor = self._db.execute("SELECT * FROM tracks ORDER BY genre, id")
+            header = [column[0] for column in cursor.description]
+            rows = cursor.fetchall()
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return len(rows)
+
+    def resolve(self, row: CatalogRow) -> Path | None:
+        """The file of a row: relative paths are inside the data set folder."""
+        if row.path is None:
+            return None
+        path = Path(row.path)
+        return path if path.is_absolute() else self.data_dir / path
+
+
+def iter_done(data_dir: Path) -> Iterator[tuple[CatalogRow, Path]]:
+    """Downloaded or imported tracks of a data set and their files, for ``genrekit extract``."""
+    with Catalog.open_existing(data_dir) as catalog:
+        for row in catalog.rows(status="done"):
+            path = catalog.resolve(row)
+            if path is not None:
+                yield row, path

@@ -1,0 +1,244 @@
+"""``genrekit fetch``: labeled previews from a streaming service into a data set folder.
+
+Two phases, both resumable. Listing pages through each ``--genre LABEL=KIND:VALUE`` query and adds
+tracks to the catalog until the genre has ``per_genre`` of them (at most ``per_artist`` per artist,
+so one artist cannot dominate a genre). Downloading fetches every pending track with a few
+threads: into a temporary file, checked to decode, hashed, renamed to
+``<genre>/<artist> - <title> [<source>-<id>].<ext>`` and marked done in the same step. A rerun of
+the same command skips what is done and retries what failed for a reason that may pass.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from genrekit.audio import read
+from genrekit.catalog import Catalog, CatalogRow
+from genrekit.constants import CLIP_SECONDS, SAMPLE_RATE
+from genrekit.errors import (
+    AudioLoadError,
+    ExpiredLinkError,
+    FetchError,
+    HttpStatusError,
+    ParameterError,
+)
+from genrekit.http import short_url
+from genrekit.naming import safe_part, track_file_name
+from genrekit.sources import GenreQuery, Source, check_kind
+from genrekit.storage import sha256_file
+
+LISTING_BUDGET = 20
+"""A query stops after listing this many tracks per wanted track (capped artists, no previews)."""
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    per_genre: int = 100
+    per_artist: int | None = 3
+    workers: int = 4
+
+    def __post_init__(self) -> None:
+        if self.per_genre < 1:
+            raise ParameterError(f"per_genre={self.per_genre} must be at least 1")
+        if self.per_artist is not None and self.per_artist < 1:
+            raise ParameterError(f"per_artist={self.per_artist} must be at least 1 (or None)")
+        if self.workers < 1:
+            raise ParameterError(f"workers={self.workers} must be at least 1")
+
+
+@dataclass
+class FetchSummary:
+    added: Counter[str] = field(default_factory=Counter)  # per genre, new in the catalog
+    no_preview: int = 0
+    capped: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    query_errors: list[str] = field(default_factory=list)
+    downloaded: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    have: dict[str, int] = field(default_factory=dict)  # per genre, done after the run
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failures or self.query_errors or self.interrupted)
+
+
+class FetchProgress(Protocol):
+    def listing(self, genre: str, selected: int, wanted: int) -> None: ...
+    def downloading(self, totals: dict[str, int]) -> None: ...
+    def downloaded(self, genre: str, name: str, error: str | None) -> None: ...
+
+
+def fetch(
+    source: Source,
+    queries: Sequence[GenreQuery],
+    data_dir: str | os.PathLike[str],
+    options: FetchOptions | None = None,
+    *,
+    progress: FetchProgress | None = None,
+) -> FetchSummary:
+    """List and download the previews ``queries`` find on ``source`` into ``data_dir``."""
+    options = options or FetchOptions()
+    if not queries:
+        raise ParameterError("give at least one --genre LABEL=KIND:VALUE")
+    for query in queries:
+        check_kind(source, query)  # every mistake in the command line before any request
+    root = Path(data_dir)
+    summary = FetchSummary()
+    with Catalog(root) as catalog:
+        remove_stale_parts(root)
+        genres = list(dict.fromkeys(q.genre for q in queries))
+        try:
+            for query in queries:
+                _list(source, query, catalog, options, summary, progress)
+            rows = catalog.to_download(source.name, genres)
+            _download_all(source, catalog, rows, options, summary, progress)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            done = Counter(r.genre for r in catalog.rows(status="done") if r.source == source.name)
+            summary.have = {genre: done[genre] for genre in genres}
+    return summary
+
+
+def _list(
+    source: Source,
+    query: GenreQuery,
+    catalog: Catalog,
+    options: FetchOptions,
+    summary: FetchSummary,
+    progress: FetchProgress | None,
+) -> None:
+    selected = catalog.selected(query.genre)
+    if progress:
+        progress.listing(query.genre, selected, options.per_genre)
+    if selected >= options.per_genre:
+        return
+    budget = LISTING_BUDGET * (options.per_genre - selected)
+    try:
+        for seen, track in enumerate(source.tracks(query), start=1):
+            if not track.preview_url and source.name == "spotify":
+                summary.no_preview += 1  # the Nov 2024 change; Deezer resolves links later
+            else:
+                result = catalog.add(
+                    track, query.genre, query.found_by, per_artist=options.per_artist
+                )
+                if result == "added":
+                    summary.added[query.genre] += 1
+                    selected += 1
+                    if progress:
+                        progress.listing(query.genre, selected, options.per_genre)
+                elif result == "capped":
+                    summary.capped += 1
+                elif result == "conflict":
+                    summary.conflicts.append(
+                        f"{track.artist} - {track.title} ({track.source}-{track.source_id}) "
+                        f"also found as {query.genre!r} by {query.found_by}"
+                    )
+            if selected >= options.per_genre or seen >= budget:
+                return
+    except FetchError as exc:
+        summary.query_errors.append(f"--genre {query.genre}={query.found_by}: {exc}")
+
+
+def _download_all(
+    source: Source,
+    catalog: Catalog,
+    rows: list[CatalogRow],
+    options: FetchOptions,
+    summary: FetchSummary,
+    progress: FetchProgress | None,
+) -> None:
+    if progress:
+        progress.downloading(dict(Counter(row.genre for row in rows)))
+    pool = ThreadPoolExecutor(max_workers=options.workers)
+    try:
+        futures = {pool.submit(download_one, source, catalog, row): row for row in rows}
+        for future in as_completed(futures):
+            row, error = futures[future], future.result()
+            name = f"{row.artist} - {row.title}"
+            if error is None:
+                summary.downloaded[row.genre] += 1
+            else:
+                summary.failures.append(
+                    f"{row.genre}/{name} ({row.source}-{row.source_id}): {error}"
+                )
+            if progress:
+                progress.downloaded(row.genre, name, error)
+    finally:
+        # On Ctrl-C, queued downloads are dropped and running ones finish: nothing half-written.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | None:
+    """Download, check and file one track; return None on success or the reason it failed."""
+    name = track_file_name(row.artist, row.title, row.source, row.source_id, source.preview_suffix)
+    rel = f"{safe_part(row.genre)}/{name}"
+    target = catalog.data_dir / rel
+    if target.is_file() and _decodes(target) is None:  # renamed before a crash, not yet marked
+        catalog.mark_done(row.id, rel, sha256_file(target))
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{row.source}-{row.source_id}.",
+        suffix=f".part{source.preview_suffix}",
+        dir=target.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        url = source.preview_url(row.track())
+        if url is None:
+            return _fail(catalog, row, "the service has no preview for this track", final=True)
+        try:
+            size = source.http.download(url, tmp)
+        except ExpiredLinkError:
+            url = source.preview_url(row.track(), refresh=True)
+            if url is None:
+                return _fail(catalog, row, "preview withdrawn after its link expired", final=True)
+            size = source.http.download(url, tmp)
+        if size == 0:
+            return _fail(catalog, row, f"empty preview (0 bytes) at {short_url(url)}", final=True)
+        problem = _decodes(tmp)
+        if problem is not None:
+            problem = problem.replace(str(tmp), short_url(url))
+            return _fail(catalog, row, problem, final=not problem.startswith("truncated"))
+        sha = sha256_file(tmp)
+        tmp.replace(target)
+        catalog.mark_done(row.id, rel, sha)
+        return None
+    except HttpStatusError as exc:
+        return _fail(catalog, row, str(exc), final=exc.status in (404, 410))
+    except FetchError as exc:
+        return _fail(catalog, row, str(exc), final=False)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _decodes(path: Path) -> str | None:
+    """None if ``path`` holds a whole, decodable clip; else what is wrong with it."""
+    try:
+        audio = read(path, sr=SAMPLE_RATE, duration=CLIP_SECONDS)
+    except AudioLoadError as exc:
+        return f"not usable audio: {exc}"
+    if audio.damage:
+        return f"truncated or damaged preview: {audio.damage}"
+    return None
+
+
+def _fail(catalog: Catalog, row: CatalogRow, reason: str, *, final: bool) -> str:
+    catalog.mark_failed(row.id, reason, final=final)
+    return reason
+
+
+def remove_stale_parts(root: Path) -> None:
+    """Delete temporary files a killed run left behind (``.<id>.<random>.part.<ext>``)."""
+    for stale in root.glob("*/.*.part.*"):
+        stale.unlink(missing_ok=True)

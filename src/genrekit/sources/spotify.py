@@ -1,0 +1,166 @@
+"""The Spotify Web API, the seed's source, for apps that still get previews.
+
+Client-credentials flow: ``SPOTIFY_CLIENT_ID`` and ``SPOTIFY_CLIENT_SECRET`` come from the
+environment only, never from the command line, and are never printed. Since 27 November 2024
+Spotify no longer returns ``preview_url`` (it is null) nor category playlists to apps created or
+without extended access after that date; genrekit says so in one line instead of producing an
+empty data set.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from genrekit.errors import FetchError, HttpStatusError, SourceUnavailableError
+from genrekit.http import HttpClient, RateLimit
+from genrekit.sources import GenreQuery, TrackInfo, api_base, check_kind
+
+DEFAULT_API = "https://api.spotify.com"
+DEFAULT_ACCOUNTS = "https://accounts.spotify.com"
+QUOTA = RateLimit(calls=10, period=1.0)  # Spotify's window is 30 s; it is not published
+PAGE_SIZE = 100
+NO_PREVIEWS = (
+    "Spotify gives no 30-second previews and no category playlists to apps without extended "
+    "access since 27 Nov 2024; use 'genrekit fetch deezer' or 'genrekit fetch itunes' instead"
+)
+
+
+class Spotify:
+    name = "spotify"
+    kinds: tuple[str, ...] = ("playlist", "category")
+    preview_suffix = ".mp3"
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        base: str | None = None,
+        accounts: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ):
+        self.http = http
+        self.base = base or api_base("GENREKIT_SPOTIFY_API", DEFAULT_API)
+        self.accounts = accounts or api_base("GENREKIT_SPOTIFY_ACCOUNTS", DEFAULT_ACCOUNTS)
+        self._id = client_id or os.environ.get("SPOTIFY_CLIENT_ID", "")
+        self._secret = client_secret or os.environ.get("SPOTIFY_CLIENT_SECRET", "")
+        if not (self._id and self._secret):
+            raise SourceUnavailableError(
+                "spotify: set SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET in the environment "
+                "(from https://developer.spotify.com/dashboard); they are never read from the "
+                "command line"
+            )
+        self._token: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+
+    def _access_token(self, *, renew: bool = False) -> str:
+        with self._lock:
+            if renew or self._token is None or time.monotonic() > self._token[1]:
+                try:
+                    answer = self.http.request_json(
+                        "POST",
+                        self.accounts + "/api/token",
+                        data={"grant_type": "client_credentials"},
+                        auth=(self._id, self._secret),
+                    )
+                except HttpStatusError as exc:
+                    raise SourceUnavailableError(
+                        f"spotify: the client id and secret were refused (HTTP {exc.status})"
+                    ) from None
+                token = answer.get("access_token") if isinstance(answer, dict) else None
+                if not isinstance(token, str):
+                    raise FetchError("spotify: the token answer holds no access_token")
+                lifetime = float(answer.get("expires_in", 3600))
+                self._token = (token, time.monotonic() + lifetime - 60)
+            return self._token[0]
+
+    def _get(self, path: str, params: dict[str, str | int] | None = None) -> Any:
+        for renew in (False, True):
+            headers = {"Authorization": f"Bearer {self._access_token(renew=renew)}"}
+            try:
+                return self.http.get_json(self.base + path, params=params, headers=headers)
+            except HttpStatusError as exc:
+                if exc.status != 401 or renew:  # 401: the token expired; renew it once
+                    raise
+        raise AssertionError("unreachable")
+
+    def _playlist_ids(self, category: str) -> Iterator[str]:
+        offset = 0
+        while True:
+            try:
+                page = self._get(
+                    f"/v1/browse/categories/{category}/playlists",
+                    {"limit": 50, "offset": offset},
+                )
+            except HttpStatusError as exc:
+                if exc.status in (403, 404):
+                    raise SourceUnavailableError(
+                        f"spotify: category {category!r} refused (HTTP {exc.status}). "
+                        + NO_PREVIEWS
+                    ) from None
+                raise
+            playlists = page.get("playlists") if isinstance(page, dict) else None
+            if not isinstance(playlists, dict) or not isinstance(playlists.get("items"), list):
+                raise FetchError(f"spotify: category {category!r} answered without playlists")
+            items = playlists["items"]
+            for item in items:
+                if isinstance(item, dict) and item.get("id"):  # items can be null
+                    yield str(item["id"])
+            if not items or not playlists.get("next"):
+                return
+            offset += len(items)
+
+    def _playlist_tracks(self, playlist: str) -> Iterator[TrackInfo]:
+        offset = 0
+        while True:
+            page = self._get(
+                f"/v1/playlists/{playlist}/tracks", {"limit": PAGE_SIZE, "offset": offset}
+            )
+            items = page.get("items") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise FetchError(f"spotify: playlist {playlist} answered without 'items'")
+            for item in items:
+                track = parse_track(item.get("track") if isinstance(item, dict) else None)
+                if track is not None:
+                    yield track
+            if not items or not page.get("next"):
+                return
+            offset += len(items)
+
+    def tracks(self, query: GenreQuery) -> Iterator[TrackInfo]:
+        check_kind(self, query)
+        if query.kind == "playlist":
+            yield from self._playlist_tracks(query.value)
+            return
+        for playlist in self._playlist_ids(query.value):
+            yield from self._playlist_tracks(playlist)
+
+    def preview_url(self, track: TrackInfo, *, refresh: bool = False) -> str | None:
+        if track.preview_url and not refresh:
+            return track.preview_url
+        fresh = parse_track(self._get(f"/v1/tracks/{track.source_id}"))
+        return fresh.preview_url if fresh else None
+
+
+def parse_track(item: Any) -> TrackInfo | None:
+    """A Spotify track object; None for local files, episodes and removed entries."""
+    if not isinstance(item, dict) or not item.get("id") or item.get("is_local"):
+        return None
+    artists = item.get("artists") or [{}]
+    album = item.get("album") or {}
+    millis = item.get("duration_ms")
+    return TrackInfo(
+        source="spotify",
+        source_id=str(item["id"]),
+        title=str(item.get("name") or item["id"]),
+        artist=str(artists[0].get("name") or "Unknown artist"),
+        artist_id=artists[0].get("id"),
+        album=album.get("name"),
+        isrc=(item.get("external_ids") or {}).get("isrc"),
+        duration=millis / 1000.0 if isinstance(millis, int | float) else None,
+        preview_url=item.get("preview_url") or None,
+    )
