@@ -29,11 +29,12 @@ from genrekit.errors import (
     HttpStatusError,
     ParameterError,
 )
-from genrekit.http import short_url
+from genrekit.http import HttpClient, RateLimit, short_url
 from genrekit.naming import safe_part, track_file_name
-from genrekit.sources import GenreQuery, Source, check_kind
+from genrekit.sources import GenreQuery, Source, api_base, check_kind
 from genrekit.storage import sha256_file
 
+SOURCES = ("deezer", "itunes", "spotify")
 LISTING_BUDGET = 20
 """A query stops after listing this many tracks per wanted track (capped artists, no previews)."""
 
@@ -74,6 +75,31 @@ class FetchProgress(Protocol):
     def listing(self, genre: str, selected: int, wanted: int) -> None: ...
     def downloading(self, totals: dict[str, int]) -> None: ...
     def downloaded(self, genre: str, name: str, error: str | None) -> None: ...
+
+
+def open_source(name: str) -> Source:
+    """A source by name, with its own HTTP client limited to the service's quota.
+
+    Base URLs come from ``GENREKIT_DEEZER_API``, ``GENREKIT_ITUNES_API``, ``GENREKIT_SPOTIFY_API``
+    and ``GENREKIT_SPOTIFY_ACCOUNTS`` when set (mirrors, test servers).
+    """
+    from urllib.parse import urlsplit
+
+    from genrekit.sources import deezer, itunes, spotify
+
+    def client(base: str, quota: RateLimit) -> HttpClient:
+        return HttpClient(name, limits={urlsplit(base).netloc: quota})
+
+    if name == "deezer":
+        base = api_base("GENREKIT_DEEZER_API", deezer.DEFAULT_API)
+        return deezer.Deezer(client(base, deezer.QUOTA), base)
+    if name == "itunes":
+        base = api_base("GENREKIT_ITUNES_API", itunes.DEFAULT_API)
+        return itunes.ITunes(client(base, itunes.QUOTA), base)
+    if name == "spotify":
+        base = api_base("GENREKIT_SPOTIFY_API", spotify.DEFAULT_API)
+        return spotify.Spotify(client(base, spotify.QUOTA), base=base)
+    raise ParameterError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
 
 
 def fetch(

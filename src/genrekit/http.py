@@ -59,9 +59,15 @@ class RetryLaterError(Exception):
 class RateLimiter:
     """A sliding-window limiter, shared by the threads that call one host."""
 
-    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        limit: RateLimit,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.limit = limit
         self._clock = clock
+        self._sleep = sleep
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
 
@@ -75,7 +81,7 @@ class RateLimiter:
                 if len(self._sent) < self.limit.calls:
                     self._sent.append(now)
                     return
-                time.sleep(self.limit.period - (now - self._sent[0]))
+                self._sleep(self.limit.period - (now - self._sent[0]))
 
 
 def short_url(url: str) -> str:
@@ -97,9 +103,11 @@ class HttpClient:
         limits: Mapping[str, RateLimit] | None = None,
         default_limit: RateLimit = RateLimit(20, 1.0),
         retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.service = service
         self.retry = retry
+        self._sleep = sleep
         self._limits = dict(limits or {})
         self._default_limit = default_limit
         self._limiters: dict[str, RateLimiter] = {}
@@ -131,7 +139,7 @@ class HttpClient:
             delay = hint
         else:  # "full jitter": spreads retries of parallel workers apart
             delay = random.uniform(0.5, 1.0) * self.retry.base_delay * 2**attempt
-        time.sleep(min(self.retry.max_delay, max(0.0, delay)))
+        self._sleep(min(self.retry.max_delay, max(0.0, delay)))
 
     def get_json(
         self,
