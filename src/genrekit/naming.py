@@ -15,8 +15,8 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") fo
 def safe_part(text: str, *, fallback: str = "untitled") -> str:
     """``text`` made safe as (part of) a file name: no separators, controls or reserved names."""
     cleaned = unicodedata.normalize("NFC", text)
-    cleaned = _FORBIDDEN.sub("_", cleaned)
     cleaned = " ".join(cleaned.split())  # tabs, newlines, runs of spaces
+    cleaned = _FORBIDDEN.sub("_", cleaned)
     cleaned = cleaned.strip(" .")  # Windows drops trailing dots and spaces
     if not cleaned:
         return fallback
