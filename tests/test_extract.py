@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from genrekit.cli import app
 from genrekit.dataset import FeatureStore
 from genrekit.errors import FeatureStoreError
-from genrekit.extract import ExtractOptions, extract_dataset, peak_rms_db
-from genrekit.features import FeatureParams
+from genrekit.extract import ExtractOptions, clip_features, extract_dataset, peak_rms_db
+from genrekit.features import FeatureParams, log_mel_and_mfcc
 from tests.conftest import music_like
 
 CLIP = 3.0
@@ -171,3 +171,15 @@ def test_peak_rms_db_of_known_signals() -> None:
     expected = 20 * np.log10(0.5 / np.sqrt(2))
     assert peak_rms_db(quiet_then_loud.astype(np.float32), 512) == pytest.approx(expected, abs=0.2)
     assert peak_rms_db(np.zeros(4096, np.float32), 512) == float("-inf")
+
+
+@pytest.mark.parametrize("seconds", [0.6, 2.3, 29.99, 31.0])
+def test_short_clips_skip_the_padding_but_not_its_numbers(seconds: float) -> None:
+    y = music_like(seconds, 22050)[:, 0]
+    options = ExtractOptions(clip_seconds=30.0)
+    got = clip_features(y, options)
+    n = round(30.0 * 22050)
+    padded = np.pad(y[:n], (0, max(0, n - y.size)))
+    _, log_mel, mfcc = log_mel_and_mfcc(padded, options.params)
+    np.testing.assert_array_equal(got.log_mel, log_mel)
+    np.testing.assert_array_equal(got.mfcc, mfcc)
