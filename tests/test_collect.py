@@ -302,3 +302,31 @@ def test_killed_fetch_resumes_without_downloading_twice(server: HTTPServer, tmp_
         assert fake.downloads[int(song_id)] == 1
     with Catalog(out) as catalog:
         assert len(catalog.rows(status="done")) == 6
+
+
+def test_answers_without_the_expected_fields_are_reported(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    server.expect_request("/playlist/3/tracks").respond_with_json({"tracks": []})
+    summary = fetch(deezer(server), [GenreQuery.parse("x=playlist:3")], tmp_path)
+    assert summary.query_errors == [
+        "--genre x=playlist:3: deezer: /playlist/3/tracks answered without a 'data' list"
+    ]
+
+
+def test_rate_limit_answers_during_listing_are_waited_out(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    fake = FakeDeezer(server, MP3)
+    fake.playlists["4"] = songs(1, ["Ann"])
+    quota = {"error": {"type": "Exception", "message": "Quota limit exceeded", "code": 4}}
+    server.expect_oneshot_request("/playlist/4/tracks").respond_with_data(
+        "busy", status=429, headers={"Retry-After": "0"}
+    )
+    server.expect_oneshot_request("/playlist/4/tracks").respond_with_json(quota)
+    slept: list[float] = []
+    http = HttpClient("deezer", retry=RetryPolicy(attempts=3, base_delay=0.01), sleep=slept.append)
+    source = Deezer(http, server.url_for("").rstrip("/"))
+    summary = fetch(source, [GenreQuery.parse("x=playlist:4")], tmp_path, FetchOptions(per_genre=1))
+    assert summary.ok and summary.have == {"x": 1}
+    assert slept[:2] == [0.0, 5.0]  # Retry-After, then Deezer's quota pause
