@@ -27,8 +27,7 @@ from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, SILENCE_DB
 from genrekit.dataset import StoreInfo, create_or_check, feature_path, open_index
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError
-from genrekit.features import FeatureParams, melspectrogram, power_to_db
-from genrekit.features import mfcc as mfcc_from_log_mel
+from genrekit.features import FeatureParams, log_mel_and_mfcc
 from genrekit.storage import save_npy_atomic, sha256_file
 
 Status = Literal["done", "cached", "failed", "silent", "duplicate"]
@@ -110,22 +109,7 @@ def clip_features(y: npt.NDArray[np.float32], options: ExtractOptions) -> ClipFe
     params = options.params
     n_samples = round(options.clip_seconds * params.sr)
     real = y[:n_samples]
-    # Frames past the audio's end plus one window only see zeros: their mel power is 0. Analyse
-    # just the audio and a window of zeros, and fill the rest, instead of transforming silence.
-    extent = min(n_samples, real.size + params.n_fft)
-    mel_part = melspectrogram(
-        y=np.pad(real, (0, extent - real.size)),
-        sr=params.sr,
-        n_fft=params.n_fft,
-        hop_length=params.hop_length,
-        n_mels=params.n_mels,
-        fmin=params.fmin,
-        fmax=params.fmax,
-    )
-    mel = np.zeros((params.n_mels, params.n_frames(n_samples)), dtype=np.float32)
-    mel[:, : mel_part.shape[1]] = mel_part
-    log_mel = power_to_db(mel, ref=1.0, top_db=params.top_db).astype(np.float32, copy=False)
-    mfcc = mfcc_from_log_mel(S=log_mel, n_mfcc=params.n_mfcc)
+    _, log_mel, mfcc = log_mel_and_mfcc(real, params, pad_to=n_samples)
     return ClipFeatures(
         log_mel=log_mel,
         mfcc=mfcc,

@@ -288,19 +288,24 @@ class FeatureParams:
 
 
 def log_mel_and_mfcc(
-    y: npt.ArrayLike, params: FeatureParams = FeatureParams()
+    y: npt.ArrayLike, params: FeatureParams = FeatureParams(), *, pad_to: int | None = None
 ) -> tuple[Float32Array, Float32Array, Float32Array]:
     """The seed's two images from one pass: mel power, its log (``ref=1.0``) and the MFCCs.
 
     Equal to librosa's chain ``melspectrogram`` -> ``power_to_db`` -> ``mfcc(S=...)``, which is
     also what ``librosa.feature.mfcc(y=y, sr=sr)`` computes, but the mel is computed once.
+    With ``pad_to``, ``y`` is treated as zero-padded at the end to that many samples; the frames
+    that see only the padding have zero power, so they are filled in rather than transformed.
 
     Returns
     -------
     mel : (n_mels, n_frames) power;  log_mel : (n_mels, n_frames) dB;  mfcc : (n_mfcc, n_frames)
     """
+    signal = _as_mono_float32(y)
+    total = max(signal.size, pad_to or 0)
+    extent = min(total, signal.size + params.n_fft)  # past this, frames hold only zeros
     mel = melspectrogram(
-        y=y,
+        y=np.pad(signal, (0, extent - signal.size)),
         sr=params.sr,
         n_fft=params.n_fft,
         hop_length=params.hop_length,
@@ -308,6 +313,10 @@ def log_mel_and_mfcc(
         fmin=params.fmin,
         fmax=params.fmax,
     )
+    if extent < total:
+        full = np.zeros((params.n_mels, params.n_frames(total)), dtype=np.float32)
+        full[:, : mel.shape[1]] = mel
+        mel = full
     log_mel = power_to_db(mel, ref=1.0, top_db=params.top_db).astype(np.float32, copy=False)
     return mel, log_mel, mfcc(S=log_mel, n_mfcc=params.n_mfcc)
 

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,6 +24,7 @@ import httpx
 from genrekit import __version__
 from genrekit.errors import ExpiredLinkError, FetchError, HttpStatusError
 
+T = TypeVar("T")
 USER_AGENT = f"genrekit/{__version__} (+https://github.com/genrekit/genrekit)"
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 """A 30 s preview is well under 2 MB; anything past this is not a preview."""
@@ -163,86 +164,74 @@ class HttpClient:
         auth: tuple[str, str] | None = None,
         check: Callable[[Any], None] | None = None,
     ) -> Any:
-        last = "no attempt made"
-        hint: float | None = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self._backoff(attempt - 1, hint)
-            hint = None
-            self._limiter(url).wait()
-            try:
-                response = self._client.request(
-                    method, url, params=params, headers=headers, data=data, auth=auth
-                )
-            except httpx.TransportError as exc:  # timeouts, refused, reset, truncated
-                last = _describe_transport_error(exc)
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                last = f"HTTP {response.status_code}"
-                hint = _retry_after(response)
-                continue
-            if response.status_code >= 400:
-                raise HttpStatusError(
-                    f"{self.service}: HTTP {response.status_code} for {short_url(url)}"
-                    f"{_body_hint(response)}",
-                    response.status_code,
-                )
+        def attempt() -> Any:
+            response = self._client.request(
+                method, url, params=params, headers=headers, data=data, auth=auth
+            )
+            self._raise_for_status(url, response)
             payload = _parse_json(self.service, url, response)
             if check is not None:
-                try:
-                    check(payload)
-                except RetryLaterError as later:
-                    last, hint = later.reason, later.delay
-                    continue
+                check(payload)  # may raise RetryLaterError
             return payload
-        raise FetchError(
-            f"{self.service}: {short_url(url)} failed {self.retry.attempts} times; last: {last}"
-        )
+
+        return self._with_retries(url, attempt)
 
     def download(self, url: str, target: Path, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> int:
         """Stream ``url`` into ``target`` (overwritten); return the byte count.
 
         Raises :class:`ExpiredLinkError` on 403/410, the answer of an expired signed link.
         """
+
+        def attempt() -> int:
+            with self._client.stream("GET", url) as response:
+                if response.status_code in (403, 410):
+                    raise ExpiredLinkError(
+                        f"{self.service}: preview link refused (HTTP {response.status_code}); "
+                        f"it may have expired: {short_url(url)}",
+                        response.status_code,
+                    )
+                self._raise_for_status(url, response)
+                size = 0
+                with target.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 16):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise FetchError(
+                                f"{self.service}: {short_url(url)} is larger than "
+                                f"{max_bytes // 2**20} MiB; not a preview"
+                            )
+                        out.write(chunk)
+                return size
+
+        return self._with_retries(url, attempt)
+
+    def _raise_for_status(self, url: str, response: httpx.Response) -> None:
+        """Ask for a retry on 429/5xx; raise at once on other 4xx."""
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise RetryLaterError(f"HTTP {status}", _retry_after(response))
+        if status >= 400:
+            response.read()
+            raise HttpStatusError(
+                f"{self.service}: HTTP {status} for {short_url(url)}{_body_hint(response)}", status
+            )
+
+    def _with_retries(self, url: str, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` under the host's rate limit until it succeeds or the attempts run out."""
         last = "no attempt made"
         hint: float | None = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self._backoff(attempt - 1, hint)
-            hint = None
+        for number in range(self.retry.attempts):
+            if number:
+                self._backoff(number - 1, hint)
             self._limiter(url).wait()
             try:
-                with self._client.stream("GET", url) as response:
-                    status = response.status_code
-                    if status == 429 or status >= 500:
-                        last, hint = f"HTTP {status}", _retry_after(response)
-                        continue
-                    if status in (403, 410):
-                        raise ExpiredLinkError(
-                            f"{self.service}: preview link refused (HTTP {status}); "
-                            f"it may have expired: {short_url(url)}",
-                            status,
-                        )
-                    if status >= 400:
-                        raise HttpStatusError(
-                            f"{self.service}: HTTP {status} for {short_url(url)}", status
-                        )
-                    size = 0
-                    with target.open("wb") as out:
-                        for chunk in response.iter_bytes(1 << 16):
-                            size += len(chunk)
-                            if size > max_bytes:
-                                raise FetchError(
-                                    f"{self.service}: {short_url(url)} is larger than "
-                                    f"{max_bytes // 2**20} MiB; not a preview"
-                                )
-                            out.write(chunk)
-                    return size
-            except httpx.TransportError as exc:
-                last = _describe_transport_error(exc)
+                return attempt()
+            except RetryLaterError as later:
+                last, hint = later.reason, later.delay
+            except httpx.TransportError as exc:  # timeouts, refused, reset, truncated
+                last, hint = _describe_transport_error(exc), None
         raise FetchError(
-            f"{self.service}: download of {short_url(url)} failed {self.retry.attempts} times; "
-            f"last: {last}"
+            f"{self.service}: {short_url(url)} failed {self.retry.attempts} times; last: {last}"
         )
 
 
