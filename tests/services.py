@@ -59,6 +59,7 @@ class FakeDeezer:
     audio: bytes
     playlists: dict[str, list[Song]] = field(default_factory=dict)
     searches: dict[str, list[Song]] = field(default_factory=dict)
+    charts: dict[str, list[Song]] = field(default_factory=dict)
     downloads: Counter[int] = field(default_factory=Counter)
     track_lookups: Counter[int] = field(default_factory=Counter)
     page_size: int | None = None  # serve smaller pages than asked, to exercise paging
@@ -72,12 +73,18 @@ class FakeDeezer:
             self._playlist
         )
         s.expect_request("/search").respond_with_handler(self._search)
+        s.expect_request(re.compile(r"^/chart/(\d+)/tracks$")).respond_with_handler(
+            lambda request: self._page(
+                request, self.charts[request.path.split("/")[2]], request.path
+            )
+        )
         s.expect_request(re.compile(r"^/track/(-?\d+)$")).respond_with_handler(self._track)
         s.expect_request(re.compile(r"^/preview/(\d+)\.mp3$")).respond_with_handler(self._preview)
 
     @property
     def songs(self) -> dict[int, Song]:
-        every = [s for lst in (*self.playlists.values(), *self.searches.values()) for s in lst]
+        lists = (*self.playlists.values(), *self.searches.values(), *self.charts.values())
+        every = [s for lst in lists for s in lst]
         return {s.id: s for s in every}
 
     def preview_link(self, song: Song) -> str:

@@ -260,7 +260,17 @@ def test_fetched_data_set_extracts_with_artists(server: HTTPServer, tmp_path: Pa
     assert store.tracks[0].path.startswith("jazz/")
 
 
-def test_killed_fetch_resumes_without_downloading_twice(server: HTTPServer, tmp_path: Path) -> None:
+def test_deezer_chart_of_a_genre(server: HTTPServer, tmp_path: Path) -> None:
+    fake = FakeDeezer(server, MP3)
+    fake.charts["116"] = songs(70, ["MC A", "MC B"])
+    summary = fetch(deezer(server), [GenreQuery.parse("hiphop=chart:116")], tmp_path)
+    assert summary.ok and summary.have == {"hiphop": 2}
+
+
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGKILL, -9), (signal.SIGINT, 130)])
+def test_stopped_fetch_resumes_without_downloading_twice(
+    server: HTTPServer, tmp_path: Path, stop: signal.Signals, exit_code: int
+) -> None:
     fake = FakeDeezer(server, MP3, delay=0.4)
     fake.playlists["5"] = songs(1, ["A", "B", "C", "D", "E", "F"])
     out = tmp_path / "data"
@@ -290,8 +300,8 @@ def test_killed_fetch_resumes_without_downloading_twice(server: HTTPServer, tmp_
                 done_before = {
                     r[0] for r in db.execute("SELECT source_id FROM tracks WHERE status='done'")
                 }
-    first.send_signal(signal.SIGKILL)  # no chance to clean up
-    first.wait()
+    first.send_signal(stop)  # SIGKILL: no chance to clean up; SIGINT: Ctrl-C
+    assert first.wait(timeout=60) == exit_code
     assert 2 <= len(done_before) < 6
     fake.delay = 0.0
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
