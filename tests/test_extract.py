@@ -182,4 +182,5 @@ def test_short_clips_skip_the_padding_but_not_its_numbers(seconds: float) -> Non
     padded = np.pad(y[:n], (0, max(0, n - y.size)))
     _, log_mel, mfcc = log_mel_and_mfcc(padded, options.params)
     np.testing.assert_array_equal(got.log_mel, log_mel)
-    np.testing.assert_array_equal(got.mfcc, mfcc)
+    # The padding's MFCC column is computed once: float32 rounding of another matmul shape.
+    np.testing.assert_allclose(got.mfcc, mfcc, rtol=1e-6, atol=1e-3)

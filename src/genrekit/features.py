@@ -313,12 +313,24 @@ def log_mel_and_mfcc(
         fmin=params.fmin,
         fmax=params.fmax,
     )
-    if extent < total:
-        full = np.zeros((params.n_mels, params.n_frames(total)), dtype=np.float32)
-        full[:, : mel.shape[1]] = mel
-        mel = full
-    log_mel = power_to_db(mel, ref=1.0, top_db=params.top_db).astype(np.float32, copy=False)
-    return mel, log_mel, mfcc(S=log_mel, n_mfcc=params.n_mfcc)
+    if extent == total:
+        log_mel = power_to_db(mel, ref=1.0, top_db=params.top_db).astype(np.float32, copy=False)
+        return mel, log_mel, mfcc(S=log_mel, n_mfcc=params.n_mfcc)
+    # The padding's frames have zero power: one constant column of log-mel and of MFCCs each.
+    n_part, n_total = mel.shape[1], params.n_frames(total)
+    full = np.zeros((params.n_mels, n_total), dtype=np.float32)
+    full[:, :n_part] = mel
+    log_part = power_to_db(mel, ref=1.0, top_db=None).astype(np.float32, copy=False)
+    silence = power_to_db(np.zeros((1, 1), np.float32), ref=1.0, top_db=None)[0, 0]
+    peak = max(log_part.max(), silence)
+    floor = peak - np.float32(params.top_db) if params.top_db is not None else silence
+    log_mel = np.empty((params.n_mels, n_total), dtype=np.float32)
+    np.maximum(log_part, floor, out=log_mel[:, :n_part])
+    log_mel[:, n_part:] = max(silence, floor)
+    cepstra = np.empty((params.n_mfcc, n_total), dtype=np.float32)
+    cepstra[:, :n_part] = mfcc(S=log_mel[:, :n_part], n_mfcc=params.n_mfcc)
+    cepstra[:, n_part:] = mfcc(S=log_mel[:, -1:], n_mfcc=params.n_mfcc)
+    return full, log_mel, cepstra
 
 
 def _as_mono_float32(y: npt.ArrayLike) -> Float32Array:
