@@ -138,10 +138,10 @@ class Catalog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _one(self, sql: str, args: tuple[object, ...] = ()) -> tuple[object, ...] | None:
+    def _count(self, sql: str, args: tuple[object, ...] = ()) -> int:
         with self._lock:
-            row: tuple[object, ...] | None = self._db.execute(sql, args).fetchone()
-            return row
+            (n,) = self._db.execute(sql, args).fetchone()
+        return int(n)
 
     def add(
         self,
@@ -211,8 +211,7 @@ class Catalog:
 
     def selected(self, genre: str) -> int:
         """Tracks of ``genre`` that are downloaded or still to be downloaded."""
-        row = self._one(f"SELECT count(*) FROM tracks WHERE genre = ? AND {_COUNTS}", (genre,))
-        return int(row[0]) if row else 0  # type: ignore[call-overload]
+        return self._count(f"SELECT count(*) FROM tracks WHERE genre = ? AND {_COUNTS}", (genre,))
 
     def to_download(self, source: str, genres: list[str]) -> list[CatalogRow]:
         """Pending tracks of ``source`` in ``genres``, and failed ones worth another try."""
@@ -266,7 +265,7 @@ class Catalog:
             found = self._db.execute(
                 "SELECT source, source_id, kept_genre, other_genre FROM conflicts ORDER BY noted"
             ).fetchall()
-        return [tuple(map(str, row)) for row in found]  # type: ignore[misc]
+        return [(str(a), str(b), str(c), str(d)) for a, b, c, d in found]
 
     def write_csv(self, out: IO[str]) -> int:
         """Write every track as CSV (header first); return the number of rows."""
