@@ -296,10 +296,12 @@ def test_stopped_fetch_resumes_without_downloading_twice(
     while time.monotonic() < deadline and len(done_before) < 2:
         time.sleep(0.1)
         if (out / "catalog.sqlite").exists():
-            with sqlite3.connect(out / "catalog.sqlite") as db:
-                done_before = {
-                    r[0] for r in db.execute("SELECT source_id FROM tracks WHERE status='done'")
-                }
+            try:
+                with sqlite3.connect(out / "catalog.sqlite") as db:
+                    rows = db.execute("SELECT source_id FROM tracks WHERE status = 'done'")
+                    done_before = {r[0] for r in rows}
+            except sqlite3.OperationalError:  # the file exists, its tables not yet
+                continue
     first.send_signal(stop)  # SIGKILL: no chance to clean up; SIGINT: Ctrl-C
     assert first.wait(timeout=60) == exit_code
     assert 2 <= len(done_before) < 6
