@@ -144,6 +144,54 @@ def _print_summary(summary: ExtractSummary, out: Path) -> None:
 
 
 @app.command()
+def explore(
+    features: Annotated[Path, typer.Argument(help="Feature store (from genrekit extract).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Report folder to write.")],
+    per_genre: Annotated[
+        int, typer.Option(help="Clips per genre to explore (0: all), sampled with --seed.")
+    ] = 200,
+    min_seconds: Annotated[
+        float, typer.Option(help="Leave out clips with less audio (PCA compares the shortest).")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling, t-SNE and k-NN folds.")] = 0,
+    gallery: Annotated[int, typer.Option(help="Example clips per genre in the gallery.")] = 3,
+) -> None:
+    """PCA of genres, t-SNE, gallery, class balance and separation numbers in one HTML report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from genrekit.report import ExploreOptions
+    from genrekit.report import explore as run_explore
+
+    options = ExploreOptions(
+        per_genre=per_genre or None, min_seconds=min_seconds, seed=seed, gallery=gallery
+    )
+    progress = Progress(
+        TextColumn("[bold]{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=errors,
+    )
+    task = progress.add_task("reading", total=None)
+
+    def on_step(stage: str, done: int, total: int) -> None:
+        progress.update(task, description=stage, completed=done, total=total)
+
+    with progress:
+        report = run_explore(features, out, options, on_step=on_step)
+    numbers = report.numbers
+    console.print(f"explored {numbers['clips_explored']} clips of {len(numbers['genres'])} genres")
+    for space, value in numbers["separation"].items():
+        if value:
+            console.print(
+                f"  {space:>12}: silhouette {value['silhouette']:+.3f} "
+                f"(shuffled {value['silhouette_shuffled']:+.3f}), "
+                f"k-NN accuracy {100 * value['knn_accuracy']:.1f} % "
+                f"(shuffled {100 * value['knn_accuracy_shuffled']:.1f} %)"
+            )
+    console.print(f"report: {report.out_dir / 'index.html'}")
+
+
+@app.command()
 def figure(
     audio_file: Annotated[Path, typer.Argument(help="An audio file.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="PNG (or PDF/SVG) to write.")],
