@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -184,3 +185,13 @@ def test_short_clips_skip_the_padding_but_not_its_numbers(seconds: float) -> Non
     np.testing.assert_array_equal(got.log_mel, log_mel)
     # The padding's MFCC column is computed once: float32 rounding of another matmul shape.
     np.testing.assert_allclose(got.mfcc, mfcc, rtol=1e-6, atol=1e-3)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    from genrekit.storage import write_bytes_atomic
+
+    target = tmp_path / "x.bin"
+    write_bytes_atomic(target, b"abc")
+    old = os.umask(0o022)
+    os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~old

@@ -126,11 +126,11 @@ def explore(
         "clip_seconds": store.info.clip_seconds,
     }
 
-    def save(name: str, figure: Figure) -> None:
+    def save(name: str, figure: Figure, dpi: int = 110) -> None:
         import matplotlib.pyplot as plt
 
         with atomic_path(report.out_dir / name) as tmp:
-            figure.savefig(tmp, format="png", dpi=110)
+            figure.savefig(tmp, format="png", dpi=dpi)
         plt.close(figure)
         report.files.append(name)
 
@@ -143,7 +143,8 @@ def explore(
     if tsne is not None:
         title = f"t-SNE of clip summaries (mean and std per band; {idx.size} clips)"
         save("tsne.png", scatter(tsne, labels, genres, title, ("t-SNE 1", "t-SNE 2")))
-    save("gallery.png", gallery(store, options.gallery, options.seed))
+    # Spectrograms compress badly: a lower resolution keeps the gallery near 1 MB.
+    save("gallery.png", gallery(store, options.gallery, options.seed), dpi=80)
     save("balance.png", balance(store))
     save("durations.png", durations(store))
 
@@ -234,7 +235,7 @@ def gallery(store: FeatureStore, per_genre: int, seed: int) -> Figure:
     examples = sample_indices(store.labels, per_genre, seed)
     genres = store.genres
     columns = per_genre * 2
-    fig = _figure(2.2 * columns, 1.9 * len(genres) + 0.4)
+    fig = _figure(1.8 * columns, 1.6 * len(genres) + 0.4)
     grid = fig.subplots(len(genres), columns, squeeze=False)
     for row, genre in enumerate(genres):
         chosen = [int(i) for i in examples if store.labels[i] == row]

@@ -18,6 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 _HASH_CHUNK = 1 << 20
+# mkstemp creates files readable by their owner only; finished files get the usual mode
+# (0o666 minus the umask), like any file the user writes. Read once, at import.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -29,6 +33,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~_UMASK)
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
