@@ -336,7 +336,7 @@ def page(report: Report) -> str:
         "mel_pca": "PCA of mel (2-D)",
         "summary_tsne": "t-SNE of summaries",
     }
-    folds = "-"
+    folds = ""
     for key, value in n["separation"].items():
         if value is None:
             rows.append(
@@ -344,7 +344,7 @@ def page(report: Report) -> str:
                 "(needs 2+ genres with 2+ clips each)</td></tr>"
             )
             continue
-        folds = str(value["folds"])
+        folds = f"{value['folds']}-fold "
         rows.append(
             f"<tr><td>{esc(names[key])}</td><td>{value['silhouette']:.3f}</td>"
             f"<td>{value['silhouette_shuffled']:.3f}</td>"
@@ -378,8 +378,7 @@ the audio the shortest selected clip really has. Raise <code>--min-seconds</code
 </p>
 <h2>Do genres cluster? Measured</h2>
 <p>Silhouette (from -1 to 1; above 0 means clips sit nearer their own genre) and the accuracy of a
-5-nearest-neighbour vote ({folds}-fold
-cross-validated) in each 2-D map, beside the same numbers with the genre labels shuffled.</p>
+5-nearest-neighbour vote ({folds}cross-validated) in each 2-D map, beside the same numbers with the genre labels shuffled.</p>
 <table><tr><th>space</th><th>silhouette</th><th>shuffled</th><th>k-NN accuracy</th>
 <th>shuffled labels</th></tr>
 {"".join(rows)}
