@@ -378,7 +378,8 @@ the audio the shortest selected clip really has. Raise <code>--min-seconds</code
 </p>
 <h2>Do genres cluster? Measured</h2>
 <p>Silhouette (from -1 to 1; above 0 means clips sit nearer their own genre) and the accuracy of a
-5-nearest-neighbour vote ({folds}cross-validated) in each 2-D map, beside the same numbers with the genre labels shuffled.</p>
+5-nearest-neighbour vote ({folds}cross-validated) in each 2-D map, beside the same numbers
+with the genre labels shuffled.</p>
 <table><tr><th>space</th><th>silhouette</th><th>shuffled</th><th>k-NN accuracy</th>
 <th>shuffled labels</th></tr>
 {"".join(rows)}
