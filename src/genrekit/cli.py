@@ -192,6 +192,126 @@ def explore(
 
 
 @app.command()
+def train(
+    features: Annotated[Path, typer.Argument(help="Feature store (from genrekit extract).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Model folder to write.")],
+    model: Annotated[
+        str, typer.Option(help="baseline, seed-mlp, seed-cnn or cnn (short-chunk CNN).")
+    ] = "cnn",
+    epochs: Annotated[int | None, typer.Option(help="Epochs [default: the model's].")] = None,
+    folds: Annotated[
+        int, typer.Option(help="Also cross-validate over K artist/clip-disjoint folds (0: no).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of splits, initialization and batches.")] = 0,
+    mixup: Annotated[float, typer.Option(help="Mixup alpha (0: off).")] = 0.0,
+) -> None:
+    """Train a genre classifier with honest splits; Ctrl-C keeps the best epoch so far."""
+    import json
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from genrekit.training import EpochLog, TrainOptions, cross_validate
+    from genrekit.training import train as run_train
+
+    options = TrainOptions(model=model, epochs=epochs, seed=seed, mixup=mixup)
+    progress = Progress(
+        TextColumn(f"[bold]{model}"),
+        BarColumn(),
+        TextColumn("epoch {task.completed}/{task.total}"),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+        console=errors,
+    )
+    task = progress.add_task("train", total=None, stats="")
+
+    def on_epoch(entry: EpochLog, planned: int) -> None:
+        stats = (
+            f"loss {entry.train_loss:.3f}  train {100 * entry.train_accuracy:.1f} %  "
+            f"val {100 * entry.val_accuracy:.1f} %"
+        )
+        progress.update(task, completed=entry.epoch, total=planned, stats=stats)
+
+    with progress:
+        checkpoint = run_train(features, out, options, progress=on_epoch)
+    sizes = {name: len(v) for name, v in checkpoint["split"].items()}
+    console.print(
+        f"trained {model} on {sizes['train']} clips (validation {sizes['val']}, test held out "
+        f"{sizes['test']}): {out / 'model.pt'}"
+    )
+    console.print(f"evaluate it with: genrekit evaluate {out} {features}")
+    if folds:
+        import numpy as np
+
+        from genrekit.dataset import FeatureStore
+
+        store = FeatureStore(features)
+        scores = cross_validate(
+            store,
+            options,
+            folds,
+            progress=lambda k, acc: console.print(f"  fold {k}/{folds}: {100 * acc:.1f} %"),
+        )
+        mean, std = float(np.mean(scores)), float(np.std(scores))
+        console.print(
+            f"{folds}-fold cross-validated accuracy: {100 * mean:.1f} +- {100 * std:.1f} %"
+        )
+        from genrekit.storage import write_bytes_atomic
+
+        summary = {"model": model, "folds": folds, "accuracy": scores, "mean": mean, "std": std}
+        write_bytes_atomic(out / "cross_validation.json", json.dumps(summary, indent=2).encode())
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder (from genrekit train).")],
+    features: Annotated[Path, typer.Argument(help="Feature store to evaluate on.")],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Report folder [MODEL_DIR/evaluation].")
+    ] = None,
+) -> None:
+    """Accuracy, per-genre precision/recall/F1, confusion matrix, most confused tracks."""
+    from rich.table import Table
+
+    from genrekit.evaluation import evaluate as run_evaluate
+
+    report = run_evaluate(model_dir, features, out)
+    table = Table(
+        title=f"{report['architecture']} on {report['tracks']} unseen tracks", show_edge=False
+    )
+    for column in ("genre", "precision", "recall", "F1", "tracks"):
+        table.add_column(column, justify="left" if column == "genre" else "right")
+    for genre, m in report["per_genre"].items():
+        table.add_row(
+            genre, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["tracks"])
+        )
+    table.caption = (
+        f"accuracy {100 * report['accuracy']:.1f} %, "
+        f"balanced {100 * report['balanced_accuracy']:.1f} %; "
+        f"{report['skipped_seen_in_training']} clips seen in training were left out"
+    )
+    console.print(table)
+    for item in report["most_confused"][:5]:
+        console.print(
+            f"  {item['path']}: {item['genre']} taken for {item['predicted']} "
+            f"(p={item['probability']:.2f})",
+            highlight=False,
+        )
+    where = out or model_dir / "evaluation"
+    console.print(f"report: {where / 'evaluation.json'}, {where / 'confusion.png'}")
+
+
+@app.command()
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder (from genrekit train).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="ONNX file to write.")],
+) -> None:
+    """Export a trained model to ONNX for light inference (onnxruntime)."""
+    from genrekit.evaluation import export_onnx
+
+    console.print(f"wrote {export_onnx(model_dir, out)}")
+
+
+@app.command()
 def figure(
     audio_file: Annotated[Path, typer.Argument(help="An audio file.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="PNG (or PDF/SVG) to write.")],

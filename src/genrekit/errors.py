@@ -58,3 +58,7 @@ class SourceUnavailableError(FetchError):
 
 class CatalogError(GenrekitError):
     """A data set's catalog is missing, damaged, or asked for something it cannot do."""
+
+
+class ModelError(GenrekitError):
+    """A model folder or file is missing, damaged, or does not fit the features given to it."""

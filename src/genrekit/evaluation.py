@@ -1,0 +1,207 @@
+"""``genrekit evaluate`` and ``genrekit export``: a trained model's honest numbers, and ONNX.
+
+Evaluation uses only clips the model never saw in training or validation (the checkpoint keeps
+the content hashes of both), so evaluating on the training store gives its held-out test split,
+and on another store gives all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from genrekit.dataset import FeatureStore
+from genrekit.errors import ModelError
+from genrekit.features import FeatureParams
+from genrekit.storage import atomic_path, write_bytes_atomic
+from genrekit.training import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    ClipReader,
+    load_model_state,
+    predict,
+)
+
+ONNX_OPSET = 17
+MOST_CONFUSED = 15
+
+
+def load_checkpoint(model: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint from a model folder (its ``model.pt``) or file: weights only, no code."""
+    path = Path(model)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model; train one with 'genrekit train'")
+    try:
+        checkpoint: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise ModelError(f"{path}: not a readable genrekit model ({exc})") from exc
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: not a genrekit model checkpoint")
+    if int(checkpoint.get("version", 0)) > CHECKPOINT_VERSION:
+        raise ModelError(f"{path}: made by a newer genrekit (version {checkpoint['version']})")
+    return checkpoint
+
+
+def evaluate(
+    model_dir: str | os.PathLike[str],
+    store_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Track-level metrics of a model on the clips of a store it was not trained on."""
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
+
+    checkpoint = load_checkpoint(model_dir)
+    store = FeatureStore(store_dir, expect=FeatureParams.from_dict(checkpoint["feature_params"]))
+    if (
+        checkpoint["window_frames"] is None
+        and store.info.clip_seconds != checkpoint["clip_seconds"]
+    ):
+        raise ModelError(
+            f"{store.root}: clips of {store.info.clip_seconds:g} s, but this model reads whole "
+            f"clips of {checkpoint['clip_seconds']:g} s; extract with --clip-seconds "
+            f"{checkpoint['clip_seconds']:g}"
+        )
+    classes: list[str] = checkpoint["classes"]
+    split = checkpoint.get("split", {})
+    seen = set(split.get("train", [])) | set(split.get("val", []))
+    picked = [i for i, t in enumerate(store.tracks) if t.sha256 not in seen and t.genre in classes]
+    if not picked:
+        raise ModelError(
+            f"{store.root}: no clip left to evaluate: every clip was used in training, or none "
+            f"has a genre the model knows ({', '.join(classes)})"
+        )
+    indices = np.array(picked, dtype=np.int64)
+    truth = np.array([classes.index(store.tracks[i].genre) for i in picked])
+    model = load_model_state(checkpoint)
+    probs = predict(
+        model, ClipReader(store, checkpoint["window_frames"]), indices, torch.device("cpu")
+    )
+    guess = probs.argmax(axis=1)
+    labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, guess, labels=labels, zero_division=0
+    )
+    matrix = confusion_matrix(truth, guess, labels=labels, normalize="true")
+    wrong = [k for k in range(len(picked)) if guess[k] != truth[k]]
+    wrong.sort(key=lambda k: -probs[k, guess[k]])
+    report: dict[str, Any] = {
+        "model": str(model_dir),
+        "store": str(store.root),
+        "architecture": checkpoint["architecture"],
+        "tracks": len(picked),
+        "skipped_seen_in_training": sum(1 for t in store.tracks if t.sha256 in seen),
+        "accuracy": float((guess == truth).mean()),
+        "balanced_accuracy": float(balanced_accuracy_score(truth, guess)),
+        "per_genre": {
+            genre: {
+                "precision": float(precision[c]),
+                "recall": float(recall[c]),
+                "f1": float(f1[c]),
+                "tracks": int(support[c]),
+            }
+            for c, genre in enumerate(classes)
+        },
+        "confusion_normalized": np.nan_to_num(matrix).round(4).tolist(),
+        "classes": classes,
+        "most_confused": [
+            {
+                "path": store.tracks[picked[k]].path,
+                "genre": classes[truth[k]],
+                "predicted": classes[guess[k]],
+                "probability": round(float(probs[k, guess[k]]), 4),
+            }
+            for k in wrong[:MOST_CONFUSED]
+        ],
+    }
+    out = Path(out_dir) if out_dir is not None else Path(model_dir) / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out / "evaluation.json", json.dumps(report, indent=2).encode("utf-8"))
+    confusion_figure(np.nan_to_num(matrix), classes, out / "confusion.png", report["accuracy"])
+    return report
+
+
+def confusion_figure(matrix: np.ndarray, classes: list[str], path: Path, accuracy: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = 1.6 + 0.55 * len(classes)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted genre")
+    ax.set_ylabel("true genre")
+    for r in range(len(classes)):
+        for c in range(len(classes)):
+            if matrix[r, c] >= 0.005:
+                colour = "white" if matrix[r, c] > 0.5 else "black"
+                ax.text(
+                    c, r, f"{matrix[r, c]:.2f}", ha="center", va="center", fontsize=8, color=colour
+                )
+    ax.set_title(f"Confusion (rows sum to 1); accuracy {100 * accuracy:.1f} %")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def onnx_metadata(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """What a classifier needs to feed an exported model: classes, features, input shape."""
+    return {
+        "format": "genrekit-onnx",
+        "version": 1,
+        "architecture": checkpoint["architecture"],
+        "classes": checkpoint["classes"],
+        "feature_params": checkpoint["feature_params"],
+        "clip_seconds": checkpoint["clip_seconds"],
+        "window_frames": checkpoint["window_frames"],
+        "input_frames": None
+        if checkpoint["architecture"] == "baseline"
+        else checkpoint["input_frames"],
+    }
+
+
+def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> Path:
+    """Write the model as ONNX: input ``logmel`` (batch, n_mels, frames) in dB, output
+    ``probabilities`` (batch, n_classes); the metadata key ``genrekit`` holds ``onnx_metadata``."""
+    import onnx
+
+    checkpoint = load_checkpoint(model_dir)
+    model = nn.Sequential(load_model_state(checkpoint), nn.Softmax(dim=1)).eval()
+    n_mels = int(checkpoint["feature_params"]["n_mels"])
+    example = torch.zeros(2, n_mels, int(checkpoint["input_frames"]))
+    dynamic = {"logmel": {0: "batch"}, "probabilities": {0: "batch"}}
+    if checkpoint["architecture"] == "baseline":
+        dynamic["logmel"][2] = "frames"  # summaries over any length
+    target = Path(out_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        torch.onnx.export(
+            model,
+            (example,),
+            str(tmp),
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            input_names=["logmel"],
+            output_names=["probabilities"],
+            dynamic_axes=dynamic,
+        )
+        graph = onnx.load(str(tmp))
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = "genrekit", json.dumps(onnx_metadata(checkpoint))
+        onnx.save(graph, str(tmp))
+    return target

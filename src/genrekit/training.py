@@ -1,0 +1,485 @@
+"""Training genre classifiers on a feature store, honestly and reproducibly.
+
+``train_model`` fits one model on given training clips, choosing the epoch by accuracy on given
+validation clips (never on test clips), and returns a self-describing checkpoint.
+``train`` splits a store (test / validation / training, stratified, disjoint by artist or clip)
+and writes a model folder; ``cross_validate`` gives accuracy over K disjoint folds.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from genrekit.dataset import FeatureStore
+from genrekit.errors import ParameterError
+from genrekit.models import Baseline, Standardize, build
+from genrekit.splits import Indices, check_trainable, groups_of, holdout, kfold
+from genrekit.storage import atomic_path, write_bytes_atomic
+
+CHECKPOINT_FORMAT = "genrekit-model"
+CHECKPOINT_VERSION = 1
+WINDOW_SECONDS = 3.0
+"""Window of the short-chunk CNN: ~3 s, 129 frames at 22,050 Hz and hop 512."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained; defaults per model in ``RECIPES``."""
+
+    epochs: int
+    lr: float
+    weight_decay: float
+    batch_size: int = 32
+    window: bool = False  # trained on random windows, evaluated on the average over windows
+    crops_per_clip: int = 1  # windows drawn from each clip per epoch
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+RECIPES: dict[str, Recipe] = {
+    "baseline": Recipe(epochs=0, lr=0.0, weight_decay=0.0),  # scikit-learn, closed form
+    "seed-mlp": Recipe(epochs=80, lr=3e-4, weight_decay=1e-2),  # the seed's L2 0.01
+    "seed-cnn": Recipe(epochs=60, lr=1e-3, weight_decay=1e-2),
+    "cnn": Recipe(
+        epochs=40,
+        lr=2e-3,
+        weight_decay=1e-2,
+        window=True,
+        crops_per_clip=3,
+        arguments={"channels": (16, 32, 32, 64, 64, 128, 128)},
+    ),
+    "tiny": Recipe(
+        epochs=15,
+        lr=1e-2,
+        weight_decay=1e-3,
+        window=True,
+        crops_per_clip=2,
+        arguments={"channels": (8, 16), "dropout": 0.0},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    model: str = "cnn"
+    epochs: int | None = None  # None: the model's recipe
+    patience: int = 15  # epochs without a better validation accuracy before stopping
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    mixup: float = 0.0  # alpha of mixup; 0 turns it off
+    device: str | None = None  # None: CUDA when present, else CPU
+
+    def recipe(self) -> Recipe:
+        if self.model not in RECIPES:
+            raise ParameterError(
+                f"unknown model {self.model!r}; choose one of: {', '.join(RECIPES)}"
+            )
+        recipe = RECIPES[self.model]
+        return recipe if self.epochs is None else replace(recipe, epochs=self.epochs)
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+
+
+Progress = Callable[[EpochLog, int], None]  # (the epoch's log, epochs planned)
+
+
+def window_frames(store: FeatureStore) -> int:
+    params = store.params
+    return 1 + round(WINDOW_SECONDS * params.sr / params.hop_length)
+
+
+class ClipReader:
+    """Log-mel inputs of a store's clips: whole clips, random windows, or every window."""
+
+    def __init__(self, store: FeatureStore, window: int | None):
+        self.store = store
+        self.window = window
+        self.n_frames = store.array("logmel", 0).shape[1] if len(store) else 0
+
+    def whole(self, indices: Indices) -> npt.NDArray[np.float32]:
+        return np.stack([np.asarray(self.store.array("logmel", int(i))) for i in indices])
+
+    def valid(self, i: int) -> npt.NDArray[np.float32]:
+        """The real frames of clip ``i`` only (at least 2), without the padding."""
+        frames = max(2, self.store.tracks[i].n_valid)
+        return np.array(self.store.array("logmel", i)[:, :frames])
+
+    def random_windows(self, indices: Indices, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+        assert self.window is not None
+        out = []
+        for i in indices:
+            valid = self.store.tracks[int(i)].n_valid
+            start = int(rng.integers(0, max(0, valid - self.window) + 1))
+            out.append(
+                np.asarray(self.store.array("logmel", int(i))[:, start : start + self.window])
+            )
+        return np.stack(out)
+
+    def windows_of(self, i: int) -> npt.NDArray[np.float32]:
+        """Every window of clip ``i`` over its real frames, half-overlapping, end included."""
+        assert self.window is not None
+        image = np.asarray(self.store.array("logmel", i))
+        last = max(0, self.store.tracks[i].n_valid - self.window)
+        starts = sorted({*range(0, last + 1, self.window // 2), last})
+        return np.stack([image[:, s : s + self.window] for s in starts])
+
+
+def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Gain (+-6 dB) and SpecAugment: one time mask and one band mask per example."""
+    batch, bands, frames = x.shape
+    x = x + torch.from_numpy(rng.uniform(-6, 6, size=(batch, 1, 1)).astype(np.float32))
+    for b in range(batch):
+        fill = x[b].mean()
+        width = int(rng.integers(0, max(1, frames // 10) + 1))
+        start = int(rng.integers(0, frames - width + 1))
+        x[b, :, start : start + width] = fill
+        height = int(rng.integers(0, max(1, bands // 8) + 1))
+        low = int(rng.integers(0, bands - height + 1))
+        x[b, low : low + height, :] = fill
+    return x
+
+
+def fit_normalization(model: nn.Module, reader: ClipReader, indices: Indices) -> None:
+    """Set every ``Standardize`` buffer from the training clips' real frames."""
+    sample = indices[: min(len(indices), 512)]
+    for module in model.modules():
+        if not isinstance(module, Standardize):
+            continue
+        rows = []
+        for i in sample:
+            image = torch.from_numpy(reader.valid(int(i)))
+            if isinstance(model, Baseline):
+                rows.append(model.summaries(image[None])[0])
+            elif module.mean.shape[0] == image.shape[0]:
+                rows.append(image)
+            else:  # the MFCC models standardize MFCCs
+                rows.append(model.mfcc(image))  # type: ignore[operator]
+        values = torch.cat(rows, dim=1)
+        module.mean.copy_(values.mean(dim=1, keepdim=True))
+        module.std.copy_(values.std(dim=1, keepdim=True).clamp_min(1e-3))
+
+
+def predict(
+    model: nn.Module, reader: ClipReader, indices: Indices, device: torch.device
+) -> npt.NDArray[np.float64]:
+    """Track-level class probabilities: window probabilities averaged over each whole track."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        if isinstance(model, Baseline):  # summaries of the real audio, whatever its length
+            for i in indices:
+                x = torch.from_numpy(reader.valid(int(i))[None]).to(device)
+                out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
+        elif reader.window is None:
+            for start in range(0, len(indices), 64):
+                x = torch.from_numpy(reader.whole(indices[start : start + 64])).to(device)
+                out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
+        else:
+            for i in indices:
+                x = torch.from_numpy(reader.windows_of(int(i))).to(device)
+                out.append(
+                    torch.softmax(model(x), dim=1).double().mean(dim=0, keepdim=True).cpu().numpy()
+                )
+    return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def class_weights(labels: npt.NDArray[np.int64], n_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights, mean 1: each genre counts alike in the loss."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / n_classes, 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def architecture_arguments(name: str, store: FeatureStore, recipe: Recipe) -> dict[str, Any]:
+    params = store.params
+    n_frames = store.array("logmel", 0).shape[1]
+    base: dict[str, Any] = {"n_classes": len(store.genres)}
+    if name == "baseline":
+        base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc}
+    elif name in ("seed-mlp", "seed-cnn"):
+        base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc, "n_frames": n_frames}
+    else:
+        base |= {"n_mels": params.n_mels}
+    return base | recipe.arguments
+
+
+def train_model(
+    store: FeatureStore,
+    train_idx: Indices,
+    val_idx: Indices,
+    options: TrainOptions,
+    *,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], list[EpochLog]]:
+    """Train ``options.model`` on ``train_idx``, keep the epoch best on ``val_idx``.
+
+    Returns the checkpoint (plain types and tensors only) and the per-epoch log. Ctrl-C stops
+    training early and keeps the best epoch so far.
+    """
+    recipe = options.recipe()
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    window = window_frames(store) if recipe.window else None
+    reader = ClipReader(store, window)
+    arguments = architecture_arguments(options.model, store, recipe)
+    model = build(options.model, **arguments)
+    fit_normalization(model, reader, train_idx)
+    log: list[EpochLog] = []
+    if isinstance(model, Baseline):
+        _fit_baseline(model, reader, store.labels[train_idx], train_idx, options.seed)
+    else:
+        model.to(device)
+        log = _fit_network(
+            model, reader, store.labels, train_idx, val_idx, recipe, options, rng, device, progress
+        )
+        model.cpu()
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "architecture": options.model,
+        "arguments": arguments,
+        "classes": list(store.genres),
+        "feature_params": store.params.to_dict(),
+        "clip_seconds": store.info.clip_seconds,
+        "window_frames": window,
+        "input_frames": window or reader.n_frames,
+        "options": asdict(options),
+        "state_dict": model.state_dict(),
+    }
+    return checkpoint, log
+
+
+def _fit_baseline(
+    model: Baseline,
+    reader: ClipReader,
+    labels: npt.NDArray[np.int64],
+    train_idx: Indices,
+    seed: int,
+) -> None:
+    """Multinomial logistic regression (scikit-learn) on standardized clip summaries."""
+    from sklearn.linear_model import LogisticRegression
+
+    with torch.no_grad():
+        x = torch.cat(
+            [
+                model.norm(model.summaries(torch.from_numpy(reader.valid(int(i)))[None])).squeeze(
+                    -1
+                )
+                for i in train_idx
+            ]
+        ).numpy()
+    classes = np.unique(labels)
+    clf = LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced", random_state=seed)
+    clf.fit(x, labels)
+    weight = np.zeros((model.linear.out_features, x.shape[1]), np.float32)
+    bias = np.full(model.linear.out_features, -1e4, np.float32)  # a class never seen: never chosen
+    coef = clf.coef_ if classes.size > 2 else np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
+    intercept = (
+        clf.intercept_
+        if classes.size > 2
+        else np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
+    )
+    weight[classes] = coef
+    bias[classes] = intercept
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.from_numpy(weight))
+        model.linear.bias.copy_(torch.from_numpy(bias))
+
+
+def _fit_network(
+    model: nn.Module,
+    reader: ClipReader,
+    labels: npt.NDArray[np.int64],
+    train_idx: Indices,
+    val_idx: Indices,
+    recipe: Recipe,
+    options: TrainOptions,
+    rng: np.random.Generator,
+    device: torch.device,
+    progress: Progress | None,
+) -> list[EpochLog]:
+    n_classes = int(labels.max()) + 1
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], n_classes).to(device))
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
+    )
+    per_epoch = math.ceil(len(train_idx) * recipe.crops_per_clip / recipe.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=recipe.lr, total_steps=max(1, recipe.epochs * per_epoch), pct_start=0.15
+    )
+    best_state, best_score, since_best = copy.deepcopy(model.state_dict()), (-1.0, 0.0), 0
+    log: list[EpochLog] = []
+    try:
+        for epoch in range(1, recipe.epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            order = rng.permutation(np.repeat(train_idx, recipe.crops_per_clip))
+            total_loss = correct = seen = 0.0
+            for start in range(0, len(order), recipe.batch_size):
+                batch = order[start : start + recipe.batch_size]
+                if len(batch) < 2:
+                    continue  # batch norm needs two examples
+                raw = reader.random_windows(batch, rng) if reader.window else reader.whole(batch)
+                x = augment(torch.from_numpy(raw), rng).to(device)
+                y = torch.from_numpy(labels[batch]).to(device)
+                if options.mixup > 0:
+                    lam = float(rng.beta(options.mixup, options.mixup))
+                    perm = torch.from_numpy(rng.permutation(len(batch))).to(device)
+                    logits = model(lam * x + (1 - lam) * x[perm])
+                    loss = lam * loss_fn(logits, y) + (1 - lam) * loss_fn(logits, y[perm])
+                else:
+                    logits = model(x)
+                    loss = loss_fn(logits, y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                if schedule.last_epoch + 1 < schedule.total_steps:
+                    schedule.step()
+                total_loss += float(loss) * len(batch)
+                correct += float((logits.argmax(dim=1) == y).sum())
+                seen += len(batch)
+            probs = predict(model, reader, val_idx, device)
+            val_acc = (
+                float((probs.argmax(axis=1) == labels[val_idx]).mean()) if len(val_idx) else 0.0
+            )
+            entry = EpochLog(
+                epoch,
+                total_loss / max(seen, 1),
+                correct / max(seen, 1),
+                val_acc,
+                optimizer.param_groups[0]["lr"],
+                time.perf_counter() - started,
+            )
+            log.append(entry)
+            if progress:
+                progress(entry, recipe.epochs)
+            score = (val_acc, -entry.train_loss)
+            if score > best_score:
+                best_state, best_score, since_best = copy.deepcopy(model.state_dict()), score, 0
+            else:
+                since_best += 1
+                if since_best >= options.patience:
+                    break
+    except KeyboardInterrupt:
+        pass  # keep the best epoch so far
+    model.load_state_dict(best_state)
+    return log
+
+
+def split_store(store: FeatureStore, options: TrainOptions) -> dict[str, Indices]:
+    """Test, validation and training clips: stratified, disjoint by artist or clip."""
+    check_trainable(store, min_per_genre=3)
+    groups = groups_of(store)
+    rest, test = holdout(store.labels, groups, options.test_fraction, options.seed)
+    fit, val = holdout(store.labels[rest], groups[rest], options.val_fraction, options.seed)
+    return {"train": rest[fit], "val": rest[val], "test": test}
+
+
+def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def write_log(log: list[EpochLog], model_dir: Path) -> None:
+    if not log:
+        return
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(asdict(log[0])))
+    writer.writeheader()
+    writer.writerows(asdict(entry) for entry in log)
+    write_bytes_atomic(model_dir / "train_log.csv", text.getvalue().encode("utf-8"))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    epochs = [e.epoch for e in log]
+    ax.plot(epochs, [e.train_accuracy for e in log], label="training accuracy (augmented)")
+    ax.plot(epochs, [e.val_accuracy for e in log], label="validation accuracy (whole tracks)")
+    ax2 = ax.twinx()
+    ax2.plot(epochs, [e.train_loss for e in log], color="grey", alpha=0.5, label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax2.set_ylabel("loss")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right", frameon=False)
+    ax.set_title("Learning curve")
+    with atomic_path(model_dir / "learning_curve.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def train(
+    store_dir: str | os.PathLike[str],
+    model_dir: str | os.PathLike[str],
+    options: TrainOptions,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Split, train, and write ``model_dir`` (checkpoint, log, learning curve, split)."""
+    store = FeatureStore(store_dir)
+    splits = split_store(store, options)
+    checkpoint, log = train_model(store, splits["train"], splits["val"], options, progress=progress)
+    checkpoint["split"] = {
+        name: [store.tracks[int(i)].sha256 for i in idx] for name, idx in splits.items()
+    }
+    out = Path(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(checkpoint, out / "model.pt")
+    write_log(log, out)
+    return checkpoint
+
+
+def cross_validate(
+    store: FeatureStore,
+    options: TrainOptions,
+    folds: int,
+    *,
+    progress: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Track-level test accuracy of each of ``folds`` group-disjoint folds."""
+    check_trainable(store, min_per_genre=folds)
+    groups = groups_of(store)
+    scores = []
+    for k, (rest, test) in enumerate(kfold(store.labels, groups, folds, options.seed)):
+        fit, val = holdout(store.labels[rest], groups[rest], options.val_fraction, options.seed)
+        checkpoint, _ = train_model(store, rest[fit], rest[val], options)
+        model = load_model_state(checkpoint)
+        window = checkpoint["window_frames"]
+        probs = predict(model, ClipReader(store, window), test, torch.device("cpu"))
+        scores.append(float((probs.argmax(axis=1) == store.labels[test]).mean()))
+        if progress:
+            progress(k + 1, scores[-1])
+    return scores
+
+
+def load_model_state(checkpoint: dict[str, Any]) -> nn.Module:
+    model = build(checkpoint["architecture"], **checkpoint["arguments"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    return model
