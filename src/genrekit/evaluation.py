@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -185,11 +186,14 @@ def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[s
     n_mels = int(checkpoint["feature_params"]["n_mels"])
     example = torch.zeros(2, n_mels, int(checkpoint["input_frames"]))
     dynamic = {"logmel": {0: "batch"}, "probabilities": {0: "batch"}}
-    if checkpoint["architecture"] == "baseline":
-        dynamic["logmel"][2] = "frames"  # summaries over any length
+    if checkpoint["architecture"] == "baseline" or checkpoint["window_frames"]:
+        dynamic["logmel"][2] = "frames"  # summaries and global pooling take any length
     target = Path(out_path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
+    # The TorchScript exporter is deprecated but needs no extra packages (the torch.export
+    # one needs onnxscript) and handles these plain feed-forward graphs exactly.
+    with atomic_path(target) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             model,
             (example,),

@@ -358,7 +358,7 @@ def _fit_network(
                 optimizer.step()
                 if schedule.last_epoch + 1 < schedule.total_steps:
                     schedule.step()
-                total_loss += float(loss) * len(batch)
+                total_loss += float(loss.detach()) * len(batch)
                 correct += float((logits.argmax(dim=1) == y).sum())
                 seen += len(batch)
             probs = predict(model, reader, val_idx, device)

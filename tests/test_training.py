@@ -1,0 +1,220 @@
+"""Training, evaluation and export on generated 'genres' (tones, noise, clicks): seconds on CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from genrekit.cli import app
+from genrekit.dataset import FeatureStore
+from genrekit.errors import FeatureStoreError, ModelError, ParameterError
+from genrekit.evaluation import evaluate, export_onnx, load_checkpoint
+from genrekit.extract import ExtractOptions, extract_dataset
+from genrekit.features import FeatureParams
+from genrekit.models import build
+from genrekit.splits import groups_of, kfold
+from genrekit.training import (
+    ClipReader,
+    TrainOptions,
+    cross_validate,
+    load_model_state,
+    predict,
+    train,
+)
+
+SR = 22050
+SECONDS = 2.0
+
+
+def genre_audio(genre: str, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(SECONDS * SR)) / SR
+    if genre == "tones":
+        f = rng.uniform(200, 600)
+        return 0.3 * np.sin(2 * np.pi * f * t) + 0.1 * np.sin(2 * np.pi * 2 * f * t)
+    if genre == "noise":
+        return 0.2 * rng.standard_normal(t.size)
+    y = np.zeros(t.size)  # clicks
+    y[:: int(SR / rng.uniform(4, 8))] = 0.9
+    return y + 0.002 * rng.standard_normal(t.size)
+
+
+def make_store(root: Path, genres: tuple[str, ...], per_genre: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for genre in genres:
+        for i in range(per_genre):
+            path = root / "in" / genre / f"{genre}{i:02d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, genre_audio(genre, rng).astype(np.float32), SR)
+    summary = extract_dataset(root / "in", root / "store", ExtractOptions(clip_seconds=SECONDS))
+    assert summary.ok
+    return root / "store"
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_store(tmp_path_factory.mktemp("train"), ("clicks", "noise", "tones"), 12)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    train(store_dir, out, TrainOptions(model="tiny", epochs=12))
+    return out
+
+
+def test_tiny_model_learns_separable_genres(store_dir: Path, tiny_dir: Path) -> None:
+    report = evaluate(tiny_dir, store_dir)
+    assert report["tracks"] >= 4  # the held-out test clips only
+    assert report["skipped_seen_in_training"] == 36 - report["tracks"]
+    assert report["accuracy"] > 0.9
+    assert (tiny_dir / "train_log.csv").read_text().startswith("epoch,train_loss")
+    assert (tiny_dir / "learning_curve.png").is_file()
+    assert (tiny_dir / "evaluation" / "confusion.png").is_file()
+    saved = json.loads((tiny_dir / "evaluation" / "evaluation.json").read_text())
+    assert set(saved["per_genre"]) == {"clicks", "noise", "tones"}
+
+
+def test_checkpoint_describes_itself_and_round_trips(store_dir: Path, tiny_dir: Path) -> None:
+    checkpoint = load_checkpoint(tiny_dir)  # torch.load(weights_only=True): no pickled classes
+    assert checkpoint["architecture"] == "tiny"
+    assert checkpoint["classes"] == ["clicks", "noise", "tones"]
+    assert checkpoint["feature_params"] == FeatureParams().to_dict()
+    assert set(checkpoint["split"]) == {"train", "val", "test"}
+    train_set, test_set = set(checkpoint["split"]["train"]), set(checkpoint["split"]["test"])
+    assert not train_set & test_set
+    store = FeatureStore(store_dir)
+    model = load_model_state(checkpoint)
+    reader = ClipReader(store, checkpoint["window_frames"])
+    first = predict(model, reader, np.arange(6), torch.device("cpu"))
+    again = predict(
+        load_model_state(load_checkpoint(tiny_dir / "model.pt")),
+        reader,
+        np.arange(6),
+        torch.device("cpu"),
+    )
+    np.testing.assert_array_equal(first, again)
+    assert np.allclose(first.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("model", ["tiny", "baseline"])
+def test_onnx_export_matches_pytorch(store_dir: Path, tmp_path: Path, model: str) -> None:
+    model_dir = tmp_path / model
+    train(store_dir, model_dir, TrainOptions(model=model, epochs=2))
+    onnx_path = export_onnx(model_dir, tmp_path / f"{model}.onnx")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["genrekit"])
+    assert meta["classes"] == ["clicks", "noise", "tones"]
+    assert meta["feature_params"] == FeatureParams().to_dict()
+    torch_model = load_model_state(load_checkpoint(model_dir))
+    store = FeatureStore(store_dir)
+    frames = 60 if model == "baseline" else meta["input_frames"]  # the baseline reads any length
+    x = np.stack([np.asarray(store.array("logmel", i))[:, :frames] for i in (0, 13, 30)])
+    got = session.run(["probabilities"], {"logmel": x})[0]
+    with torch.no_grad():
+        want = torch.softmax(torch_model(torch.from_numpy(x)), dim=1).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_baseline_beats_chance(store_dir: Path, tmp_path: Path) -> None:
+    train(store_dir, tmp_path / "b", TrainOptions(model="baseline"))
+    assert evaluate(tmp_path / "b", store_dir)["accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("name", ["seed-mlp", "seed-cnn"])
+def test_seed_models_train_on_whole_clips(store_dir: Path, tmp_path: Path, name: str) -> None:
+    checkpoint = train(store_dir, tmp_path / name, TrainOptions(model=name, epochs=1))
+    assert checkpoint["window_frames"] is None and checkpoint["input_frames"] == 87
+    assert 0.0 <= evaluate(tmp_path / name, store_dir)["accuracy"] <= 1.0
+
+
+def test_seed_architectures_have_the_seeds_shapes() -> None:
+    mlp = build("seed-mlp", n_mels=128, n_mfcc=20, n_frames=1292, n_classes=5)
+    hidden = [m.out_features for m in mlp.modules() if isinstance(m, torch.nn.Linear)]
+    assert hidden == [600, 600, 5]
+    cnn = build("seed-cnn", n_mels=128, n_mfcc=20, n_frames=1292, n_classes=5)
+    convs = [m.out_channels for m in cnn.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [16, 32, 32]
+    assert cnn(torch.zeros(2, 128, 1292)).shape == (2, 5)
+    short = build("cnn", n_mels=128, n_classes=10)
+    assert short(torch.zeros(3, 128, 130)).shape == (3, 10)
+
+
+def test_cross_validation_gives_one_score_per_fold(store_dir: Path) -> None:
+    scores = cross_validate(FeatureStore(store_dir), TrainOptions(model="baseline"), 3)
+    assert len(scores) == 3 and all(s > 0.8 for s in scores)
+
+
+def test_artist_disjoint_folds() -> None:
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0, 1])
+    groups = np.array(
+        [
+            "artist:a",
+            "artist:a",
+            "artist:b",
+            "artist:b",
+            "artist:c",
+            "artist:c",
+            "artist:d",
+            "artist:d",
+            "artist:e",
+            "artist:f",
+            "artist:g",
+            "artist:h",
+        ]
+    )
+    for train_idx, test_idx in kfold(labels, groups, 2):
+        assert not set(groups[train_idx]) & set(groups[test_idx])
+
+
+def test_groups_fall_back_to_clip_ids(store_dir: Path) -> None:
+    store = FeatureStore(store_dir)
+    groups = groups_of(store)
+    assert len(set(groups)) == len(store) and groups[0].startswith("clip:")
+
+
+def test_clear_errors(tmp_path: Path, store_dir: Path, tiny_dir: Path) -> None:
+    single = make_store(tmp_path / "single", ("tones",), 4)
+    with pytest.raises(FeatureStoreError, match="only one genre"):
+        train(single, tmp_path / "m", TrainOptions(model="tiny", epochs=1))
+    few = make_store(tmp_path / "few", ("tones", "noise"), 2)
+    with pytest.raises(FeatureStoreError, match="too few clips for the split"):
+        train(few, tmp_path / "m", TrainOptions(model="tiny", epochs=1))
+    with pytest.raises(ParameterError, match="unknown model 'resnet'"):
+        train(store_dir, tmp_path / "m", TrainOptions(model="resnet"))
+    with pytest.raises(ModelError, match="no such model"):
+        evaluate(tmp_path / "nothing", store_dir)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="not a readable genrekit model"):
+        load_checkpoint(tmp_path / "bad")
+    other = tmp_path / "other"
+    extract_dataset(
+        store_dir.parent / "in",
+        other,
+        ExtractOptions(clip_seconds=SECONDS, params=FeatureParams(n_mels=64)),
+    )
+    with pytest.raises(FeatureStoreError, match="n_mels=64"):
+        evaluate(tiny_dir, other)
+
+
+def test_train_evaluate_export_commands(store_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    model_dir = tmp_path / "model"
+    result = runner.invoke(
+        app, ["train", str(store_dir), "-o", str(model_dir), "--model", "baseline", "--folds", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3-fold cross-validated accuracy" in result.output
+    assert json.loads((model_dir / "cross_validation.json").read_text())["folds"] == 3
+    result = runner.invoke(app, ["evaluate", str(model_dir), str(store_dir)])
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output
+    result = runner.invoke(app, ["export", str(model_dir), "-o", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 0 and (tmp_path / "m.onnx").is_file()
