@@ -61,7 +61,9 @@ def main() -> None:
         print("| --- | ---: | --- | ---: |")
         for name in args.models.split(","):
             started = time.perf_counter()
-            scores = cross_validate(store, TrainOptions(model=name, seed=args.seed), args.folds)
+            scores = cross_validate(
+                store, TrainOptions(model=name, seed=args.seed), args.folds
+            ).scores
             per_fold = (time.perf_counter() - started) / args.folds
             folds = " ".join(f"{100 * s:.0f}" for s in scores)
             print(

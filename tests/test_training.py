@@ -147,8 +147,12 @@ def test_seed_architectures_have_the_seeds_shapes() -> None:
 
 
 def test_cross_validation_gives_one_score_per_fold(store_dir: Path) -> None:
-    scores = cross_validate(FeatureStore(store_dir), TrainOptions(model="baseline"), 3)
-    assert len(scores) == 3 and all(s > 0.8 for s in scores)
+    store = FeatureStore(store_dir)
+    result = cross_validate(store, TrainOptions(model="baseline"), 3)
+    assert len(result.scores) == 3 and all(s > 0.8 for s in result.scores)
+    assert result.probabilities.shape == (36, 3)
+    assert np.allclose(result.probabilities.sum(axis=1), 1.0)  # every clip tested exactly once
+    assert min(result.per_genre_recall(store.labels)) > 0.7
 
 
 def test_artist_disjoint_folds() -> None:
@@ -218,3 +222,11 @@ def test_train_evaluate_export_commands(store_dir: Path, tmp_path: Path) -> None
     assert "accuracy" in result.output
     result = runner.invoke(app, ["export", str(model_dir), "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code == 0 and (tmp_path / "m.onnx").is_file()
+
+
+def test_training_is_reproducible(store_dir: Path, tmp_path: Path) -> None:
+    first = train(store_dir, tmp_path / "a", TrainOptions(model="tiny", epochs=2, seed=5))
+    second = train(store_dir, tmp_path / "b", TrainOptions(model="tiny", epochs=2, seed=5))
+    assert first["split"] == second["split"]
+    for name, tensor in first["state_dict"].items():
+        torch.testing.assert_close(tensor, second["state_dict"][name], rtol=0, atol=0)

@@ -157,6 +157,27 @@ def read(
     return Audio(y, decoded.sr if sr is None else sr, decoded.sr, decoded.partial_reason)
 
 
+def duration(path: str | os.PathLike[str]) -> float | None:
+    """A file's length in seconds from its header, without decoding; None if it does not say."""
+    import av
+
+    file = Path(path)
+    if file.suffix.lower() in _SNDFILE_EXTENSIONS:
+        try:
+            with sf.SoundFile(file) as handle:
+                if handle.frames > 0:
+                    return float(handle.frames / handle.samplerate)
+        except (sf.LibsndfileError, sf.SoundFileRuntimeError, RuntimeError):
+            pass  # FFmpeg may know better
+    try:
+        with av.open(str(file), metadata_errors="ignore") as container:
+            if container.duration is not None:
+                return float(container.duration) / av.time_base
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    return None
+
+
 def downmix(samples: Samples) -> Samples:
     """Average channels: (n, n_channels) -> (n,), float32, the same sums ``np.mean`` makes."""
     n_channels = samples.shape[1]

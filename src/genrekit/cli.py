@@ -250,7 +250,7 @@ def train(
             options,
             folds,
             progress=lambda k, acc: console.print(f"  fold {k}/{folds}: {100 * acc:.1f} %"),
-        )
+        ).scores
         mean, std = float(np.mean(scores)), float(np.std(scores))
         console.print(
             f"{folds}-fold cross-validated accuracy: {100 * mean:.1f} +- {100 * std:.1f} %"
@@ -309,6 +309,59 @@ def export(
     from genrekit.evaluation import export_onnx
 
     console.print(f"wrote {export_onnx(model_dir, out)}")
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="Audio files or folders (searched deeply).")],
+    model: Annotated[
+        str | None, typer.Option(help="Shipped model name, .onnx file or model folder.")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Genres shown per track.")] = 3,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    segments: Annotated[
+        bool, typer.Option("--segments", help="Add a genre per ~3 s window (a timeline).")
+    ] = False,
+    genres: Annotated[
+        str | None, typer.Option(help="Only these genres, comma-separated (renormalized).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-j", help="Parallel tracks [default: cores].")
+    ] = None,
+) -> None:
+    """Tell the genre of songs with the shipped model (or your own)."""
+    from genrekit.classify_batch import classify_many, find_audio, render
+
+    if output not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"--format {output!r}: use table, json or csv")
+    files = find_audio(paths)
+    subset = [g.strip() for g in genres.split(",") if g.strip()] if genres else None
+    results, failures = classify_many(
+        files, model=model, segments=segments, genres=subset, workers=workers
+    )
+    render(results, failures, output=output, top_k=top_k, segments=segments, console=console)
+    for path, reason in failures:
+        errors.print(f"[red]x[/] {path}: {reason}", highlight=False)
+    if failures:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command()
+def models() -> None:
+    """List the models shipped with genrekit."""
+    from genrekit.predict import DEFAULT_MODEL, available_models, load_model
+
+    for name in available_models():
+        loaded = load_model(name)
+        mark = " (default)" if name == DEFAULT_MODEL else ""
+        console.print(
+            f"{name}{mark}: {loaded.architecture}, {len(loaded.classes)} genres: "
+            f"{', '.join(loaded.classes)}",
+            highlight=False,
+        )
+    console.print(
+        "your own: genrekit train ... then genrekit export MODEL_DIR -o MODEL_DIR/model.onnx"
+    )
 
 
 @app.command()

@@ -62,3 +62,7 @@ class CatalogError(GenrekitError):
 
 class ModelError(GenrekitError):
     """A model folder or file is missing, damaged, or does not fit the features given to it."""
+
+
+class SilentAudioError(GenrekitError):
+    """The audio holds no sound loud enough to classify."""

@@ -455,27 +455,40 @@ def train(
     return checkpoint
 
 
+@dataclass
+class CrossValidation:
+    """Scores of K folds and every clip's out-of-fold class probabilities."""
+
+    scores: list[float]
+    probabilities: npt.NDArray[np.float64]  # (n_clips, n_classes), each from the fold testing it
+
+    def per_genre_recall(self, labels: npt.NDArray[np.int64]) -> list[float]:
+        guess = self.probabilities.argmax(axis=1)
+        return [float((guess[labels == c] == c).mean()) for c in range(self.probabilities.shape[1])]
+
+
 def cross_validate(
     store: FeatureStore,
     options: TrainOptions,
     folds: int,
     *,
     progress: Callable[[int, float], None] | None = None,
-) -> list[float]:
-    """Track-level test accuracy of each of ``folds`` group-disjoint folds."""
+) -> CrossValidation:
+    """Track-level test accuracy of ``folds`` folds, disjoint by artist or clip."""
     check_trainable(store, min_per_genre=folds)
     groups = groups_of(store)
     scores = []
+    probabilities = np.zeros((len(store), len(store.genres)))
     for k, (rest, test) in enumerate(kfold(store.labels, groups, folds, options.seed)):
         fit, val = holdout(store.labels[rest], groups[rest], options.val_fraction, options.seed)
         checkpoint, _ = train_model(store, rest[fit], rest[val], options)
         model = load_model_state(checkpoint)
-        window = checkpoint["window_frames"]
-        probs = predict(model, ClipReader(store, window), test, torch.device("cpu"))
-        scores.append(float((probs.argmax(axis=1) == store.labels[test]).mean()))
+        reader = ClipReader(store, checkpoint["window_frames"])
+        probabilities[test] = predict(model, reader, test, torch.device("cpu"))
+        scores.append(float((probabilities[test].argmax(axis=1) == store.labels[test]).mean()))
         if progress:
             progress(k + 1, scores[-1])
-    return scores
+    return CrossValidation(scores, probabilities)
 
 
 def load_model_state(checkpoint: dict[str, Any]) -> nn.Module:

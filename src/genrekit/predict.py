@@ -1,0 +1,247 @@
+"""Classify songs with an exported model: onnxruntime and genrekit's own features, no PyTorch.
+
+``load_model()`` opens a model once (the shipped one by default); ``classify(path_or_array)``
+decodes the audio, computes the log-mel the model was trained on, cuts it into the model's
+windows, and averages the window probabilities into one answer per track. Long tracks are
+sampled: at most ``MAX_WINDOWS`` windows spread evenly over the track, each decoded on its own,
+so the time per track stays bounded whatever its length.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from genrekit.audio import duration as file_duration
+from genrekit.audio import read, resample
+from genrekit.constants import SILENCE_DB
+from genrekit.errors import ModelError, ParameterError, SilentAudioError
+from genrekit.extract import peak_rms_db
+from genrekit.features import FeatureParams, log_mel_and_mfcc
+
+DEFAULT_MODEL = "gtzan-cnn"
+"""The model shipped in the package: a short-chunk CNN trained on 10 GTZAN genres."""
+MAX_WINDOWS = 16
+"""At most this many windows per track; longer tracks are sampled evenly."""
+_PRETRAINED = "genrekit.pretrained"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The answer for one window of a track."""
+
+    start: float  # seconds
+    end: float
+    genre: str
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The genre of a track, with every genre's probability (highest first)."""
+
+    genre: str
+    probabilities: dict[str, float]
+    source: str | None = None  # the file, when classified from a file
+    duration: float | None = None  # seconds of audio considered
+    segments: list[Segment] = field(default_factory=list)
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        return list(self.probabilities.items())[:k]
+
+
+class Model:
+    """An exported genrekit model (ONNX) and what it needs to be fed."""
+
+    def __init__(self, path: Path, *, name: str | None = None, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.path = path
+        self.name = name or path.stem
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+            meta = json.loads(self.session.get_modelmeta().custom_metadata_map["genrekit"])
+        except KeyError:
+            raise ModelError(f"{path}: an ONNX model, but not one genrekit exported") from None
+        except Exception as exc:  # onnxruntime raises its own kinds for unreadable files
+            raise ModelError(f"{path}: not a readable ONNX model ({exc})") from exc
+        self.meta: dict[str, Any] = meta
+        self.classes: list[str] = list(meta["classes"])
+        self.params = FeatureParams.from_dict(meta["feature_params"])
+        self.clip_seconds = float(meta["clip_seconds"])
+        self.window: int | None = meta["window_frames"]
+        self.input_frames: int | None = meta["input_frames"]
+        self.architecture: str = meta["architecture"]
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, {self.architecture}, {len(self.classes)} genres)"
+
+    def probabilities(self, log_mel: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Class probabilities of a batch of inputs, shape (batch, n_mels, frames)."""
+        x = np.ascontiguousarray(log_mel, dtype=np.float32)
+        out: npt.NDArray[np.float32] = self.session.run(["probabilities"], {"logmel": x})[0]
+        return out
+
+    def inputs(self, log_mel: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], list[int]]:
+        """The model's inputs from one log-mel (n_mels, frames), and each input's first frame."""
+        frames = log_mel.shape[1]
+        floor = np.float32(max(log_mel.max() - self.params.top_db, log_mel.min()))
+        if self.window is None and self.input_frames is None:  # the baseline: any length
+            return log_mel[None], [0]
+        size = self.window or self.input_frames
+        assert size is not None
+        if frames < size:  # short audio: pad with silence, as training saw padded clips
+            padded = np.full((log_mel.shape[0], size), floor, dtype=np.float32)
+            padded[:, :frames] = log_mel
+            return padded[None], [0]
+        if self.window is None:
+            return log_mel[None, :, :size], [0]
+        starts = list(range(0, frames - size + 1, size))
+        if starts[-1] != frames - size:
+            starts.append(frames - size)
+        return np.stack([log_mel[:, s : s + size] for s in starts]), starts
+
+
+def available_models() -> list[str]:
+    """Names of the models shipped in the package."""
+    folder = resources.files(_PRETRAINED)
+    return sorted(p.name[: -len(".onnx")] for p in folder.iterdir() if p.name.endswith(".onnx"))
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str] | None = None, *, threads: int | None = None
+) -> Model:
+    """A model by shipped name, ONNX file, or model folder (with ``model.onnx``).
+
+    Load it once and pass it to :func:`classify` for many files.
+    """
+    name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
+    path = Path(name)
+    if path.is_dir():
+        if (path / "model.onnx").is_file():
+            return Model(path / "model.onnx", name=path.name, threads=threads)
+        hint = (
+            f"; export it first: genrekit export {path} -o {path / 'model.onnx'}"
+            if (path / "model.pt").is_file()
+            else ""
+        )
+        raise ModelError(f"{path}: no model.onnx in this folder{hint}")
+    if path.suffix == ".onnx" and path.is_file():
+        return Model(path, threads=threads)
+    if name in available_models():
+        resource = resources.files(_PRETRAINED) / f"{name}.onnx"
+        with resources.as_file(resource) as file:
+            return Model(Path(file), name=name, threads=threads)
+    raise ModelError(
+        f"{name}: no such model; shipped models: {', '.join(available_models()) or 'none'}, "
+        "or give an .onnx file or a model folder"
+    )
+
+
+def classify(
+    audio: str | os.PathLike[str] | npt.ArrayLike,
+    *,
+    sr: int | None = None,
+    model: Model | str | None = None,
+    segments: bool = False,
+    genres: list[str] | None = None,
+) -> Prediction:
+    """The genre of a file or of samples (``sr`` required for samples).
+
+    ``genres`` restricts the answer to a subset of the model's genres (probabilities are
+    renormalized over it). Raises :class:`SilentAudioError` for silence and the loader's errors
+    (``AudioTooShortError`` under 0.5 s, ...) for audio that cannot be read.
+    """
+    model = model if isinstance(model, Model) else load_model(model)
+    params = model.params
+    keep = _genre_subset(model, genres)
+    source: str | None = None
+    if isinstance(audio, str | os.PathLike):
+        source = str(audio)
+        chunks, starts_s = _decode(Path(audio), model)
+    else:
+        if sr is None:
+            raise ParameterError("classify(samples) needs sr=, the samples' rate")
+        y = np.asarray(audio, dtype=np.float32)
+        if y.ndim == 2:
+            y = y.mean(axis=0 if y.shape[0] <= 8 else 1)
+        if sr != params.sr:
+            y = resample(y, orig_sr=sr, target_sr=params.sr)
+        chunks, starts_s = [y], [0.0]
+    if max(peak_rms_db(c, params.hop_length) for c in chunks) < SILENCE_DB:
+        raise SilentAudioError(
+            f"{source or 'audio'}: silent (never louder than {SILENCE_DB:g} dBFS); no genre to tell"
+        )
+    batch, spans = [], []
+    for chunk, offset in zip(chunks, starts_s, strict=True):
+        _, log_mel, _ = log_mel_and_mfcc(chunk, params)
+        inputs, starts = model.inputs(log_mel)
+        batch.append(inputs)
+        hop_s = params.hop_length / params.sr
+        width = inputs.shape[2] * hop_s
+        spans += [
+            (offset + s * hop_s, min(offset + s * hop_s + width, offset + chunk.size / params.sr))
+            for s in starts
+        ]
+    probs = model.probabilities(np.concatenate(batch))[:, keep]
+    probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+    names = [model.classes[k] for k in keep]
+    mean = probs.mean(axis=0)
+    result = _ranked(names, mean)
+    found = []
+    if segments:
+        found = [
+            Segment(start, end, names[int(p.argmax())], _ranked(names, p))
+            for (start, end), p in zip(spans, probs, strict=True)
+        ]
+    total = sum(c.size for c in chunks) / params.sr
+    return Prediction(next(iter(result)), result, source, total, found)
+
+
+def _ranked(names: list[str], probs: npt.NDArray[np.floating[Any]]) -> dict[str, float]:
+    order = np.argsort(-probs, kind="stable")
+    return {names[i]: float(probs[i]) for i in order}
+
+
+def _genre_subset(model: Model, genres: list[str] | None) -> list[int]:
+    if not genres:
+        return list(range(len(model.classes)))
+    unknown = [g for g in genres if g not in model.classes]
+    if unknown:
+        raise ParameterError(
+            f"--genres {','.join(unknown)}: not known to model {model.name} "
+            f"({', '.join(model.classes)})"
+        )
+    return [model.classes.index(g) for g in dict.fromkeys(genres)]
+
+
+def _decode(path: Path, model: Model) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
+    """The audio a model reads from a file: whole, or evenly spaced excerpts of a long track."""
+    sr = model.params.sr
+    if model.window is None:  # whole-clip models read what they were trained on: the first clip
+        return [read(path, sr=sr, duration=model.clip_seconds).y], [0.0]
+    # Audio for exactly one window: a centred STFT gives 1 + n // hop frames.
+    window_s = ((model.window - 1) * model.params.hop_length + model.params.hop_length // 2) / sr
+    length = file_duration(path)
+    if length is None or length <= MAX_WINDOWS * window_s:
+        return [read(path, sr=sr).y], [0.0]
+    offsets = np.linspace(0.0, length - window_s, MAX_WINDOWS)
+    chunks = []
+    for offset in offsets:
+        chunks.append(
+            read(path, sr=sr, offset=float(offset), duration=window_s, min_duration=0.5).y
+        )
+    return chunks, [float(o) for o in offsets]

@@ -1,0 +1,159 @@
+"""genrekit classify: an exported model on files, arrays and folders, with clear answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from genrekit.cli import app
+from genrekit.errors import AudioTooShortError, ModelError, ParameterError, SilentAudioError
+from genrekit.evaluation import export_onnx
+from genrekit.predict import MAX_WINDOWS, classify, load_model
+from genrekit.training import TrainOptions, train
+from tests.test_training import SR, genre_audio, make_store
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("classify")
+    store = make_store(root, ("clicks", "noise", "tones"), 10, seed=3)
+    train(store, root / "model", TrainOptions(model="tiny", epochs=12))
+    export_onnx(root / "model", root / "model" / "model.onnx")
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("songs")
+    rng = np.random.default_rng(42)
+    for genre in ("clicks", "noise", "tones"):
+        y = np.concatenate([genre_audio(genre, rng) for _ in range(4)])  # 8 s
+        rate = SR
+        if genre == "tones":  # one file at 44.1 kHz, as most music is
+            y, rate = np.interp(np.arange(0, y.size, 0.5), np.arange(y.size), y), 2 * SR
+        stereo = np.stack([y, 0.8 * y], axis=1)
+        sf.write(root / f"{genre}.wav", stereo.astype(np.float32), rate)
+    return root
+
+
+def test_classifies_files_of_each_genre(onnx_model: Path, songs: Path) -> None:
+    model = load_model(onnx_model)
+    for genre in ("clicks", "noise", "tones"):
+        prediction = classify(songs / f"{genre}.wav", model=model)
+        assert prediction.genre == genre
+        assert next(iter(prediction.probabilities)) == genre
+        assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert prediction.duration == pytest.approx(8.0, abs=0.01)
+
+
+def test_arrays_short_clips_and_segments(onnx_model: Path) -> None:
+    model = load_model(onnx_model)
+    rng = np.random.default_rng(7)
+    y = genre_audio("tones", rng)[: SR * 2]
+    stereo_44k = np.repeat(np.interp(np.arange(0, y.size, 0.5), np.arange(y.size), y)[None], 2, 0)
+    assert classify(stereo_44k, sr=44100, model=model).genre == "tones"
+    long = np.concatenate([genre_audio("noise", rng) for _ in range(5)])  # 10 s
+    prediction = classify(long, sr=SR, model=model, segments=True)
+    assert prediction.segments and all(s.genre == "noise" for s in prediction.segments)
+    assert prediction.segments[0].start == 0.0
+    assert prediction.segments[-1].end == pytest.approx(10.0, abs=0.05)
+    with pytest.raises(ParameterError, match="needs sr="):
+        classify(long, model=model)
+
+
+def test_genre_subset_renormalizes(onnx_model: Path, songs: Path) -> None:
+    prediction = classify(
+        songs / "tones.wav", model=load_model(onnx_model), genres=["noise", "clicks"]
+    )
+    assert set(prediction.probabilities) == {"noise", "clicks"}
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+    with pytest.raises(ParameterError, match="not known to model"):
+        classify(songs / "tones.wav", model=load_model(onnx_model), genres=["polka"])
+
+
+def test_long_tracks_are_sampled_not_read_whole(onnx_model: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    y = np.concatenate([genre_audio("clicks", rng) for _ in range(150)])  # 5 minutes
+    path = tmp_path / "long.flac"
+    sf.write(path, y.astype(np.float32), SR)
+    prediction = classify(path, model=load_model(onnx_model), segments=True)
+    assert len(prediction.segments) == MAX_WINDOWS
+    assert prediction.segments[-1].end == pytest.approx(300.0, abs=0.1)
+    assert prediction.duration is not None and prediction.duration < 60  # only sampled windows
+    assert prediction.genre == "clicks"
+
+
+def test_silence_and_too_short_get_clear_answers(onnx_model: Path, tmp_path: Path) -> None:
+    model = load_model(onnx_model)
+    sf.write(tmp_path / "silence.wav", np.zeros(SR * 3, np.float32), SR)
+    with pytest.raises(SilentAudioError, match="silent"):
+        classify(tmp_path / "silence.wav", model=model)
+    sf.write(tmp_path / "blip.wav", np.full(SR // 10, 0.3, np.float32), SR)
+    with pytest.raises(AudioTooShortError):
+        classify(tmp_path / "blip.wav", model=model)
+
+
+def test_folder_with_bad_files_classifies_the_rest(
+    onnx_model: Path, songs: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("clicks.wav", "tones.wav"):
+        (folder / "sub" / name).write_bytes((songs / name).read_bytes())
+    (folder / "broken.mp3").write_bytes(b"this is not audio at all" * 40)
+    sf.write(folder / "silence.wav", np.zeros(SR * 2, np.float32), SR)
+    (folder / "notes.txt").write_text("ignored: not an audio file ending")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["classify", str(folder), "--model", str(onnx_model), "--format", "json"]
+    )
+    assert result.exit_code == 1
+    start = result.output.index("{")
+    payload = json.loads(result.output[start : result.output.rindex("}") + 1])
+    assert [Path(r["file"]).name for r in payload["results"]] == ["clicks.wav", "tones.wav"]
+    assert [r["genre"] for r in payload["results"]] == ["clicks", "tones"]
+    reasons = {Path(f["file"]).name: f["reason"] for f in payload["failed"]}
+    assert set(reasons) == {"broken.mp3", "silence.wav"}
+    assert "silent" in reasons["silence.wav"]
+
+
+def test_csv_table_and_segments_output(onnx_model: Path, songs: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "classify",
+            str(songs / "noise.wav"),
+            "--model",
+            str(onnx_model),
+            "--format",
+            "csv",
+            "-k",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "file,genre,top1,top2" and lines[1].split(",")[1] == "noise"
+    result = runner.invoke(
+        app, ["classify", str(songs / "noise.wav"), "--model", str(onnx_model), "--segments"]
+    )
+    assert result.exit_code == 0 and "0s:noise" in result.output
+
+
+def test_model_errors(onnx_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no such model"):
+        load_model("no-such-model")
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "trained" / "model.pt").write_bytes(b"x")
+    with pytest.raises(ModelError, match="export it first"):
+        load_model(tmp_path / "trained")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(ModelError, match="not a readable ONNX model"):
+        load_model(bad)
