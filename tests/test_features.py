@@ -147,3 +147,13 @@ def test_signal_shorter_than_the_window_matches_librosa() -> None:
     ref = librosa.feature.melspectrogram(y=y, sr=22050)
     assert ours.shape == ref.shape == (128, 2)
     np.testing.assert_allclose(F.power_to_db(ours), librosa.power_to_db(ref), atol=1e-2)
+
+
+@pytest.mark.parametrize("n_fft", [512, 1000, 2048])
+def test_hann_window_equals_scipys(n_fft: int) -> None:
+    import scipy.signal
+
+    from genrekit.features import _hann
+
+    expected = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    np.testing.assert_array_equal(_hann(n_fft), expected)
