@@ -117,7 +117,7 @@ def _hann(n_fft: int) -> Float32Array:
     # scipy.signal costs ~0.7 s of start-up, more than classifying a song.
     window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
     window.flags.writeable = False
-    return window  # type: ignore[no-any-return]
+    return window
 
 
 def _frames(y: npt.ArrayLike, n_fft: int, hop_length: int) -> Float32Array:
