@@ -157,3 +157,9 @@ def test_model_errors(onnx_model: Path, tmp_path: Path) -> None:
     bad.write_bytes(b"not onnx")
     with pytest.raises(ModelError, match="not a readable ONNX model"):
         load_model(bad)
+
+
+def test_models_command_lists_local_models(onnx_model: Path) -> None:
+    result = CliRunner().invoke(app, ["models", str(onnx_model.parent)])
+    assert result.exit_code == 0, result.output
+    assert "model.onnx: tiny, 3 genres: clicks, noise, tones" in result.output

@@ -347,8 +347,13 @@ def classify(
 
 
 @app.command()
-def models() -> None:
-    """List the models shipped with genrekit."""
+def models(
+    folders: Annotated[
+        list[Path] | None, typer.Argument(help="Folders to search for your own models [./models].")
+    ] = None,
+) -> None:
+    """List the models shipped with genrekit, and your own exported ones."""
+    from genrekit.errors import ModelError
     from genrekit.predict import DEFAULT_MODEL, available_models, load_model
 
     for name in available_models():
@@ -359,8 +364,22 @@ def models() -> None:
             f"{', '.join(loaded.classes)}",
             highlight=False,
         )
+    for folder in folders or [Path("models")]:
+        if not folder.is_dir():
+            continue
+        for found in sorted(folder.rglob("*.onnx")):
+            try:
+                loaded = load_model(found)
+            except ModelError as exc:
+                console.print(f"{found}: [red]unusable[/] ({exc})", highlight=False)
+                continue
+            console.print(
+                f"{found}: {loaded.architecture}, {len(loaded.classes)} genres: "
+                f"{', '.join(loaded.classes)}",
+                highlight=False,
+            )
     console.print(
-        "your own: genrekit train ... then genrekit export MODEL_DIR -o MODEL_DIR/model.onnx"
+        "[dim]your own: genrekit train ..., then genrekit export DIR -o DIR/model.onnx[/]"
     )
 
 
