@@ -363,6 +363,7 @@ def models(
             f"{name}{mark}: {loaded.architecture}, {len(loaded.classes)} genres: "
             f"{', '.join(loaded.classes)}",
             highlight=False,
+            soft_wrap=True,
         )
     for folder in folders or [Path("models")]:
         if not folder.is_dir():
@@ -377,6 +378,7 @@ def models(
                 f"{found}: {loaded.architecture}, {len(loaded.classes)} genres: "
                 f"{', '.join(loaded.classes)}",
                 highlight=False,
+                soft_wrap=True,
             )
     console.print(
         "[dim]your own: genrekit train ..., then genrekit export DIR -o DIR/model.onnx[/]"
