@@ -1,0 +1,12 @@
+"""The ``genrekit`` command: a thin layer of options and output over the library API.
+
+Heavy modules are imported inside the commands that need them, so ``genrekit --help`` is quick.
+Exit codes: 0 success, 1 some inputs failed, 2 bad usage or a fatal error, 130 interrupted.
+One module per group of commands: ``features`` (extract, figure, explore), ``collecting``
+(fetch, import, catalog) and ``models`` (train, evaluate, export, classify, models).
+"""
+
+from genrekit.cli import collecting, features, models
+from genrekit.cli.app import app, main
+
+__all__ = ["app", "collecting", "features", "main", "models"]

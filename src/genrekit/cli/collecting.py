@@ -1,0 +1,227 @@
+"""Commands that build data sets: ``fetch``, ``import``, ``catalog``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from genrekit.cli.app import EXIT_ERROR, EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from genrekit.collect import FetchOptions, FetchSummary
+
+
+@app.command()
+def fetch(
+    source: Annotated[str, typer.Argument(help="deezer, itunes or spotify.")],
+    genre: Annotated[
+        list[str],
+        typer.Option(
+            "--genre",
+            "-g",
+            help="LABEL=KIND:VALUE, e.g. jazz=playlist:1615514485 or metal=search:'heavy metal'. "
+            "Kinds: deezer playlist|search|chart|album; itunes search|artist|album; "
+            "spotify playlist|category. Repeat for more genres or more queries per genre.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Data set folder.")],
+    per_genre: Annotated[int, typer.Option(help="Tracks wanted per genre.")] = 100,
+    per_artist: Annotated[
+        int, typer.Option(help="At most this many tracks of one artist per genre (0: no cap).")
+    ] = 3,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel downloads.")] = 4,
+) -> None:
+    """Download labeled 30-second previews into OUT/<genre>/ with a catalog (resumable)."""
+    from genrekit.collect import FetchOptions, open_source
+    from genrekit.collect import fetch as run_fetch
+    from genrekit.sources import GenreQuery
+
+    queries = [GenreQuery.parse(text) for text in genre]
+    options = FetchOptions(per_genre=per_genre, per_artist=per_artist or None, workers=workers)
+    src = open_source(source.lower())
+    try:
+        with _FetchDisplay() as display:
+            summary = run_fetch(src, queries, out, options, progress=display)
+    finally:
+        src.http.close()
+    _print_fetch_summary(summary, out, options, source.lower())
+    if summary.interrupted:
+        errors.print("interrupted: finished downloads are kept; run the same command to resume")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if not any(summary.have.values()) and summary.no_preview:
+        from genrekit.sources.spotify import NO_PREVIEWS
+
+        errors.print(f"[red]error:[/] no track had a preview. {NO_PREVIEWS}", highlight=False)
+        raise typer.Exit(EXIT_ERROR)
+    if not summary.ok:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+class _FetchDisplay:
+    """Rich progress for fetch: one bar per genre, first while listing, then downloading."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.fields[phase]:>11}"),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=errors,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _FetchDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _task(self, genre: str) -> TaskID:
+        if genre not in self.tasks:
+            self.tasks[genre] = self.progress.add_task(genre, total=None, phase="listing")
+        return self.tasks[genre]
+
+    def listing(self, genre: str, selected: int, wanted: int) -> None:
+        self.progress.update(self._task(genre), completed=selected, total=wanted)
+
+    def downloading(self, totals: dict[str, int]) -> None:
+        for genre in self.tasks | totals:
+            total = totals.get(genre, 0)
+            self.progress.update(self._task(genre), completed=0, total=total, phase="downloading")
+
+    def downloaded(self, genre: str, name: str, error: str | None) -> None:
+        self.progress.advance(self._task(genre))
+        if error is not None:
+            self.progress.console.print(f"[red]failed[/] {genre}/{name}: {error}", highlight=False)
+
+
+def _print_fetch_summary(
+    summary: FetchSummary, out: Path, options: FetchOptions, source: str
+) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"genrekit fetch {source} -> {out}", show_edge=False)
+    for column in ("genre", "listed now", "downloaded now", "have", "wanted"):
+        table.add_column(column, justify="left" if column == "genre" else "right")
+    for genre, have in summary.have.items():
+        style = "yellow" if have < options.per_genre else ""
+        table.add_row(
+            genre,
+            str(summary.added[genre]),
+            str(summary.downloaded[genre]),
+            str(have),
+            str(options.per_genre),
+            style=style,
+        )
+    notes = []
+    if summary.capped:
+        notes.append(f"{summary.capped} skipped by the per-artist cap")
+    if summary.conflicts:
+        notes.append(f"{len(summary.conflicts)} found under two genres (kept the first label)")
+    if summary.no_preview:
+        notes.append(f"{summary.no_preview} without a preview")
+    table.caption = "; ".join(notes) or None
+    console.print(table)
+    for line in summary.conflicts[:10]:
+        console.print(f"  [yellow]![/] {line}", highlight=False)
+    for line in summary.query_errors:
+        console.print(f"  [red]x[/] {line}", highlight=False)
+    for line in summary.failures[:20]:
+        console.print(f"  [red]x[/] {line}", highlight=False)
+    if len(summary.failures) > 20:
+        console.print(f"  ... and {len(summary.failures) - 20} more (genrekit catalog {out} --csv)")
+    if summary.no_preview and source == "spotify":
+        from genrekit.sources.spotify import NO_PREVIEWS
+
+        console.print(f"[yellow]note:[/] {NO_PREVIEWS}", highlight=False)
+
+
+@app.command("import")
+def import_(
+    folder: Annotated[Path, typer.Argument(help="<genre>/<files> tree, or FMA's audio folder.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Data set folder.")],
+    copy: Annotated[bool, typer.Option("--copy", help="Copy the audio into OUT/<genre>/.")] = False,
+    fma_metadata: Annotated[
+        Path | None,
+        typer.Option(help="FMA's tracks.csv: label FOLDER's tracks by their top-level genre."),
+    ] = None,
+) -> None:
+    """Add audio you already have to a data set's catalog (files stay put unless --copy)."""
+    from genrekit.importer import ImportSummary, fma_tracks, folder_tracks, import_tracks
+
+    if fma_metadata is not None:
+        scan = ImportSummary()
+        tracks = fma_tracks(fma_metadata, folder, scan)
+        summary = import_tracks(tracks, out, source="fma", found_by="fma:genre_top", copy=copy)
+        summary.missing = scan.missing
+    else:
+        tracks = folder_tracks(folder)
+        summary = import_tracks(tracks, out, source="local", found_by="folder", copy=copy)
+    for genre, n in sorted(summary.added.items()):
+        console.print(f"{genre}: {n} added")
+    console.print(
+        f"{sum(summary.added.values())} added, {summary.known} already in the catalog"
+        + (f", {summary.missing} listed without audio" if summary.missing else "")
+    )
+    for line in summary.conflicts[:10] + summary.failures:
+        console.print(f"  [yellow]![/] {line}", highlight=False)
+    if summary.failures:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command()
+def catalog(
+    data_dir: Annotated[Path, typer.Argument(help="Data set folder.")],
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Export every track to this CSV ('-': stdout).")
+    ] = None,
+) -> None:
+    """Count a data set's tracks per genre and source, or export its catalog as CSV."""
+    from rich.table import Table
+
+    from genrekit.catalog import Catalog
+
+    with Catalog.open_existing(data_dir) as cat:
+        if csv_out is not None:
+            if str(csv_out) == "-":
+                cat.write_csv(sys.stdout)
+                return
+            from genrekit.storage import atomic_path
+
+            with atomic_path(csv_out) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+                n = cat.write_csv(f)
+            console.print(f"wrote {n} tracks to {csv_out}")
+            return
+        counts = cat.counts()
+        conflicts = cat.conflicts()
+    sources = sorted({source for _, source, _, _ in counts})
+    table = Table(title=f"catalog of {data_dir}", show_edge=False)
+    table.add_column("genre")
+    for source in sources:
+        table.add_column(source, justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("pending", justify="right")
+    for genre in sorted({g for g, _, _, _ in counts}):
+        done = {s: n for g, s, st, n in counts if g == genre and st == "done"}
+        failed = sum(n for g, _, st, n in counts if g == genre and st == "failed")
+        pending = sum(n for g, _, st, n in counts if g == genre and st == "pending")
+        table.add_row(genre, *(str(done.get(s, 0)) for s in sources), str(failed), str(pending))
+    table.caption = "downloaded or imported tracks per source" + (
+        f"; {len(conflicts)} tracks found under two genres" if conflicts else ""
+    )
+    console.print(table)

@@ -1,0 +1,175 @@
+"""Commands on audio and features: ``extract``, ``figure``, ``explore``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
+
+if TYPE_CHECKING:
+    from genrekit.extract import ExtractSummary, Status
+
+
+@app.command()
+def extract(
+    in_dir: Annotated[Path, typer.Argument(help="Folder of <genre>/<track files>.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Feature store folder to write.")],
+    images: Annotated[bool, typer.Option("--images", help="Also write PNG images.")] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-j", help="Parallel workers [default: all cores].")
+    ] = None,
+    clip_seconds: Annotated[
+        float, typer.Option("--clip-seconds", help="Seconds analysed per track.")
+    ] = 30.0,
+) -> None:
+    """Extract log-mel spectrograms and MFCCs of every track (resumable)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from genrekit.extract import ClipOutcome, ExtractOptions, default_workers, extract_dataset
+
+    options = ExtractOptions(
+        clip_seconds=clip_seconds, images=images, workers=workers or default_workers()
+    )
+    progress = Progress(
+        TextColumn("[bold]extract"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>6} clips/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=False,
+    )
+    task = progress.add_task("extract", total=None, rate="-")
+
+    def on_start(total: int) -> None:
+        progress.update(task, total=total)
+
+    def on_clip(outcome: ClipOutcome) -> None:
+        progress.advance(task)
+        elapsed = progress.tasks[0].elapsed or 0.0
+        done = progress.tasks[0].completed
+        progress.update(task, rate=f"{done / elapsed:.1f}" if elapsed > 0 else "-")
+        if outcome.status == "failed":
+            progress.console.print(f"[red]failed[/] {outcome.rel}: {outcome.reason}")
+
+    with progress:
+        summary = extract_dataset(in_dir, out, options, on_start=on_start, on_clip=on_clip)
+    _print_summary(summary, out)
+    if summary.interrupted:
+        errors.print("interrupted: finished clips are saved; run the same command to resume")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.failures:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+def _print_summary(summary: ExtractSummary, out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"genrekit extract -> {out}", show_edge=False)
+    table.add_column("outcome")
+    table.add_column("clips", justify="right")
+    labels: dict[Status, str] = {
+        "done": "extracted now",
+        "cached": "already done (skipped)",
+        "duplicate": "duplicate audio (skipped)",
+        "silent": "silent (skipped)",
+        "failed": "failed",
+    }
+    for status, label in labels.items():
+        if summary.counts[status]:
+            style = "red" if status == "failed" else ""
+            table.add_row(label, str(summary.counts[status]), style=style)
+    if summary.ignored:
+        table.add_row("not audio (ignored)", str(summary.ignored))
+    rate = summary.counts["done"] / summary.seconds if summary.seconds else 0.0
+    table.caption = (
+        f"{summary.total} files in {summary.seconds:.1f} s ({rate:.1f} clips/s extracted)"
+    )
+    console.print(table)
+    for failure in summary.failures[:20]:
+        console.print(f"  [red]x[/] {failure.rel}: {failure.reason}")
+    if len(summary.failures) > 20:
+        console.print(f"  ... and {len(summary.failures) - 20} more (see index.sqlite)")
+
+
+@app.command()
+def explore(
+    features: Annotated[Path, typer.Argument(help="Feature store (from genrekit extract).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Report folder to write.")],
+    per_genre: Annotated[
+        int, typer.Option(help="Clips per genre to explore (0: all), sampled with --seed.")
+    ] = 200,
+    min_seconds: Annotated[
+        float, typer.Option(help="Leave out clips with less audio (PCA compares the shortest).")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling, t-SNE and k-NN folds.")] = 0,
+    gallery: Annotated[int, typer.Option(help="Example clips per genre in the gallery.")] = 3,
+) -> None:
+    """PCA of genres, t-SNE, gallery, class balance and separation numbers in one HTML report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from genrekit.report import ExploreOptions
+    from genrekit.report import explore as run_explore
+
+    options = ExploreOptions(
+        per_genre=per_genre or None, min_seconds=min_seconds, seed=seed, gallery=gallery
+    )
+    progress = Progress(
+        TextColumn("[bold]{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=errors,
+    )
+    task = progress.add_task("reading", total=None)
+
+    def on_step(stage: str, done: int, total: int) -> None:
+        progress.update(task, description=stage, completed=done, total=total)
+
+    with progress:
+        report = run_explore(features, out, options, on_step=on_step)
+    numbers = report.numbers
+    console.print(f"explored {numbers['clips_explored']} clips of {len(numbers['genres'])} genres")
+    for space, value in numbers["separation"].items():
+        if value:
+            console.print(
+                f"  {space:>12}: silhouette {value['silhouette']:+.3f} "
+                f"(shuffled {value['silhouette_shuffled']:+.3f}), "
+                f"k-NN accuracy {100 * value['knn_accuracy']:.1f} % "
+                f"(shuffled {100 * value['knn_accuracy_shuffled']:.1f} %)"
+            )
+    console.print(f"report: {report.out_dir / 'index.html'}")
+
+
+@app.command()
+def figure(
+    audio_file: Annotated[Path, typer.Argument(help="An audio file.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="PNG (or PDF/SVG) to write.")],
+    kind: Annotated[str, typer.Option(help="'mel' or 'mfcc'.")] = "mel",
+    offset: Annotated[float, typer.Option(help="Start, in seconds.")] = 0.0,
+    duration: Annotated[float, typer.Option(help="Length, in seconds.")] = 30.0,
+) -> None:
+    """Draw a labelled mel-spectrogram or MFCC figure of one file."""
+    import numpy as np
+
+    from genrekit.audio import load
+    from genrekit.features import FeatureParams, log_mel_and_mfcc, power_to_db
+    from genrekit.images import save_figure
+
+    params = FeatureParams()
+    y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
+    mel, _, mfcc = log_mel_and_mfcc(y, params)
+    values = power_to_db(mel, ref=np.max) if kind == "mel" else mfcc
+    save_figure(values, out, kind=kind, sr=sr, hop_length=params.hop_length, title=audio_file.name)
+    console.print(f"wrote {out}")

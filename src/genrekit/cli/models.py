@@ -1,0 +1,204 @@
+"""Commands on models: ``train``, ``evaluate``, ``export``, ``classify``, ``models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genrekit.cli.app import EXIT_FAILURES, app, console, errors
+
+
+@app.command()
+def train(
+    features: Annotated[Path, typer.Argument(help="Feature store (from genrekit extract).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Model folder to write.")],
+    model: Annotated[
+        str, typer.Option(help="baseline, seed-mlp, seed-cnn or cnn (short-chunk CNN).")
+    ] = "cnn",
+    epochs: Annotated[int | None, typer.Option(help="Epochs [default: the model's].")] = None,
+    folds: Annotated[
+        int, typer.Option(help="Also cross-validate over K artist/clip-disjoint folds (0: no).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of splits, initialization and batches.")] = 0,
+    mixup: Annotated[float, typer.Option(help="Mixup alpha (0: off).")] = 0.0,
+) -> None:
+    """Train a genre classifier with honest splits; Ctrl-C keeps the best epoch so far."""
+    import json
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from genrekit.training import EpochLog, TrainOptions, cross_validate
+    from genrekit.training import train as run_train
+
+    options = TrainOptions(model=model, epochs=epochs, seed=seed, mixup=mixup)
+    progress = Progress(
+        TextColumn(f"[bold]{model}"),
+        BarColumn(),
+        TextColumn("epoch {task.completed}/{task.total}"),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+        console=errors,
+    )
+    task = progress.add_task("train", total=None, stats="")
+
+    def on_epoch(entry: EpochLog, planned: int) -> None:
+        stats = (
+            f"loss {entry.train_loss:.3f}  train {100 * entry.train_accuracy:.1f} %  "
+            f"val {100 * entry.val_accuracy:.1f} %"
+        )
+        progress.update(task, completed=entry.epoch, total=planned, stats=stats)
+
+    with progress:
+        checkpoint = run_train(features, out, options, progress=on_epoch)
+    sizes = {name: len(v) for name, v in checkpoint["split"].items()}
+    console.print(
+        f"trained {model} on {sizes['train']} clips (validation {sizes['val']}, test held out "
+        f"{sizes['test']}): {out / 'model.pt'}"
+    )
+    console.print(f"evaluate it with: genrekit evaluate {out} {features}")
+    if folds:
+        import numpy as np
+
+        from genrekit.dataset import FeatureStore
+
+        store = FeatureStore(features)
+        scores = cross_validate(
+            store,
+            options,
+            folds,
+            progress=lambda k, acc: console.print(f"  fold {k}/{folds}: {100 * acc:.1f} %"),
+        ).scores
+        mean, std = float(np.mean(scores)), float(np.std(scores))
+        console.print(
+            f"{folds}-fold cross-validated accuracy: {100 * mean:.1f} +- {100 * std:.1f} %"
+        )
+        from genrekit.storage import write_bytes_atomic
+
+        summary = {"model": model, "folds": folds, "accuracy": scores, "mean": mean, "std": std}
+        write_bytes_atomic(out / "cross_validation.json", json.dumps(summary, indent=2).encode())
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder (from genrekit train).")],
+    features: Annotated[Path, typer.Argument(help="Feature store to evaluate on.")],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Report folder [MODEL_DIR/evaluation].")
+    ] = None,
+) -> None:
+    """Accuracy, per-genre precision/recall/F1, confusion matrix, most confused tracks."""
+    from rich.table import Table
+
+    from genrekit.evaluation import evaluate as run_evaluate
+
+    report = run_evaluate(model_dir, features, out)
+    table = Table(
+        title=f"{report['architecture']} on {report['tracks']} unseen tracks", show_edge=False
+    )
+    for column in ("genre", "precision", "recall", "F1", "tracks"):
+        table.add_column(column, justify="left" if column == "genre" else "right")
+    for genre, m in report["per_genre"].items():
+        table.add_row(
+            genre, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["tracks"])
+        )
+    table.caption = (
+        f"accuracy {100 * report['accuracy']:.1f} %, "
+        f"balanced {100 * report['balanced_accuracy']:.1f} %; "
+        f"{report['skipped_seen_in_training']} clips seen in training were left out"
+    )
+    console.print(table)
+    for item in report["most_confused"][:5]:
+        console.print(
+            f"  {item['path']}: {item['genre']} taken for {item['predicted']} "
+            f"(p={item['probability']:.2f})",
+            highlight=False,
+        )
+    where = out or model_dir / "evaluation"
+    console.print(f"report: {where / 'evaluation.json'}, {where / 'confusion.png'}")
+
+
+@app.command()
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder (from genrekit train).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="ONNX file to write.")],
+) -> None:
+    """Export a trained model to ONNX for light inference (onnxruntime)."""
+    from genrekit.evaluation import export_onnx
+
+    console.print(f"wrote {export_onnx(model_dir, out)}")
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="Audio files or folders (searched deeply).")],
+    model: Annotated[
+        str | None, typer.Option(help="Shipped model name, .onnx file or model folder.")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Genres shown per track.")] = 3,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    segments: Annotated[
+        bool, typer.Option("--segments", help="Add a genre per ~3 s window (a timeline).")
+    ] = False,
+    genres: Annotated[
+        str | None, typer.Option(help="Only these genres, comma-separated (renormalized).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-j", help="Parallel tracks [default: cores].")
+    ] = None,
+) -> None:
+    """Tell the genre of songs with the shipped model (or your own)."""
+    from genrekit.classify_batch import classify_many, find_audio, render
+
+    if output not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"--format {output!r}: use table, json or csv")
+    files = find_audio(paths)
+    subset = [g.strip() for g in genres.split(",") if g.strip()] if genres else None
+    results, failures = classify_many(
+        files, model=model, segments=segments, genres=subset, workers=workers
+    )
+    render(results, failures, output=output, top_k=top_k, segments=segments, console=console)
+    for path, reason in failures:
+        errors.print(f"[red]x[/] {path}: {reason}", highlight=False)
+    if failures:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command()
+def models(
+    folders: Annotated[
+        list[Path] | None, typer.Argument(help="Folders to search for your own models [./models].")
+    ] = None,
+) -> None:
+    """List the models shipped with genrekit, and your own exported ones."""
+    from genrekit.errors import ModelError
+    from genrekit.predict import DEFAULT_MODEL, available_models, load_model
+
+    for name in available_models():
+        loaded = load_model(name)
+        mark = " (default)" if name == DEFAULT_MODEL else ""
+        console.print(
+            f"{name}{mark}: {loaded.architecture}, {len(loaded.classes)} genres: "
+            f"{', '.join(loaded.classes)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for folder in folders or [Path("models")]:
+        if not folder.is_dir():
+            continue
+        for found in sorted(folder.rglob("*.onnx")):
+            try:
+                loaded = load_model(found)
+            except ModelError as exc:
+                console.print(f"{found}: [red]unusable[/] ({exc})", highlight=False)
+                continue
+            console.print(
+                f"{found}: {loaded.architecture}, {len(loaded.classes)} genres: "
+                f"{', '.join(loaded.classes)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    console.print(
+        "[dim]your own: genrekit train ..., then genrekit export DIR -o DIR/model.onnx[/]"
+    )
