@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mixup", type=float, default=0.0, help="mixup alpha for every model")
+    parser.add_argument("--epochs", type=int, default=None, help="instead of each recipe's")
     args = parser.parse_args()
     torch.set_num_threads(len(os.sched_getaffinity(0)))
 
