@@ -63,9 +63,8 @@ def main() -> None:
         print("| --- | ---: | --- | ---: |")
         for name in args.models.split(","):
             started = time.perf_counter()
-            scores = cross_validate(
-                store, TrainOptions(model=name, seed=args.seed), args.folds
-            ).scores
+            options = TrainOptions(model=name, seed=args.seed, mixup=args.mixup, epochs=args.epochs)
+            scores = cross_validate(store, options, args.folds).scores
             per_fold = (time.perf_counter() - started) / args.folds
             folds = " ".join(f"{100 * s:.0f}" for s in scores)
             print(
