@@ -26,6 +26,7 @@ demo: $(VENV)/.base
 	$(BIN)/genrekit explore $(DEMO_OUT) -o $(DEMO_OUT)/report
 	@echo "features: $(DEMO_OUT)/features  images: $(DEMO_OUT)/images  index: $(DEMO_OUT)/index.sqlite"
 	@echo "report: $(DEMO_OUT)/report/index.html (open it in a browser)"
+	$(BIN)/genrekit classify examples
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,38 @@
+"""The model shipped in the package: its card, its metadata and the code's features agree."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from genrekit.features import FeatureParams
+from genrekit.predict import DEFAULT_MODEL, available_models, classify, load_model
+from tests.conftest import EXAMPLES
+
+PACKAGE = resources.files("genrekit.pretrained")
+
+
+def test_default_model_ships_small() -> None:
+    assert DEFAULT_MODEL in available_models()
+    assert len((PACKAGE / f"{DEFAULT_MODEL}.onnx").read_bytes()) <= 10 * 2**20
+
+
+def test_card_metadata_and_code_agree() -> None:
+    card = json.loads((PACKAGE / f"{DEFAULT_MODEL}.json").read_text())
+    text = (PACKAGE / f"{DEFAULT_MODEL}.md").read_text()
+    model = load_model()
+    assert model.classes == card["classes"]
+    assert model.params == FeatureParams() == FeatureParams.from_dict(card["feature_params"])
+    assert model.meta["feature_params"] == FeatureParams().to_dict()
+    assert model.window == card["window_frames"]
+    assert model.clip_seconds == card["clip_seconds"]
+    mean = 100 * sum(card["cv_accuracy"]) / len(card["cv_accuracy"])
+    assert f"{mean:.1f} %" in text
+    for genre in card["classes"]:
+        assert f"| {genre} |" in text
+
+
+def test_classifies_an_example_song() -> None:
+    prediction = classify(EXAMPLES / "metal" / "Muldjord - Armygeddon.mp3")
+    assert prediction.genre in load_model().classes
+    assert abs(sum(prediction.probabilities.values()) - 1) < 1e-4
