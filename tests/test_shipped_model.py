@@ -36,3 +36,19 @@ def test_classifies_an_example_song() -> None:
     prediction = classify(EXAMPLES / "metal" / "Muldjord - Armygeddon.mp3")
     assert prediction.genre in load_model().classes
     assert abs(sum(prediction.probabilities.values()) - 1) < 1e-4
+
+
+def test_classifying_never_imports_pytorch() -> None:
+    import subprocess
+    import sys
+
+    song = str(EXAMPLES / "rock" / "Sectoid - Escape from chaosland.ogg")
+    code = (
+        "import sys, genrekit; "
+        f"p = genrekit.classify({song!r}); "
+        "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, sorted(sys.modules); "
+        "print(p.genre)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in load_model().classes
