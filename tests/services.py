@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -66,6 +67,8 @@ class FakeDeezer:
     link_lifetime: float = 900.0  # seconds until a signed preview link expires
     preview_override: dict[int, Callable[[], Response]] = field(default_factory=dict)
     delay: float = 0.0  # seconds each preview takes to serve
+    hold_after: int | None = None  # previews past this many wait for `release` (a stalled CDN)
+    release: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         s = self.server
@@ -170,6 +173,8 @@ class FakeDeezer:
         if song_id in self.preview_override:
             return self.preview_override[song_id]()
         time.sleep(self.delay)
+        if self.hold_after is not None and sum(self.downloads.values()) >= self.hold_after:
+            self.release.wait(30)
         self.downloads[song_id] += 1
         song = self.songs[song_id]
         return Response(

@@ -271,7 +271,7 @@ def test_deezer_chart_of_a_genre(server: HTTPServer, tmp_path: Path) -> None:
 def test_stopped_fetch_resumes_without_downloading_twice(
     server: HTTPServer, tmp_path: Path, stop: signal.Signals, exit_code: int
 ) -> None:
-    fake = FakeDeezer(server, MP3, delay=0.4)
+    fake = FakeDeezer(server, MP3, hold_after=2)  # two downloads, then the CDN stalls
     fake.playlists["5"] = songs(1, ["A", "B", "C", "D", "E", "F"])
     out = tmp_path / "data"
     env = {**os.environ, "GENREKIT_DEEZER_API": server.url_for("/")}
@@ -303,9 +303,10 @@ def test_stopped_fetch_resumes_without_downloading_twice(
             except sqlite3.OperationalError:  # the file exists, its tables not yet
                 continue
     first.send_signal(stop)  # SIGKILL: no chance to clean up; SIGINT: Ctrl-C
+    fake.release.set()  # lets a running download end, as Ctrl-C waits for it
     assert first.wait(timeout=60) == exit_code
     assert 2 <= len(done_before) < 6
-    fake.delay = 0.0
+    fake.hold_after = None
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stdout + second.stderr
     assert len(list((out / "rock").glob("*.mp3"))) == 6
