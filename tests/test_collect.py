@@ -290,7 +290,15 @@ def test_stopped_fetch_resumes_without_downloading_twice(
         "--workers",
         "1",
     ]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # A shell starts background jobs with SIGINT ignored, and the child would inherit that:
+        # restore the default so that SIGINT acts like Ctrl-C in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     done_before: set[str] = set()
     while time.monotonic() < deadline and len(done_before) < 2:
