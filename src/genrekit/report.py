@@ -216,6 +216,8 @@ def scatter(
 
 
 def scree(explained: dict[str, npt.NDArray[np.float64]]) -> Figure:
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure(7, 4)
     ax = fig.add_subplot()
     width = 0.8 / len(explained)
@@ -224,6 +226,7 @@ def scree(explained: dict[str, npt.NDArray[np.float64]]) -> Figure:
         ax.bar(x + (j - (len(explained) - 1) / 2) * width, 100 * ratios, width, label=name)
         ax.plot(x, 100 * np.cumsum(ratios), marker="o", label=f"{name}, cumulative")
     ax.set_xlabel("principal component")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("% of variance explained")
     ax.set_title("Scree plot: how much each component explains")
     ax.legend(frameon=False)
@@ -253,16 +256,22 @@ def gallery(store: FeatureStore, per_genre: int, seed: int) -> Figure:
             mel = np.asarray(store.array("logmel", chosen[col])[:, :valid])
             mfcc = np.asarray(store.array("mfcc", chosen[col])[:, :valid])
             mel_ax.imshow(mel - mel.max(), origin="lower", aspect="auto", cmap="magma")
-            mfcc_ax.imshow(mfcc, origin="lower", aspect="auto", cmap="magma")
+            # Each coefficient on its own scale: MFCC 0 (loudness) is ~10x the others and
+            # would otherwise wash every other row out to one colour.
+            spread = mfcc.std(axis=1, keepdims=True) + 1e-6
+            shown = (mfcc - mfcc.mean(axis=1, keepdims=True)) / spread
+            mfcc_ax.imshow(shown, origin="lower", aspect="auto", cmap="magma", vmin=-3, vmax=3)
             name = Path(track.path).stem
             mel_ax.set_title(_shorten(name, 28), fontsize=7, loc="left")
-            mfcc_ax.set_title("MFCC", fontsize=7, loc="left")
+            mfcc_ax.set_title("MFCC (per row)", fontsize=7, loc="left")
         grid[row, 0].set_ylabel(genre, fontsize=10, rotation=0, ha="right", va="center")
     fig.suptitle("Examples per genre: mel spectrogram (dB re max) and MFCCs, real audio only")
     return fig
 
 
 def balance(store: FeatureStore) -> Figure:
+    from matplotlib.ticker import MaxNLocator
+
     counts = Counter(t.genre for t in store.tracks)
     artists: dict[str, Counter[str]] = {g: Counter() for g in store.genres}
     for t in store.tracks:
@@ -276,6 +285,7 @@ def balance(store: FeatureStore) -> Figure:
     axes[0].set_yticks(y, store.genres)
     axes[0].invert_yaxis()
     axes[0].set_xlabel("clips")
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set_title("Clips per genre")
     if with_artists:
         axes[1].barh(y, [len(artists[g]) for g in store.genres], color="tab:green", label="artists")
@@ -289,6 +299,7 @@ def balance(store: FeatureStore) -> Figure:
         axes[1].set_yticks(y, [])
         axes[1].invert_yaxis()
         axes[1].set_title("Artists per genre")
+        axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[1].legend(frameon=False, fontsize=8)
     return fig
 
@@ -319,7 +330,8 @@ _CAPTIONS = {
     "directions carry most of the differences between clips.",
     "tsne.png": "A non-linear map (t-SNE) of clip summaries: mean and standard deviation of each "
     "MFCC and mel band over the clip's real audio. Distances between far clusters mean little.",
-    "gallery.png": "Example clips of each genre, mel spectrogram and MFCCs side by side.",
+    "gallery.png": "Example clips of each genre, mel spectrogram and MFCCs side by side; each "
+    "MFCC row is scaled on its own (MFCC 0, the loudness, would otherwise hide the others).",
     "balance.png": "Class balance: clips per genre (and artists per genre when known). One artist "
     "with many clips in a genre makes accuracy look better than it is.",
     "durations.png": "Seconds of real audio per clip; shorter clips are zero-padded.",
@@ -330,6 +342,7 @@ def page(report: Report) -> str:
     """The report's ``index.html``: static, relative links only."""
     n = report.numbers
     esc = html.escape
+    min_text = f", at least {n['min_seconds']:g} s long" if n["min_seconds"] else ""
     rows = []
     names = {
         "mfcc_pca": "PCA of MFCC (2-D)",
@@ -372,7 +385,7 @@ th {{ background: #f4f4f4; }} code {{ background: #f4f4f4; padding: 0 0.2em; }}
 </style></head><body>
 <h1>Exploring <code>{esc(n["store"])}</code></h1>
 <p>{n["clips_explored"]} of {n["clips_in_store"]} clips (at most {n["per_genre"] or "all"} per
-genre, seed {n["seed"]}, at least {n["min_seconds"]:g} s long): {genres}.
+genre, seed {n["seed"]}{min_text}): {genres}.
 PCA compares the first {n["frames_compared"]} frames ({n["seconds_compared"]:g} s) of every clip:
 the audio the shortest selected clip really has. Raise <code>--min-seconds</code> to compare more.
 </p>
