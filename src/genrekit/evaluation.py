@@ -173,6 +173,7 @@ def onnx_metadata(checkpoint: dict[str, Any]) -> dict[str, Any]:
         "input_frames": None
         if checkpoint["architecture"] == "baseline"
         else checkpoint["input_frames"],
+        "short_fill": checkpoint.get("short_fill", "silence"),
     }
 
 

@@ -334,6 +334,19 @@ def log_mel_and_mfcc(
     return full, log_mel, cepstra
 
 
+def loop_frames(image: npt.ArrayLike, n_frames: int) -> Float32Array:
+    """The frames of ``image`` (bands, frames) repeated in order until there are ``n_frames``.
+
+    How window models fill a window longer than a clip (a ~2 s fragment in a ~3 s window): with
+    the music itself rather than silence, so every input looks like music throughout.
+    """
+    frames = np.asarray(image, dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[1] == 0:
+        raise ParameterError(f"need a (bands, frames) image with frames; got {frames.shape}")
+    repeats = -(-n_frames // frames.shape[1])
+    return np.ascontiguousarray(np.tile(frames, (1, repeats))[:, :n_frames])
+
+
 def _as_mono_float32(y: npt.ArrayLike) -> Float32Array:
     arr = np.asarray(y)
     if arr.ndim != 1:

@@ -22,9 +22,10 @@ import numpy.typing as npt
 from genrekit.audio import duration as file_duration
 from genrekit.audio import read, resample
 from genrekit.constants import SILENCE_DB
+from genrekit.embedding import BACKBONES
 from genrekit.errors import ModelError, ParameterError, SilentAudioError
 from genrekit.extract import peak_rms_db
-from genrekit.features import FeatureParams, log_mel_and_mfcc
+from genrekit.features import FeatureParams, log_mel_and_mfcc, loop_frames
 
 DEFAULT_MODEL = "gtzan-cnn"
 """The model shipped in the package: a short-chunk CNN trained on 10 GTZAN genres."""
@@ -84,6 +85,8 @@ class Model:
         self.clip_seconds = float(meta["clip_seconds"])
         self.window: int | None = meta["window_frames"]
         self.input_frames: int | None = meta["input_frames"]
+        # How training filled inputs longer than a clip: "loop" its frames, or "silence".
+        self.short_fill: str = meta.get("short_fill", "silence")
         self.architecture: str = meta["architecture"]
 
     def __repr__(self) -> str:
@@ -103,6 +106,8 @@ class Model:
             return log_mel[None], [0]
         size = self.window or self.input_frames
         assert size is not None
+        if frames < size and self.short_fill == "loop":  # as training filled short clips
+            return loop_frames(log_mel, size)[None], [0]
         if frames < size:  # short audio: pad with silence, as training saw padded clips
             padded = np.full((log_mel.shape[0], size), floor, dtype=np.float32)
             padded[:, :frames] = log_mel
@@ -118,7 +123,8 @@ class Model:
 def available_models() -> list[str]:
     """Names of the models shipped in the package."""
     folder = resources.files(_PRETRAINED)
-    return sorted(p.name[: -len(".onnx")] for p in folder.iterdir() if p.name.endswith(".onnx"))
+    names = (p.name[: -len(".onnx")] for p in folder.iterdir() if p.name.endswith(".onnx"))
+    return sorted(n for n in names if n not in BACKBONES)  # backbones embed, they don't classify
 
 
 def load_model(

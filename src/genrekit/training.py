@@ -26,6 +26,7 @@ from torch import nn
 
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
+from genrekit.features import loop_frames
 from genrekit.models import Baseline, Standardize, build
 from genrekit.splits import Indices, check_trainable, groups_of, holdout, kfold
 from genrekit.storage import atomic_path, write_bytes_atomic
@@ -131,17 +132,22 @@ class ClipReader:
         out = []
         for i in indices:
             valid = self.store.tracks[int(i)].n_valid
-            start = int(rng.integers(0, max(0, valid - self.window) + 1))
-            out.append(
-                np.asarray(self.store.array("logmel", int(i))[:, start : start + self.window])
-            )
+            image = self.store.array("logmel", int(i))
+            if valid < self.window:
+                out.append(loop_frames(image[:, : max(1, valid)], self.window))
+                continue
+            start = int(rng.integers(0, valid - self.window + 1))
+            out.append(np.asarray(image[:, start : start + self.window]))
         return np.stack(out)
 
     def windows_of(self, i: int) -> npt.NDArray[np.float32]:
         """Every window of clip ``i`` over its real frames, half-overlapping, end included."""
         assert self.window is not None
         image = np.asarray(self.store.array("logmel", i))
-        last = max(0, self.store.tracks[i].n_valid - self.window)
+        valid = self.store.tracks[i].n_valid
+        if valid < self.window:
+            return loop_frames(image[:, : max(1, valid)], self.window)[None]
+        last = valid - self.window
         starts = sorted({*range(0, last + 1, self.window // 2), last})
         return np.stack([image[:, s : s + self.window] for s in starts])
 
@@ -266,6 +272,8 @@ def train_model(
         "clip_seconds": store.info.clip_seconds,
         "window_frames": window,
         "input_frames": window or reader.n_frames,
+        # A clip shorter than the window is looped to fill it (whole-clip models see the padding).
+        "short_fill": "loop" if window else "silence",
         "options": asdict(options),
         "state_dict": model.state_dict(),
     }

@@ -1,0 +1,200 @@
+"""Pretrained music embeddings: musicnn's input chain and its ported model, without PyTorch.
+
+musicnn (Pons & Serra, 2019) was trained on the Million Song Dataset's 50 most common tags
+(rock, pop, jazz, electronic, Hip-Hop, heavy metal, ...). genrekit ships its ``MSD_musicnn``
+model converted to ONNX (``scripts/convert_musicnn.py``), so a clip's embedding needs only
+numpy and onnxruntime. Its input chain is musicnn's own, computed with genrekit's features:
+16 kHz mono, a 96-band mel power spectrogram (n_fft 512, hop 256), rounded to float16 as
+musicnn does, then ``log10(10000 x + 1)``, cut into patches of 187 frames (3 s).
+
+A clip's embedding is the mean and the maximum over its patches of the model's penultimate
+layer (200 numbers each) and of its 50 tag probabilities: 500 numbers in all.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from genrekit.errors import ModelError, ParameterError
+from genrekit.features import loop_frames, melspectrogram
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP_LENGTH = 256
+N_MELS = 96
+PATCH_FRAMES = 187
+"""3 s of musicnn frames: what its models were trained on."""
+OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
+BACKBONES = ("msd-musicnn",)
+_PRETRAINED = "genrekit.pretrained"
+
+MSD_TAGS = [
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "electronic",
+    "female vocalists",
+    "dance",
+    "00s",
+    "alternative rock",
+    "jazz",
+    "beautiful",
+    "metal",
+    "chillout",
+    "male vocalists",
+    "classic rock",
+    "soul",
+    "indie rock",
+    "Mellow",
+    "electronica",
+    "80s",
+    "folk",
+    "90s",
+    "chill",
+    "instrumental",
+    "punk",
+    "oldies",
+    "blues",
+    "hard rock",
+    "ambient",
+    "acoustic",
+    "experimental",
+    "female vocalist",
+    "guitar",
+    "Hip-Hop",
+    "70s",
+    "party",
+    "country",
+    "easy listening",
+    "sexy",
+    "catchy",
+    "funk",
+    "electro",
+    "heavy metal",
+    "Progressive rock",
+    "60s",
+    "rnb",
+    "indie pop",
+    "sad",
+    "House",
+    "happy",
+]
+"""The 50 Million Song Dataset tags of ``MSD_musicnn``, in output order."""
+
+Float32Array = npt.NDArray[np.float32]
+
+
+def musicnn_input(y: npt.ArrayLike) -> Float32Array:
+    """musicnn's log-compressed mel of 16 kHz mono samples, shape (frames, 96)."""
+    mel = melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS).T
+    # musicnn stores its spectrograms as float16; rounding the same way keeps the same numbers.
+    rounded = mel.astype(np.float16).astype(np.float32)
+    compressed: Float32Array = np.log10(np.float32(10000) * rounded + np.float32(1))
+    return compressed
+
+
+def musicnn_patches(rep: npt.ArrayLike, *, patch: int = PATCH_FRAMES) -> Float32Array:
+    """Consecutive, non-overlapping patches of ``patch`` frames (musicnn's ``batch_data``).
+
+    The frames after the last whole patch are dropped, as musicnn does; a clip shorter than one
+    patch is looped to fill it (musicnn trained with "repeat-pad").
+    """
+    frames = np.asarray(rep, dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[1] != N_MELS:
+        raise ParameterError(f"need (frames, {N_MELS}) musicnn input; got {frames.shape}")
+    if frames.shape[0] < patch:
+        return loop_frames(frames.T, patch).T[None].copy()
+    starts = range(0, frames.shape[0] - patch + 1, patch)
+    return np.stack([frames[s : s + patch] for s in starts])
+
+
+@dataclass(frozen=True)
+class BackboneOutputs:
+    """Per-patch outputs of the backbone."""
+
+    taggram: Float32Array  # (patches, 50) tag probabilities
+    penultimate: Float32Array  # (patches, 200)
+    mean_pool: Float32Array  # (patches, 753)
+    max_pool: Float32Array  # (patches, 753)
+
+    def embedding(self) -> Float32Array:
+        """The clip embedding: mean and max over patches of penultimate and taggram (500)."""
+        parts = (self.penultimate, self.taggram)
+        pooled: Float32Array = np.concatenate(
+            [p.mean(axis=0) for p in parts] + [p.max(axis=0) for p in parts]
+        ).astype(np.float32)
+        return pooled
+
+    def tags(self) -> Float32Array:
+        """Tag probabilities of the whole clip: the mean over its patches."""
+        mean: Float32Array = self.taggram.mean(axis=0).astype(np.float32)
+        return mean
+
+
+EMBEDDING_SIZE = 2 * (200 + 50)
+
+
+class Backbone:
+    """A pretrained tagger run by onnxruntime; thread-safe (one session, many callers)."""
+
+    def __init__(self, path: Path, name: str, *, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+            meta = json.loads(self.session.get_modelmeta().custom_metadata_map["genrekit"])
+        except Exception as exc:  # onnxruntime raises its own types; say which file
+            raise ModelError(f"{path}: not a readable backbone model ({exc})") from exc
+        self.name = name
+        self.path = path
+        self.meta: dict[str, Any] = meta
+        self.tags: list[str] = list(meta["tags"])
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Backbone({self.name!r}, {len(self.tags)} tags)"
+
+    def run(self, patches: npt.ArrayLike) -> BackboneOutputs:
+        x = np.ascontiguousarray(patches, dtype=np.float32)
+        if x.ndim != 3 or x.shape[1:] != (PATCH_FRAMES, N_MELS):
+            raise ParameterError(
+                f"need patches of shape (n, {PATCH_FRAMES}, {N_MELS}); got {x.shape}"
+            )
+        outputs = self.session.run(list(OUTPUTS), {"patches": x})
+        return BackboneOutputs(*(np.asarray(o, dtype=np.float32) for o in outputs))
+
+    def outputs_of(self, y: npt.ArrayLike) -> BackboneOutputs:
+        """Outputs for 16 kHz mono samples."""
+        return self.run(musicnn_patches(musicnn_input(y)))
+
+
+_CACHE: dict[str, Backbone] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_backbone(name: str = "msd-musicnn") -> Backbone:
+    """A shipped backbone by name (loaded once per process)."""
+    if name not in BACKBONES:
+        raise ModelError(f"unknown backbone {name!r}; shipped: {', '.join(BACKBONES)}")
+    with _CACHE_LOCK:
+        if name not in _CACHE:
+            with resources.as_file(resources.files(_PRETRAINED) / f"{name}.onnx") as path:
+                if not path.is_file():
+                    raise ModelError(f"backbone {name!r} is not installed ({path} is missing)")
+                _CACHE[name] = Backbone(path, name)
+        return _CACHE[name]
