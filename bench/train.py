@@ -2,11 +2,13 @@
 
     python bench/train.py ../shared/data/gtzan-dev
     python bench/train.py ../shared/data/gtzan-dev --genres classical,disco,hiphop,jazz,metal
+    python bench/train.py ../shared/data/gtzan-dev --models "" --curve 2,5,10,all
 
 The folder (``<genre>/<files>``) is extracted into a temporary feature store, then every model
 is trained and tested on K folds that are stratified by genre and disjoint by artist (when the
 catalog knows artists) or by clip. Within each fold the epoch is chosen on a validation split of
-the training part; the test fold is only used to score. Prints a Markdown table.
+the training part; the test fold is only used to score. Backbone models first embed the folder
+(``genrekit embed``). Prints Markdown tables; ``--curve`` adds a learning curve.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import numpy as np
 import torch
 
 from genrekit.dataset import FeatureStore
+from genrekit.embed import embed_dataset
 from genrekit.extract import ExtractOptions, extract_dataset
-from genrekit.training import TrainOptions, cross_validate
+from genrekit.training import RECIPES, TrainOptions, cross_validate
 
-MODELS = ("baseline", "seed-mlp", "seed-cnn", "cnn")
+MODELS = ("baseline", "seed-mlp", "seed-cnn", "cnn", "backbone-msd-musicnn")
+CURVE_MODELS = ("baseline", "cnn", "backbone-msd-musicnn")
 
 
 def main() -> None:
@@ -37,6 +41,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mixup", type=float, default=0.0, help="mixup alpha for every model")
     parser.add_argument("--epochs", type=int, default=None, help="instead of each recipe's")
+    parser.add_argument(
+        "--curve",
+        default=None,
+        help="learning curve: clips per genre to train on, e.g. 2,5,10,all",
+    )
+    parser.add_argument("--curve-models", default=",".join(CURVE_MODELS))
     args = parser.parse_args()
     torch.set_num_threads(len(os.sched_getaffinity(0)))
 
@@ -51,17 +61,25 @@ def main() -> None:
         started = time.perf_counter()
         summary = extract_dataset(source, work / "store", ExtractOptions())
         extract_seconds = time.perf_counter() - started
+        wanted = args.models.split(",") + (args.curve_models.split(",") if args.curve else [])
+        embed_seconds = 0.0
+        if any(RECIPES[name].backbone for name in wanted):
+            started = time.perf_counter()
+            embedded = embed_dataset(source, work / "store")
+            embed_seconds = time.perf_counter() - started
+            if not embedded.ok:
+                raise SystemExit(f"embedding failed: {embedded.failures[:3]}")
         store = FeatureStore(work / "store")
         counts = np.bincount(store.labels)
         print(
             f"{len(store)} clips, {len(store.genres)} genres ({', '.join(store.genres)}; "
             f"{counts.min()}-{counts.max()} per genre), extracted in {extract_seconds:.1f} s "
-            f"({summary.counts['done']} new); {args.folds} folds, "
-            f"{torch.get_num_threads()} CPU threads\n"
+            f"({summary.counts['done']} new), embedded in {embed_seconds:.1f} s; {args.folds} "
+            f"folds, {torch.get_num_threads()} CPU threads\n"
         )
         print("| model | accuracy (mean +- std over folds) | per fold | training time per fold |")
         print("| --- | ---: | --- | ---: |")
-        for name in args.models.split(","):
+        for name in args.models.split(",") if args.models else []:
             started = time.perf_counter()
             options = TrainOptions(model=name, seed=args.seed, mixup=args.mixup, epochs=args.epochs)
             scores = cross_validate(store, options, args.folds).scores
@@ -72,8 +90,27 @@ def main() -> None:
                 f"{folds} | {per_fold:.0f} s |",
                 flush=True,
             )
+        if args.curve:
+            learning_curve(store, args, args.curve.split(","), args.curve_models.split(","))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def learning_curve(
+    store: FeatureStore, args: argparse.Namespace, sizes: list[str], models: list[str]
+) -> None:
+    """Cross-validated accuracy when each fold trains on only n clips per genre."""
+    print("\nLearning curve: accuracy (mean +- std over folds) by training clips per genre\n")
+    print("| model | " + " | ".join(sizes) + " |")
+    print("| --- |" + " ---: |" * len(sizes))
+    for name in models:
+        cells = []
+        for size in sizes:
+            per_genre = None if size == "all" else int(size)
+            options = TrainOptions(model=name, seed=args.seed, mixup=args.mixup, epochs=args.epochs)
+            scores = cross_validate(store, options, args.folds, per_genre=per_genre).scores
+            cells.append(f"{100 * np.mean(scores):.1f} +- {100 * np.std(scores):.1f}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from typer.testing import CliRunner
 
 from genrekit.audio import load
+from genrekit.cli import app
+from genrekit.dataset import FeatureStore
+from genrekit.embed import embed_dataset
 from genrekit.embedding import (
     EMBEDDING_SIZE,
     MSD_TAGS,
@@ -18,6 +23,9 @@ from genrekit.embedding import (
     musicnn_patches,
 )
 from genrekit.errors import ModelError, ParameterError
+from genrekit.evaluation import evaluate, export_onnx, load_checkpoint
+from genrekit.predict import classify, load_model
+from genrekit.training import TrainOptions, load_model_state, train
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "metal" / "Muldjord - Armygeddon.mp3"
@@ -50,7 +58,6 @@ def test_port_equals_tensorflow_from_the_audio(reference) -> None:
 
 
 def test_pytorch_port_loads_the_onnx_weights_and_agrees(reference) -> None:
-    torch = pytest.importorskip("torch")
     from genrekit.musicnn import MusiCNN, state_from_onnx
 
     model = MusiCNN()
@@ -93,3 +100,85 @@ def test_embedding_of_a_short_clip() -> None:
 def test_unknown_backbone() -> None:
     with pytest.raises(ModelError, match="unknown backbone"):
         load_backbone("nope")
+
+
+# --- the backbone workflow: embed a store, train a head, evaluate, export, classify ---------
+
+
+@pytest.fixture(scope="module")
+def embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.test_training import make_store
+
+    root = tmp_path_factory.mktemp("backbone")
+    store = make_store(root, ("clicks", "noise", "tones"), 8)
+    summary = embed_dataset(root / "in", store, workers=2)
+    assert summary.ok and summary.done == 24
+    return store
+
+
+def test_embed_writes_one_embedding_per_clip_and_resumes(embedded_store: Path) -> None:
+    store = FeatureStore(embedded_store)
+    assert store.has_embeddings("msd-musicnn")
+    assert store.embedding(0, "msd-musicnn").shape == (EMBEDDING_SIZE,)
+    again = embed_dataset(embedded_store.parent / "in", embedded_store)
+    assert again.done == 0 and again.cached == 24
+
+
+def test_embed_records_a_bad_file_and_goes_on(tmp_path: Path) -> None:
+    from tests.test_training import make_store
+
+    store = make_store(tmp_path, ("clicks", "tones"), 3)
+    victim = next((tmp_path / "in" / "tones").glob("*.wav"))
+    victim.write_bytes(victim.read_bytes()[:60])  # the store has it; now it cannot be decoded
+    before = len(FeatureStore(store))
+    summary = embed_dataset(tmp_path / "in", store)
+    assert summary.done == before - 1 and summary.not_in_store == 1
+    assert not FeatureStore(store).has_embeddings("msd-musicnn")
+
+
+def test_backbone_model_trains_evaluates_exports_and_classifies(
+    embedded_store: Path, tmp_path: Path
+) -> None:
+    model_dir = tmp_path / "model"
+    train(embedded_store, model_dir, TrainOptions(model="backbone-msd-musicnn"))
+    report = evaluate(model_dir, embedded_store)
+    assert report["accuracy"] > 0.9
+    onnx_path = export_onnx(model_dir, model_dir / "model.onnx")
+    model = load_model(onnx_path)
+    assert model.backbone is not None
+    audio = next((embedded_store.parent / "in" / "tones").glob("*.wav"))
+    prediction = classify(audio, model=model, segments=True)
+    assert prediction.genre == "tones"
+    assert prediction.tags and len(prediction.segments) == 1
+    # The head on a clip's embedding: the same answer from PyTorch and from ONNX.
+    checkpoint = load_checkpoint(model_dir)
+    head = load_model_state(checkpoint)
+    x = np.stack([FeatureStore(embedded_store).embedding(i, "msd-musicnn") for i in range(3)])
+    with torch.no_grad():
+        expected = torch.softmax(head(torch.from_numpy(x)), dim=1).numpy()
+    assert np.abs(model.probabilities(x) - expected).max() < 1e-5
+
+
+def test_backbone_model_without_embeddings_says_what_to_run(tmp_path: Path) -> None:
+    from tests.test_training import make_store
+
+    store = make_store(tmp_path, ("clicks", "tones"), 8)
+    with pytest.raises(ParameterError, match="genrekit embed"):
+        train(store, tmp_path / "m", TrainOptions(model="backbone-msd-musicnn"))
+
+
+def test_classify_tags_with_the_default_model(example_clip: Path) -> None:
+    prediction = classify(example_clip, tags=True)
+    assert set(list(prediction.tags)[:5]) & {"metal", "heavy metal", "hard rock"}
+
+
+def test_embed_and_tags_on_the_command_line(embedded_store: Path, example_clip: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["embed", str(embedded_store.parent / "in"), "-o", str(embedded_store)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "already done" in result.output
+    result = runner.invoke(app, ["classify", str(example_clip), "--tags", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert '"tags"' in result.output and "metal" in result.output

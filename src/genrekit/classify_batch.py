@@ -48,6 +48,7 @@ def classify_many(
     segments: bool = False,
     genres: list[str] | None = None,
     workers: int | None = None,
+    tags: bool = False,
 ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
     """Predictions for the files that worked, and (file, reason) for those that did not."""
     workers = max(1, min(workers or default_workers(), len(files) or 1))
@@ -55,7 +56,7 @@ def classify_many(
 
     def one(path: Path) -> Prediction | str:
         try:
-            return classify(path, model=loaded, segments=segments, genres=genres)
+            return classify(path, model=loaded, segments=segments, genres=genres, tags=tags)
         except GenrekitError as exc:
             return str(exc)
 
@@ -70,7 +71,11 @@ def classify_many(
     return results, failures
 
 
-def as_dict(prediction: Prediction, top_k: int, segments: bool) -> dict[str, Any]:
+TOP_TAGS = 5
+"""Tags shown per track with ``--tags``."""
+
+
+def as_dict(prediction: Prediction, top_k: int, segments: bool, tags: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
         "file": prediction.source,
         "genre": prediction.genre,
@@ -81,6 +86,11 @@ def as_dict(prediction: Prediction, top_k: int, segments: bool) -> dict[str, Any
         data["segments"] = [
             {"start": round(s.start, 2), "end": round(s.end, 2), "genre": s.genre}
             for s in prediction.segments
+        ]
+    if tags:
+        data["tags"] = [
+            {"tag": t, "probability": round(p, 4)}
+            for t, p in list(prediction.tags.items())[:TOP_TAGS]
         ]
     return data
 
@@ -93,10 +103,11 @@ def render(
     top_k: int,
     segments: bool,
     console: Console,
+    tags: bool = False,
 ) -> None:
     if output == "json":
         payload = {
-            "results": [as_dict(r, top_k, segments) for r in results],
+            "results": [as_dict(r, top_k, segments, tags) for r in results],
             "failed": [{"file": str(p), "reason": reason} for p, reason in failures],
         }
         console.print_json(json.dumps(payload))
@@ -104,19 +115,27 @@ def render(
     if output == "csv":
         text = io.StringIO()
         writer = csv.writer(text)
-        writer.writerow(["file", "genre", *[f"top{i + 1}" for i in range(top_k)]])
+        writer.writerow(
+            ["file", "genre", *[f"top{i + 1}" for i in range(top_k)], *(["tags"] if tags else [])]
+        )
         for r in results:
-            writer.writerow([r.source, r.genre, *[f"{g}:{p:.4f}" for g, p in r.top(top_k)]])
+            row = [r.source, r.genre, *[f"{g}:{p:.4f}" for g, p in r.top(top_k)]]
+            if tags:
+                row.append(";".join(list(r.tags)[:TOP_TAGS]))
+            writer.writerow(row)
         console.out(text.getvalue(), end="", highlight=False)
         return
     table = Table(show_edge=False)
     table.add_column("track")
     table.add_column("genre", style="bold")
     table.add_column(f"top {top_k}")
+    if tags:
+        table.add_column("tags (musicnn)")
     for r in results:
         name = Path(r.source or "").name
         top = ", ".join(f"{g} {100 * p:.0f} %" for g, p in r.top(top_k))
-        table.add_row(name, r.genre, top)
+        extra = [", ".join(list(r.tags)[:TOP_TAGS])] if tags else []
+        table.add_row(name, r.genre, top, *extra)
         if segments:
             line = " ".join(f"{s.start:.0f}s:{s.genre}" for s in r.segments)
             table.add_row("", "", f"[dim]{line}[/]")

@@ -6,6 +6,7 @@ Layout of a store folder::
     index.sqlite                    one row per input file: genre, sha256, status, reason
     features/logmel/ab/<sha>.npy    (n_mels, n_frames) float32 log-mel, dB re 1.0
     features/mfcc/ab/<sha>.npy      (n_mfcc, n_frames) float32 MFCCs
+    features/emb-<backbone>/ab/<sha>.npy  a pretrained model's clip embedding (``genrekit embed``)
     images/<genre>/<name>.mel.png   optional pictures (``--images``)
 
 Features are keyed by the SHA-256 of the input file's bytes, so a renamed or moved file is not
@@ -88,8 +89,13 @@ class Track:
     artist: str | None = None
 
 
-def feature_path(root: Path, kind: FeatureKind, sha256: str) -> Path:
+def feature_path(root: Path, kind: str, sha256: str) -> Path:
     return root / "features" / kind / sha256[:2] / f"{sha256}.npy"
+
+
+def embedding_kind(backbone: str) -> str:
+    """The store folder of a backbone's clip embeddings."""
+    return f"emb-{backbone}"
 
 
 def read_info(root: Path) -> StoreInfo:
@@ -213,6 +219,27 @@ class FeatureStore:
         except (OSError, ValueError) as exc:
             raise FeatureStoreError(f"{path}: cannot read features ({exc}); rerun extract") from exc
         return loaded  # type: ignore[no-any-return]
+
+    def embedding(self, i: int, backbone: str) -> npt.NDArray[np.float32]:
+        """Clip ``i``'s embedding by ``backbone`` (written by ``genrekit embed``)."""
+        path = feature_path(self.root, embedding_kind(backbone), self.tracks[i].sha256)
+        try:
+            loaded: npt.NDArray[np.float32] = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise FeatureStoreError(
+                f"{self.root}: {self.tracks[i].path} has no {backbone} embedding; run "
+                f"'genrekit embed IN_DIR -o {self.root}' first"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise FeatureStoreError(f"{path}: cannot read the embedding ({exc})") from exc
+        return loaded
+
+    def has_embeddings(self, backbone: str) -> bool:
+        """Whether every clip has an embedding by ``backbone``."""
+        kind = embedding_kind(backbone)
+        return bool(self.tracks) and all(
+            feature_path(self.root, kind, t.sha256).is_file() for t in self.tracks
+        )
 
     def stack(self, kind: FeatureKind) -> npt.NDArray[np.float32]:
         """All clips' ``kind`` features in one array, shape (n_clips, n_bins, n_frames)."""

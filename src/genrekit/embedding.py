@@ -7,8 +7,10 @@ numpy and onnxruntime. Its input chain is musicnn's own, computed with genrekit'
 16 kHz mono, a 96-band mel power spectrogram (n_fft 512, hop 256), rounded to float16 as
 musicnn does, then ``log10(10000 x + 1)``, cut into patches of 187 frames (3 s).
 
-A clip's embedding is the mean and the maximum over its patches of the model's penultimate
-layer (200 numbers each) and of its 50 tag probabilities: 500 numbers in all.
+A clip's embedding is the mean over its patches of the model's two temporal poolings (the mean
+and the maximum over time of its 753 mid-level features): 1,506 numbers. Of the layers tried on
+GTZAN's development set with a logistic regression (5 folds), these gave the best accuracy:
+85 % against 83 % for the penultimate layer and 80 % for the 50 tags.
 """
 
 from __future__ import annotations
@@ -127,12 +129,15 @@ class BackboneOutputs:
     max_pool: Float32Array  # (patches, 753)
 
     def embedding(self) -> Float32Array:
-        """The clip embedding: mean and max over patches of penultimate and taggram (500)."""
-        parts = (self.penultimate, self.taggram)
+        """The clip embedding: mean over patches of mean_pool and max_pool (1,506)."""
         pooled: Float32Array = np.concatenate(
-            [p.mean(axis=0) for p in parts] + [p.max(axis=0) for p in parts]
+            [self.mean_pool.mean(axis=0), self.max_pool.mean(axis=0)]
         ).astype(np.float32)
         return pooled
+
+    def patch_embeddings(self) -> Float32Array:
+        """One embedding per patch, (patches, 1,506): a timeline of the clip."""
+        return np.concatenate([self.mean_pool, self.max_pool], axis=1).astype(np.float32)
 
     def tags(self) -> Float32Array:
         """Tag probabilities of the whole clip: the mean over its patches."""
@@ -140,7 +145,7 @@ class BackboneOutputs:
         return mean
 
 
-EMBEDDING_SIZE = 2 * (200 + 50)
+EMBEDDING_SIZE = 2 * 753
 
 
 class Backbone:
@@ -183,18 +188,18 @@ class Backbone:
         return self.run(musicnn_patches(musicnn_input(y)))
 
 
-_CACHE: dict[str, Backbone] = {}
+_CACHE: dict[tuple[str, int | None], Backbone] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_backbone(name: str = "msd-musicnn") -> Backbone:
-    """A shipped backbone by name (loaded once per process)."""
+def load_backbone(name: str = "msd-musicnn", *, threads: int | None = None) -> Backbone:
+    """A shipped backbone by name, loaded once per process (and per inference thread count)."""
     if name not in BACKBONES:
         raise ModelError(f"unknown backbone {name!r}; shipped: {', '.join(BACKBONES)}")
     with _CACHE_LOCK:
-        if name not in _CACHE:
+        if (name, threads) not in _CACHE:
             with resources.as_file(resources.files(_PRETRAINED) / f"{name}.onnx") as path:
                 if not path.is_file():
                     raise ModelError(f"backbone {name!r} is not installed ({path} is missing)")
-                _CACHE[name] = Backbone(path, name)
-        return _CACHE[name]
+                _CACHE[name, threads] = Backbone(path, name, threads=threads)
+        return _CACHE[name, threads]

@@ -87,7 +87,10 @@ def evaluate(
     truth = np.array([classes.index(store.tracks[i].genre) for i in picked])
     model = load_model_state(checkpoint)
     probs = predict(
-        model, ClipReader(store, checkpoint["window_frames"]), indices, torch.device("cpu")
+        model,
+        ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone")),
+        indices,
+        torch.device("cpu"),
     )
     guess = probs.argmax(axis=1)
     labels = list(range(len(classes)))
@@ -174,19 +177,27 @@ def onnx_metadata(checkpoint: dict[str, Any]) -> dict[str, Any]:
         if checkpoint["architecture"] == "baseline"
         else checkpoint["input_frames"],
         "short_fill": checkpoint.get("short_fill", "silence"),
+        # A backbone model's input is that backbone's clip embedding, not the log-mel.
+        "backbone": checkpoint.get("backbone"),
     }
 
 
 def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> Path:
-    """Write the model as ONNX: input ``logmel`` (batch, n_mels, frames) in dB, output
-    ``probabilities`` (batch, n_classes); the metadata key ``genrekit`` holds ``onnx_metadata``."""
+    """Write the model as ONNX: input ``logmel`` (batch, n_mels, frames) in dB, or for a backbone
+    model ``embedding`` (batch, size); output ``probabilities`` (batch, n_classes); the metadata
+    key ``genrekit`` holds ``onnx_metadata``."""
     import onnx
 
     checkpoint = load_checkpoint(model_dir)
     model = nn.Sequential(load_model_state(checkpoint), nn.Softmax(dim=1)).eval()
-    n_mels = int(checkpoint["feature_params"]["n_mels"])
-    example = torch.zeros(2, n_mels, int(checkpoint["input_frames"]))
-    dynamic = {"logmel": {0: "batch"}, "probabilities": {0: "batch"}}
+    if checkpoint.get("backbone"):
+        input_name = "embedding"
+        example = torch.zeros(2, int(checkpoint["arguments"]["n_inputs"]))
+    else:
+        input_name = "logmel"
+        n_mels = int(checkpoint["feature_params"]["n_mels"])
+        example = torch.zeros(2, n_mels, int(checkpoint["input_frames"]))
+    dynamic = {input_name: {0: "batch"}, "probabilities": {0: "batch"}}
     if checkpoint["architecture"] == "baseline" or checkpoint["window_frames"]:
         dynamic["logmel"][2] = "frames"  # summaries and global pooling take any length
     target = Path(out_path)
@@ -201,7 +212,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[s
             str(tmp),
             dynamo=False,
             opset_version=ONNX_OPSET,
-            input_names=["logmel"],
+            input_names=[input_name],
             output_names=["probabilities"],
             dynamic_axes=dynamic,
         )

@@ -12,6 +12,8 @@ in buffers saved with its weights, so an exported ONNX graph needs nothing else.
   max-pooling, dense 250, dropout 0.5.
 - ``cnn``: a short-chunk CNN (Won et al., 2020) on ~3 s log-mel windows: stacked 3x3 conv, batch
   norm, ReLU and 2x2 max-pooling, global max pooling, a dense layer.
+- ``backbone-<name>``: a linear head (logistic regression) on a pretrained backbone's clip
+  embeddings (``genrekit embed``); its input is the embedding, not the log-mel.
 - ``tiny``: a two-layer CNN small enough for the tests to train in seconds.
 """
 
@@ -72,6 +74,20 @@ class Baseline(nn.Module):
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.linear(self.norm(self.summaries(log_mel)).squeeze(-1))
+        return out
+
+
+class EmbeddingHead(nn.Module):
+    """Standardized backbone embedding and one linear layer (multinomial logistic regression)."""
+
+    def __init__(self, n_inputs: int, n_classes: int):
+        super().__init__()
+        self.norm = Standardize(n_inputs)
+        self.linear = nn.Linear(n_inputs, n_classes)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        x = self.norm(embedding.unsqueeze(-1)).squeeze(-1)
+        out: torch.Tensor = self.linear(x)
         return out
 
 
@@ -167,6 +183,7 @@ ARCHITECTURES: dict[str, Any] = {
     "seed-cnn": SeedCNN,
     "cnn": ShortChunkCNN,
     "tiny": ShortChunkCNN,
+    "backbone-msd-musicnn": EmbeddingHead,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,16 @@ import numpy.typing as npt
 from genrekit.audio import duration as file_duration
 from genrekit.audio import read, resample
 from genrekit.constants import SILENCE_DB
-from genrekit.embedding import BACKBONES
+from genrekit.embedding import BACKBONES, PATCH_FRAMES, SAMPLE_RATE, Backbone, load_backbone
+from genrekit.embedding import HOP_LENGTH as PATCH_HOP
 from genrekit.errors import ModelError, ParameterError, SilentAudioError
 from genrekit.extract import peak_rms_db
 from genrekit.features import FeatureParams, log_mel_and_mfcc, loop_frames
 
 DEFAULT_MODEL = "gtzan-cnn"
 """The model shipped in the package: a short-chunk CNN trained on 10 GTZAN genres."""
+PATCH_SECONDS = PATCH_FRAMES * PATCH_HOP / SAMPLE_RATE
+"""Audio of one backbone patch (~3 s)."""
 MAX_WINDOWS = 16
 """At most this many windows per track; longer tracks are sampled evenly."""
 _PRETRAINED = "genrekit.pretrained"
@@ -53,6 +56,7 @@ class Prediction:
     source: str | None = None  # the file, when classified from a file
     duration: float | None = None  # seconds of audio considered
     segments: list[Segment] = field(default_factory=list)
+    tags: dict[str, float] = field(default_factory=dict)  # the backbone's tags, when asked
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return list(self.probabilities.items())[:k]
@@ -88,6 +92,19 @@ class Model:
         # How training filled inputs longer than a clip: "loop" its frames, or "silence".
         self.short_fill: str = meta.get("short_fill", "silence")
         self.architecture: str = meta["architecture"]
+        # A backbone model reads that backbone's embedding of the audio, not the log-mel.
+        self.backbone: Backbone | None = (
+            load_backbone(meta["backbone"], threads=threads) if meta.get("backbone") else None
+        )
+        self.input_name: str = self.session.get_inputs()[0].name
+
+    @property
+    def window_seconds(self) -> float | None:
+        """Audio of exactly one window (a centred STFT gives 1 + n // hop frames), or None."""
+        if self.window is None:
+            return None
+        hop = self.params.hop_length
+        return ((self.window - 1) * hop + hop // 2) / self.params.sr
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, {self.architecture}, {len(self.classes)} genres)"
@@ -95,7 +112,7 @@ class Model:
     def probabilities(self, log_mel: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Class probabilities of a batch of inputs, shape (batch, n_mels, frames)."""
         x = np.ascontiguousarray(log_mel, dtype=np.float32)
-        out: npt.NDArray[np.float32] = self.session.run(["probabilities"], {"logmel": x})[0]
+        out: npt.NDArray[np.float32] = self.session.run(["probabilities"], {self.input_name: x})[0]
         return out
 
     def inputs(self, log_mel: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], list[int]]:
@@ -164,33 +181,116 @@ def classify(
     model: Model | str | None = None,
     segments: bool = False,
     genres: list[str] | None = None,
+    tags: bool = False,
 ) -> Prediction:
     """The genre of a file or of samples (``sr`` required for samples).
 
     ``genres`` restricts the answer to a subset of the model's genres (probabilities are
-    renormalized over it). Raises :class:`SilentAudioError` for silence and the loader's errors
-    (``AudioTooShortError`` under 0.5 s, ...) for audio that cannot be read.
+    renormalized over it); ``tags`` adds the pretrained backbone's tags of the track. Raises
+    :class:`SilentAudioError` for silence and the loader's errors (``AudioTooShortError`` under
+    0.5 s, ...) for audio that cannot be read.
     """
     model = model if isinstance(model, Model) else load_model(model)
-    params = model.params
     keep = _genre_subset(model, genres)
-    source: str | None = None
+    source = str(audio) if isinstance(audio, str | os.PathLike) else None
+    if model.backbone is not None:
+        chunks, starts_s = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS)
+        return _classify_embeddings(model, model.backbone, chunks, starts_s, source, keep, segments)
+    chunks, starts_s = _audio(audio, sr, model, model.params.sr, model.window_seconds)
+    prediction = _classify_log_mel(model, chunks, starts_s, source, keep, segments)
+    if tags:
+        backbone = load_backbone()
+        chunks, _ = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS)
+        found = [backbone.outputs_of(c) for c in chunks]
+        taggram = np.concatenate([f.taggram for f in found]).mean(axis=0)
+        prediction = replace(prediction, tags=_ranked(backbone.tags, taggram))
+    return prediction
+
+
+def _audio(
+    audio: str | os.PathLike[str] | npt.ArrayLike,
+    sr: int | None,
+    model: Model,
+    rate: int,
+    window_s: float | None,
+) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
+    """Mono samples at ``rate``: a file decoded (sampled if long), or samples resampled."""
     if isinstance(audio, str | os.PathLike):
+        chunks, starts_s = _decode(Path(audio), rate, window_s, model.clip_seconds)
         source = str(audio)
-        chunks, starts_s = _decode(Path(audio), model)
     else:
         if sr is None:
             raise ParameterError("classify(samples) needs sr=, the samples' rate")
         y = np.asarray(audio, dtype=np.float32)
         if y.ndim == 2:
             y = y.mean(axis=0 if y.shape[0] <= 8 else 1)
-        if sr != params.sr:
-            y = resample(y, orig_sr=sr, target_sr=params.sr)
-        chunks, starts_s = [y], [0.0]
-    if max(peak_rms_db(c, params.hop_length) for c in chunks) < SILENCE_DB:
+        if sr != rate:
+            y = resample(y, orig_sr=sr, target_sr=rate)
+        chunks, starts_s, source = [y], [0.0], "audio"
+    if max(peak_rms_db(c, 512) for c in chunks) < SILENCE_DB:
         raise SilentAudioError(
-            f"{source or 'audio'}: silent (never louder than {SILENCE_DB:g} dBFS); no genre to tell"
+            f"{source}: silent (never louder than {SILENCE_DB:g} dBFS); no genre to tell"
         )
+    return chunks, starts_s
+
+
+def _classify_embeddings(
+    model: Model,
+    backbone: Backbone,
+    chunks: list[npt.NDArray[np.float32]],
+    starts_s: list[float],
+    source: str | None,
+    keep: list[int],
+    segments: bool,
+) -> Prediction:
+    """A backbone model: the track's embedding (mean over its patches) through the head."""
+    found = [backbone.outputs_of(c) for c in chunks]
+    per_patch = np.concatenate([f.patch_embeddings() for f in found])
+    batch = per_patch.mean(axis=0, keepdims=True)
+    if segments:
+        batch = np.concatenate([batch, per_patch])
+    probs = _renormalized(model.probabilities(batch), keep)
+    names = [model.classes[k] for k in keep]
+    result = _ranked(names, probs[0])
+    spans = []
+    for chunk, offset, outputs in zip(chunks, starts_s, found, strict=True):
+        length = chunk.size / SAMPLE_RATE
+        for k in range(outputs.taggram.shape[0]):
+            start = offset + k * PATCH_SECONDS
+            spans.append((start, min(start + PATCH_SECONDS, offset + max(length, PATCH_SECONDS))))
+    found_segments = []
+    if segments:
+        found_segments = [
+            Segment(start, end, names[int(p.argmax())], _ranked(names, p))
+            for (start, end), p in zip(spans, probs[1:], strict=True)
+        ]
+    taggram = np.concatenate([f.taggram for f in found]).mean(axis=0)
+    total = sum(c.size for c in chunks) / SAMPLE_RATE
+    return Prediction(
+        next(iter(result)),
+        result,
+        source,
+        total,
+        found_segments,
+        _ranked(backbone.tags, taggram),
+    )
+
+
+def _renormalized(probs: npt.NDArray[np.float32], keep: list[int]) -> npt.NDArray[np.float32]:
+    kept = probs[:, keep]
+    out: npt.NDArray[np.float32] = kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-12)
+    return out
+
+
+def _classify_log_mel(
+    model: Model,
+    chunks: list[npt.NDArray[np.float32]],
+    starts_s: list[float],
+    source: str | None,
+    keep: list[int],
+    segments: bool,
+) -> Prediction:
+    params = model.params
     batch, spans = [], []
     for chunk, offset in zip(chunks, starts_s, strict=True):
         _, log_mel, _ = log_mel_and_mfcc(chunk, params)
@@ -202,8 +302,7 @@ def classify(
             (offset + s * hop_s, min(offset + s * hop_s + width, offset + chunk.size / params.sr))
             for s in starts
         ]
-    probs = model.probabilities(np.concatenate(batch))[:, keep]
-    probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+    probs = _renormalized(model.probabilities(np.concatenate(batch)), keep)
     names = [model.classes[k] for k in keep]
     mean = probs.mean(axis=0)
     result = _ranked(names, mean)
@@ -234,13 +333,16 @@ def _genre_subset(model: Model, genres: list[str] | None) -> list[int]:
     return [model.classes.index(g) for g in dict.fromkeys(genres)]
 
 
-def _decode(path: Path, model: Model) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
-    """The audio a model reads from a file: whole, or evenly spaced excerpts of a long track."""
-    sr = model.params.sr
-    if model.window is None:  # whole-clip models read what they were trained on: the first clip
-        return [read(path, sr=sr, duration=model.clip_seconds).y], [0.0]
-    # Audio for exactly one window: a centred STFT gives 1 + n // hop frames.
-    window_s = ((model.window - 1) * model.params.hop_length + model.params.hop_length // 2) / sr
+def _decode(
+    path: Path, sr: int, window_s: float | None, clip_seconds: float
+) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
+    """The audio a model reads from a file: whole, or evenly spaced excerpts of a long track.
+
+    ``window_s`` is the audio of one model input; ``None`` for whole-clip models, which read
+    what they were trained on: the first ``clip_seconds``.
+    """
+    if window_s is None:
+        return [read(path, sr=sr, duration=clip_seconds).y], [0.0]
     length = file_duration(path)
     if length is None or length <= MAX_WINDOWS * window_s:
         return [read(path, sr=sr).y], [0.0]

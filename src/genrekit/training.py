@@ -27,7 +27,7 @@ from torch import nn
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
 from genrekit.features import loop_frames
-from genrekit.models import Baseline, Standardize, build
+from genrekit.models import Baseline, EmbeddingHead, Standardize, build
 from genrekit.splits import Indices, check_trainable, groups_of, holdout, kfold
 from genrekit.storage import atomic_path, write_bytes_atomic
 
@@ -48,10 +48,12 @@ class Recipe:
     window: bool = False  # trained on random windows, evaluated on the average over windows
     crops_per_clip: int = 1  # windows drawn from each clip per epoch
     arguments: dict[str, Any] = field(default_factory=dict)
+    backbone: str | None = None  # reads this backbone's clip embeddings instead of the log-mel
 
 
 RECIPES: dict[str, Recipe] = {
     "baseline": Recipe(epochs=0, lr=0.0, weight_decay=0.0),  # scikit-learn, closed form
+    "backbone-msd-musicnn": Recipe(epochs=0, lr=0.0, weight_decay=0.0, backbone="msd-musicnn"),
     "seed-mlp": Recipe(epochs=80, lr=3e-4, weight_decay=1e-2),  # the seed's L2 0.01
     "seed-cnn": Recipe(epochs=60, lr=1e-3, weight_decay=1e-2),
     "cnn": Recipe(
@@ -112,12 +114,17 @@ def window_frames(store: FeatureStore) -> int:
 
 
 class ClipReader:
-    """Log-mel inputs of a store's clips: whole clips, random windows, or every window."""
+    """Inputs of a store's clips: whole log-mels, random windows, every window, or embeddings."""
 
-    def __init__(self, store: FeatureStore, window: int | None):
+    def __init__(self, store: FeatureStore, window: int | None, backbone: str | None = None):
         self.store = store
         self.window = window
+        self.backbone = backbone
         self.n_frames = store.array("logmel", 0).shape[1] if len(store) else 0
+
+    def embeddings(self, indices: Indices) -> npt.NDArray[np.float32]:
+        assert self.backbone is not None
+        return np.stack([self.store.embedding(int(i), self.backbone) for i in indices])
 
     def whole(self, indices: Indices) -> npt.NDArray[np.float32]:
         return np.stack([np.asarray(self.store.array("logmel", int(i))) for i in indices])
@@ -170,6 +177,11 @@ def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 def fit_normalization(model: nn.Module, reader: ClipReader, indices: Indices) -> None:
     """Set every ``Standardize`` buffer from the training clips' real frames."""
     sample = indices[: min(len(indices), 512)]
+    if isinstance(model, EmbeddingHead):
+        values = torch.from_numpy(reader.embeddings(indices)).T
+        model.norm.mean.copy_(values.mean(dim=1, keepdim=True))
+        model.norm.std.copy_(values.std(dim=1, keepdim=True).clamp_min(1e-3))
+        return
     for module in model.modules():
         if not isinstance(module, Standardize):
             continue
@@ -194,7 +206,10 @@ def predict(
     model.eval()
     out = []
     with torch.no_grad():
-        if isinstance(model, Baseline):  # summaries of the real audio, whatever its length
+        if isinstance(model, EmbeddingHead):
+            x = torch.from_numpy(reader.embeddings(indices)).to(device)
+            out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
+        elif isinstance(model, Baseline):  # summaries of the real audio, whatever its length
             for i in indices:
                 x = torch.from_numpy(reader.valid(int(i))[None]).to(device)
                 out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
@@ -222,7 +237,9 @@ def architecture_arguments(name: str, store: FeatureStore, recipe: Recipe) -> di
     params = store.params
     n_frames = store.array("logmel", 0).shape[1]
     base: dict[str, Any] = {"n_classes": len(store.genres)}
-    if name == "baseline":
+    if recipe.backbone is not None:
+        base |= {"n_inputs": int(store.embedding(0, recipe.backbone).shape[0])}
+    elif name == "baseline":
         base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc}
     elif name in ("seed-mlp", "seed-cnn"):
         base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc, "n_frames": n_frames}
@@ -249,12 +266,20 @@ def train_model(
     rng = np.random.default_rng(options.seed)
     device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     window = window_frames(store) if recipe.window else None
-    reader = ClipReader(store, window)
+    if recipe.backbone is not None and not store.has_embeddings(recipe.backbone):
+        raise ParameterError(
+            f"{store.root}: model {options.model!r} needs {recipe.backbone} embeddings of every "
+            f"clip; run 'genrekit embed IN_DIR -o {store.root}' first"
+        )
+    reader = ClipReader(store, window, recipe.backbone)
     arguments = architecture_arguments(options.model, store, recipe)
     model = build(options.model, **arguments)
     fit_normalization(model, reader, train_idx)
     log: list[EpochLog] = []
-    if isinstance(model, Baseline):
+    if isinstance(model, EmbeddingHead):
+        x = model.norm(torch.from_numpy(reader.embeddings(train_idx)).T).T.numpy()
+        _fit_linear(model.linear, x, store.labels[train_idx], options.seed, c=0.1)
+    elif isinstance(model, Baseline):
         _fit_baseline(model, reader, store.labels[train_idx], train_idx, options.seed)
     else:
         model.to(device)
@@ -271,7 +296,8 @@ def train_model(
         "feature_params": store.params.to_dict(),
         "clip_seconds": store.info.clip_seconds,
         "window_frames": window,
-        "input_frames": window or reader.n_frames,
+        "input_frames": None if recipe.backbone else window or reader.n_frames,
+        "backbone": recipe.backbone,
         # A clip shorter than the window is looped to fill it (whole-clip models see the padding).
         "short_fill": "loop" if window else "silence",
         "options": asdict(options),
@@ -288,8 +314,6 @@ def _fit_baseline(
     seed: int,
 ) -> None:
     """Multinomial logistic regression (scikit-learn) on standardized clip summaries."""
-    from sklearn.linear_model import LogisticRegression
-
     with torch.no_grad():
         x = torch.cat(
             [
@@ -299,11 +323,24 @@ def _fit_baseline(
                 for i in train_idx
             ]
         ).numpy()
+    _fit_linear(model.linear, x, labels, seed, c=0.5)
+
+
+def _fit_linear(
+    linear: nn.Linear,
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    seed: int,
+    c: float,
+) -> None:
+    """Set ``linear`` to a class-balanced logistic regression of ``labels`` on ``x``."""
+    from sklearn.linear_model import LogisticRegression
+
     classes = np.unique(labels)
-    clf = LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced", random_state=seed)
+    clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=seed)
     clf.fit(x, labels)
-    weight = np.zeros((model.linear.out_features, x.shape[1]), np.float32)
-    bias = np.full(model.linear.out_features, -1e4, np.float32)  # a class never seen: never chosen
+    weight = np.zeros((linear.out_features, x.shape[1]), np.float32)
+    bias = np.full(linear.out_features, -1e4, np.float32)  # a class never seen: never chosen
     coef = clf.coef_ if classes.size > 2 else np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
     intercept = (
         clf.intercept_
@@ -313,8 +350,8 @@ def _fit_baseline(
     weight[classes] = coef
     bias[classes] = intercept
     with torch.no_grad():
-        model.linear.weight.copy_(torch.from_numpy(weight))
-        model.linear.bias.copy_(torch.from_numpy(bias))
+        linear.weight.copy_(torch.from_numpy(weight))
+        linear.bias.copy_(torch.from_numpy(bias))
 
 
 def _fit_network(
@@ -480,18 +517,38 @@ def cross_validate(
     options: TrainOptions,
     folds: int,
     *,
+    per_genre: int | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> CrossValidation:
-    """Track-level test accuracy of ``folds`` folds, disjoint by artist or clip."""
+    """Track-level test accuracy of ``folds`` folds, disjoint by artist or clip.
+
+    ``per_genre`` trains each fold on at most that many clips per genre (drawn with the seed
+    from the fold's training part) for a learning curve; the test folds stay whole. Models
+    fitted in closed form (no epochs) use the whole training part: they choose no epoch, so
+    they need no validation clips.
+    """
     check_trainable(store, min_per_genre=folds)
     groups = groups_of(store)
     scores = []
     probabilities = np.zeros((len(store), len(store.genres)))
+    rng = np.random.default_rng(options.seed)
     for k, (rest, test) in enumerate(kfold(store.labels, groups, folds, options.seed)):
-        fit, val = holdout(store.labels[rest], groups[rest], options.val_fraction, options.seed)
+        if per_genre is not None:
+            rest = np.sort(
+                np.concatenate(
+                    [
+                        rng.permutation(rest[store.labels[rest] == c])[:per_genre]
+                        for c in range(len(store.genres))
+                    ]
+                )
+            )
+        if options.recipe().epochs == 0:
+            fit, val = np.arange(rest.size), np.zeros(0, dtype=np.int64)
+        else:
+            fit, val = holdout(store.labels[rest], groups[rest], options.val_fraction, options.seed)
         checkpoint, _ = train_model(store, rest[fit], rest[val], options)
         model = load_model_state(checkpoint)
-        reader = ClipReader(store, checkpoint["window_frames"])
+        reader = ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone"))
         probabilities[test] = predict(model, reader, test, torch.device("cpu"))
         scores.append(float((probabilities[test].argmax(axis=1) == store.labels[test]).mean()))
         if progress:

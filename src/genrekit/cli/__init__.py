@@ -2,7 +2,7 @@
 
 Heavy modules are imported inside the commands that need them, so ``genrekit --help`` is quick.
 Exit codes: 0 success, 1 some inputs failed, 2 bad usage or a fatal error, 130 interrupted.
-One module per group of commands: ``features`` (extract, figure, explore), ``collecting``
+One module per group of commands: ``features`` (extract, embed, figure, explore), ``collecting``
 (fetch, import, catalog) and ``models`` (train, evaluate, export, classify, models).
 """
 

@@ -1,4 +1,4 @@
-"""Commands on audio and features: ``extract``, ``figure``, ``explore``."""
+"""Commands on audio and features: ``extract``, ``embed``, ``figure``, ``explore``."""
 
 from __future__ import annotations
 
@@ -102,6 +102,65 @@ def _print_summary(summary: ExtractSummary, out: Path) -> None:
         console.print(f"  [red]x[/] {failure.rel}: {failure.reason}")
     if len(summary.failures) > 20:
         console.print(f"  ... and {len(summary.failures) - 20} more (see index.sqlite)")
+
+
+@app.command()
+def embed(
+    in_dir: Annotated[Path, typer.Argument(help="The <genre>/<track files> folder extracted.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Its feature store (genrekit extract).")],
+    backbone: Annotated[str, typer.Option(help="Pretrained backbone.")] = "msd-musicnn",
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-j", help="Parallel workers [default: all cores].")
+    ] = None,
+) -> None:
+    """Add a pretrained backbone's clip embeddings to a feature store (resumable)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from genrekit.embed import embed_dataset
+
+    progress = Progress(
+        TextColumn(f"[bold]embed ({backbone})"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=errors,
+    )
+    task = progress.add_task("embed", total=None)
+
+    def on_clip(rel: str, error: str | None) -> None:
+        progress.advance(task)
+        if error:
+            progress.console.print(f"[red]failed[/] {rel}: {error}", highlight=False)
+
+    with progress:
+        summary = embed_dataset(
+            in_dir,
+            out,
+            backbone=backbone,
+            workers=workers,
+            on_start=lambda n: progress.update(task, total=n),
+            on_clip=on_clip,
+        )
+    console.print(
+        f"{summary.done} clips embedded, {summary.cached} already done, "
+        f"{len(summary.failures)} failed, {summary.not_in_store} files not in the store; "
+        f"{summary.seconds:.1f} s",
+        highlight=False,
+    )
+    if summary.interrupted:
+        errors.print("interrupted: finished clips are saved; run the same command to resume")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary.failures:
+        raise typer.Exit(EXIT_FAILURES)
 
 
 @app.command()

@@ -15,7 +15,11 @@ def train(
     features: Annotated[Path, typer.Argument(help="Feature store (from genrekit extract).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Model folder to write.")],
     model: Annotated[
-        str, typer.Option(help="baseline, seed-mlp, seed-cnn or cnn (short-chunk CNN).")
+        str,
+        typer.Option(
+            help="baseline, seed-mlp, seed-cnn, cnn (short-chunk CNN) or backbone-msd-musicnn "
+            "(a head on musicnn embeddings: run genrekit embed first)."
+        ),
     ] = "cnn",
     epochs: Annotated[int | None, typer.Option(help="Epochs [default: the model's].")] = None,
     folds: Annotated[
@@ -33,10 +37,12 @@ def train(
     from genrekit.training import train as run_train
 
     options = TrainOptions(model=model, epochs=epochs, seed=seed, mixup=mixup)
+    # Linear models (baseline, backbone heads) are fitted in closed form: no epochs to show.
+    epoch_text = "epoch {task.completed}/{task.total}" if options.recipe().epochs else "fitting"
     progress = Progress(
         TextColumn(f"[bold]{model}"),
         BarColumn(),
-        TextColumn("epoch {task.completed}/{task.total}"),
+        TextColumn(epoch_text),
         TextColumn("{task.fields[stats]}"),
         TimeRemainingColumn(),
         console=errors,
@@ -147,6 +153,9 @@ def classify(
     workers: Annotated[
         int | None, typer.Option("--workers", "-j", help="Parallel tracks [default: cores].")
     ] = None,
+    tags: Annotated[
+        bool, typer.Option("--tags", help="Add the pretrained tagger's top tags (musicnn, MSD).")
+    ] = False,
 ) -> None:
     """Tell the genre of songs with the shipped model (or your own)."""
     from genrekit.classify_batch import classify_many, find_audio, render
@@ -156,9 +165,17 @@ def classify(
     files = find_audio(paths)
     subset = [g.strip() for g in genres.split(",") if g.strip()] if genres else None
     results, failures = classify_many(
-        files, model=model, segments=segments, genres=subset, workers=workers
+        files, model=model, segments=segments, genres=subset, workers=workers, tags=tags
     )
-    render(results, failures, output=output, top_k=top_k, segments=segments, console=console)
+    render(
+        results,
+        failures,
+        output=output,
+        top_k=top_k,
+        segments=segments,
+        tags=tags,
+        console=console,
+    )
     for path, reason in failures:
         errors.print(f"[red]x[/] {path}: {reason}", highlight=False)
     if failures:

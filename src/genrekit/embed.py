@@ -1,0 +1,114 @@
+"""``genrekit embed``: a pretrained backbone's clip embeddings, written into a feature store.
+
+The store must exist (``genrekit extract IN_DIR -o STORE``): embeddings are kept for the clips
+it holds, keyed by the same content hash, so they line up with its labels and splits. Each clip
+is decoded again at the backbone's own rate (16 kHz for musicnn), over the same first
+``clip_seconds`` as the store. A rerun skips clips already embedded; one bad file is recorded and
+the others go on; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from threadpoolctl import threadpool_limits
+
+from genrekit.audio import read
+from genrekit.dataset import FeatureStore, embedding_kind, feature_path
+from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
+from genrekit.errors import GenrekitError
+from genrekit.extract import default_workers, scan_dataset
+from genrekit.storage import save_npy_atomic, sha256_file
+
+
+@dataclass
+class EmbedSummary:
+    done: int = 0
+    cached: int = 0
+    not_in_store: int = 0  # audio files the store has no clip for (failed, silent, new)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.interrupted
+
+
+def clip_embedding(path: Path, backbone: Backbone, clip_seconds: float) -> npt.NDArray[np.float32]:
+    """The embedding of a file's first ``clip_seconds``, as the store's features see it."""
+    y = read(path, sr=SAMPLE_RATE, duration=clip_seconds).y
+    return backbone.outputs_of(y).embedding()
+
+
+def embed_dataset(
+    in_dir: str | os.PathLike[str],
+    store_dir: str | os.PathLike[str],
+    *,
+    backbone: str = "msd-musicnn",
+    workers: int | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_clip: Callable[[str, str | None], None] | None = None,
+) -> EmbedSummary:
+    """Embed every clip of the store ``store_dir`` whose audio is under ``in_dir``.
+
+    ``on_start(n)`` gets the number of clips to embed, ``on_clip(rel, error)`` follows each.
+    """
+    started = time.perf_counter()
+    store = FeatureStore(store_dir)
+    files, _ = scan_dataset(Path(in_dir))
+    workers = workers or default_workers()
+    model = load_backbone(backbone, threads=1 if workers > 1 else None)
+    kind = embedding_kind(backbone)
+    wanted = {t.sha256 for t in store.tracks}
+    summary = EmbedSummary()
+
+    def target(sha: str) -> Path:
+        return feature_path(store.root, kind, sha)
+
+    def one(item: tuple[str, Path, str]) -> tuple[str, str | None]:
+        rel, path, sha = item
+        try:
+            save_npy_atomic(target(sha), clip_embedding(path, model, store.info.clip_seconds))
+        except GenrekitError as exc:
+            return rel, str(exc)
+        return rel, None
+
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            hashes = list(pool.map(lambda f: _hash_or_none(f.path), files))
+            todo: dict[str, tuple[str, Path, str]] = {}
+            for src, sha in zip(files, hashes, strict=True):
+                if sha is None or sha not in wanted:
+                    summary.not_in_store += 1
+                elif target(sha).is_file():
+                    summary.cached += 1
+                else:
+                    todo.setdefault(sha, (src.rel, src.path, sha))
+            if on_start is not None:
+                on_start(len(todo))
+            for rel, error in pool.map(one, todo.values()):
+                if error is None:
+                    summary.done += 1
+                else:
+                    summary.failures.append((rel, error))
+                if on_clip is not None:
+                    on_clip(rel, error)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _hash_or_none(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
