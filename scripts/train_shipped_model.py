@@ -1,13 +1,15 @@
-"""Train, cross-validate and export the model shipped in the package (``gtzan-cnn``).
+"""Train, cross-validate and export a model shipped in the package.
 
-    python scripts/train_shipped_model.py ../shared/data/gtzan-dev
+    python scripts/train_shipped_model.py ../shared/data/gtzan-dev                  # gtzan-musicnn
+    python scripts/train_shipped_model.py ../shared/data/gtzan-dev --model cnn --name gtzan-cnn
 
-1. extracts the data set with genrekit's default features (22,050 Hz, 128 mel bands, 30 s);
-2. cross-validates the ``cnn`` recipe over 5 clip-disjoint folds (accuracy and per-genre recall
-   for the model card);
-3. trains the same recipe on every clip (the last epoch is kept: there is no validation split
-   left to choose one) and exports it to ``src/genrekit/pretrained/gtzan-cnn.onnx``;
-4. writes the model card ``gtzan-cnn.md`` and its numbers ``gtzan-cnn.json`` beside it.
+1. extracts the data set with genrekit's default features (22,050 Hz, 128 mel bands, 30 s), and
+   for a backbone model embeds it (``genrekit embed``);
+2. cross-validates the recipe over 5 clip-disjoint folds (accuracy and per-genre recall for the
+   model card);
+3. trains the same recipe on every clip (a network keeps its last epoch: there is no validation
+   split left to choose one) and exports it to ``src/genrekit/pretrained/<name>.onnx``;
+4. writes the model card ``<name>.md`` and its numbers ``<name>.json`` beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from genrekit.dataset import FeatureStore
+from genrekit.embed import embed_dataset
 from genrekit.evaluation import export_onnx
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.training import (
@@ -34,26 +37,20 @@ from genrekit.training import (
     train_model,
 )
 
-NAME = "gtzan-cnn"
 OUT = Path(__file__).resolve().parent.parent / "src" / "genrekit" / "pretrained"
 
 CARD = """# Model card: {name}
 
 The model `genrekit classify` uses by default.
 
-- **What it is**: a short-chunk CNN (`--model cnn`: seven 3x3 conv + batch norm + ReLU + max-pool
-  blocks, global max pooling, a dense layer; {parameters:,} parameters) that reads ~3 s log-mel
-  windows and averages their probabilities over a track.
+{what_it_is}
 - **Classes** ({n_classes}): {classes}.
-- **Features**: log-mel spectrogram, {feature_text}; dB re 1.0, 80 dB range; windows of
-  {window} frames. These must equal `genrekit.features.FeatureParams()` (a test checks it).
+{features}
 - **Training data**: the {n_clips} clips of the GTZAN development set (`../shared/data/gtzan-dev`:
-  15-20 s clips and 2-2.6 s fragments, {per_genre}). Trained on all of them with the `cnn`
-  recipe ({epochs} epochs, AdamW with a one-cycle schedule, class-weighted loss, random windows,
-  gain and SpecAugment masks), seed {seed}, in {train_minutes:.1f} minutes on {threads} CPU threads.
-- **Cross-validated accuracy** (same recipe, {folds} folds disjoint by clip, the epoch chosen on a
-  validation split of each training part): **{cv_mean:.1f} % +- {cv_std:.1f}** (per fold:
-  {cv_folds}).
+  15-20 s clips and 2-2.6 s fragments, {per_genre}). {recipe_text} Seed {seed}, trained in
+  {train_time} on {threads} CPU threads.
+- **Cross-validated accuracy** (same recipe, {folds} folds disjoint by clip{cv_note}):
+  **{cv_mean:.1f} % +- {cv_std:.1f}** (per fold: {cv_folds}).
 
 | genre | recall (cross-validated) |
 | --- | ---: |
@@ -64,10 +61,35 @@ The model `genrekit classify` uses by default.
   recorded here, so folds are clip-disjoint, not artist-disjoint, and the cross-validated number
   above is likely optimistic for music by artists it has never heard. "Genre" means these ten
   GTZAN labels: music outside them (electronic, folk, latin, ...) still gets one of the ten.
-  Short clips (~2 s) and 44.1 kHz stereo input are handled (resampled, down-mixed, padded).
-- **Reproduce**: `python scripts/train_shipped_model.py ../shared/data/gtzan-dev`
+  Short clips (~2 s) and 44.1 kHz stereo input are handled (resampled, down-mixed, looped to
+  fill a window).
+- **Reproduce**: `python scripts/train_shipped_model.py ../shared/data/gtzan-dev{reproduce}`
   (`pip install -e '.[train]'` first).
 """
+
+CNN_TEXT = {
+    "what_it_is": "- **What it is**: a short-chunk CNN (`--model cnn`: seven 3x3 conv + batch "
+    "norm + ReLU + max-pool\n  blocks, global max pooling, a dense layer; {parameters:,} "
+    "parameters) that reads ~3 s log-mel\n  windows and averages their probabilities over a track.",
+    "features": "- **Features**: log-mel spectrogram, {feature_text}; dB re 1.0, 80 dB range; "
+    "windows of\n  {window} frames. These must equal `genrekit.features.FeatureParams()` "
+    "(a test checks it).",
+    "recipe_text": "Trained on all of them with the `cnn`\n  recipe ({epochs} epochs, AdamW with a "
+    "one-cycle schedule, class-weighted loss, random windows,\n  gain and SpecAugment masks).",
+    "cv_note": ", the epoch chosen on a\n  validation split of each training part",
+}
+BACKBONE_TEXT = {
+    "what_it_is": "- **What it is**: a linear head (multinomial logistic regression, "
+    "{parameters:,} parameters) on the clip\n  embeddings of the pretrained music tagger "
+    "musicnn (`MSD_musicnn`, "
+    "trained on the Million Song\n  Dataset; see `msd-musicnn.md`): the mean over ~3 s patches of "
+    "its mean- and max-pooled\n  features, 1,506 numbers.",
+    "features": "- **Features**: the backbone's own input chain (16 kHz, 96 mel bands, n_fft 512, "
+    "hop 256,\n  log10(10000 x + 1), patches of 187 frames), computed with genrekit's features.",
+    "recipe_text": "Trained on all of them with the\n  `backbone-msd-musicnn` recipe "
+    "(standardized embeddings, class-balanced logistic\n  regression, C 0.1).",
+    "cv_note": "",
+}
 
 
 def main() -> None:
@@ -75,13 +97,18 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="backbone-msd-musicnn")
+    parser.add_argument("--name", default="gtzan-musicnn")
     args = parser.parse_args()
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
-    options = TrainOptions(model="cnn", seed=args.seed)
+    options = TrainOptions(model=args.model, seed=args.seed)
+    recipe = options.recipe()
     work = Path(tempfile.mkdtemp(prefix="genrekit-shipped-"))
     try:
         extract_dataset(args.folder, work / "store", ExtractOptions())
+        if recipe.backbone:
+            embed_dataset(args.folder, work / "store", backbone=recipe.backbone)
         store = FeatureStore(work / "store")
         cv = cross_validate(
             store,
@@ -95,17 +122,18 @@ def main() -> None:
         checkpoint, log = train_model(store, everything, everything[:0], options)
         minutes = (time.perf_counter() - started) / 60
         save_checkpoint(checkpoint, work / "model" / "model.pt")
-        export_onnx(work / "model", OUT / f"{NAME}.onnx")
+        export_onnx(work / "model", OUT / f"{args.name}.onnx")
         counts = np.bincount(store.labels)
         params = store.params
         numbers = {
-            "name": NAME,
+            "name": args.name,
             "architecture": checkpoint["architecture"],
             "arguments": checkpoint["arguments"],
             "classes": store.genres,
             "feature_params": params.to_dict(),
             "clip_seconds": store.info.clip_seconds,
             "window_frames": checkpoint["window_frames"],
+            "backbone": checkpoint.get("backbone"),
             "clips": len(store),
             "clips_per_genre": dict(zip(store.genres, counts.tolist(), strict=True)),
             "epochs": len(log),
@@ -115,33 +143,38 @@ def main() -> None:
             "cv_recall": dict(zip(store.genres, recall, strict=True)),
             "train_minutes": round(minutes, 2),
         }
-        (OUT / f"{NAME}.json").write_text(json.dumps(numbers, indent=2) + "\n")
+        (OUT / f"{args.name}.json").write_text(json.dumps(numbers, indent=2) + "\n")
         n_params = sum(p.numel() for p in load_model_state(checkpoint).parameters())
-        card = CARD.format(
-            name=NAME,
-            parameters=n_params,
-            n_classes=len(store.genres),
-            classes=", ".join(store.genres),
-            feature_text=(
+        texts = BACKBONE_TEXT if recipe.backbone else CNN_TEXT
+        fields = {
+            "name": args.name,
+            "parameters": n_params,
+            "n_classes": len(store.genres),
+            "classes": ", ".join(store.genres),
+            "feature_text": (
                 f"{params.sr} Hz, n_fft {params.n_fft}, hop {params.hop_length}, "
                 f"{params.n_mels} Slaney mel bands"
             ),
-            window=checkpoint["window_frames"],
-            n_clips=len(store),
-            per_genre=f"{counts.min()}-{counts.max()} per genre",
-            epochs=len(log),
-            seed=args.seed,
-            train_minutes=minutes,
-            threads=threads,
-            folds=args.folds,
-            cv_mean=100 * float(np.mean(cv.scores)),
-            cv_std=100 * float(np.std(cv.scores)),
-            cv_folds=", ".join(f"{100 * s:.0f} %" for s in cv.scores),
-            recall_rows="\n".join(
+            "window": checkpoint["window_frames"],
+            "n_clips": len(store),
+            "per_genre": f"{counts.min()}-{counts.max()} per genre",
+            "epochs": len(log),
+            "seed": args.seed,
+            "train_time": f"{minutes:.1f} minutes" if minutes >= 1 else f"{60 * minutes:.1f} s",
+            "threads": threads,
+            "folds": args.folds,
+            "cv_mean": 100 * float(np.mean(cv.scores)),
+            "cv_std": 100 * float(np.std(cv.scores)),
+            "cv_folds": ", ".join(f"{100 * s:.0f} %" for s in cv.scores),
+            "recall_rows": "\n".join(
                 f"| {g} | {100 * r:.0f} % |" for g, r in zip(store.genres, recall, strict=True)
             ),
-        )
-        (OUT / f"{NAME}.md").write_text(card)
+            "reproduce": ""
+            if args.name == "gtzan-musicnn"
+            else f" --model {args.model} --name {args.name}",
+        }
+        card = CARD.format(**fields, **{k: v.format(**fields) for k, v in texts.items()})
+        (OUT / f"{args.name}.md").write_text(card)
         print(card)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -182,3 +182,12 @@ def test_embed_and_tags_on_the_command_line(embedded_store: Path, example_clip: 
     result = runner.invoke(app, ["classify", str(example_clip), "--tags", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert '"tags"' in result.output and "metal" in result.output
+
+
+def test_explore_maps_the_embeddings_when_present(embedded_store: Path, tmp_path: Path) -> None:
+    from genrekit.report import explore
+
+    report = explore(embedded_store, tmp_path / "report")
+    assert "embedding_msd-musicnn.png" in report.files
+    assert report.numbers["separation"]["embedding_tsne_msd-musicnn"]["knn_accuracy"] > 0.8
+    assert 'src="embedding_msd-musicnn.png"' in (tmp_path / "report" / "index.html").read_text()

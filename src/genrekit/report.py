@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from genrekit.dataset import FeatureKind, FeatureStore
+from genrekit.dataset import FeatureKind, FeatureStore, embedding_kind, feature_path
+from genrekit.embedding import BACKBONES
 from genrekit.errors import FeatureStoreError, ParameterError
 from genrekit.explore import (
     PcaResult,
@@ -101,11 +102,20 @@ def explore(
     summaries = clip_summaries(store, idx)
     step("t-SNE", 0, 1)
     tsne = tsne_map(summaries, options.seed) if idx.size >= 4 else None
+    # A pretrained backbone's embeddings (genrekit embed), mapped the same way when present.
+    embedded = [b for b in BACKBONES if all(_has_embedding(store, int(i), b) for i in idx)]
+    embedding_maps = {
+        b: tsne_map(np.stack([store.embedding(int(i), b) for i in idx]), options.seed)
+        for b in embedded
+        if idx.size >= 4
+    }
     step("figures", 0, 1)
 
     spaces = {"mfcc_pca": pcas["mfcc"].coords[:, :2], "mel_pca": pcas["logmel"].coords[:, :2]}
     if tsne is not None:
         spaces["summary_tsne"] = tsne
+    for backbone, coords in embedding_maps.items():
+        spaces[f"embedding_tsne_{backbone}"] = coords
     scores = {name: separation(coords, labels, options.seed) for name, coords in spaces.items()}
     report.numbers = {
         "store": str(store.root),
@@ -143,6 +153,12 @@ def explore(
     if tsne is not None:
         title = f"t-SNE of clip summaries (mean and std per band; {idx.size} clips)"
         save("tsne.png", scatter(tsne, labels, genres, title, ("t-SNE 1", "t-SNE 2")))
+    for backbone, coords in embedding_maps.items():
+        title = f"t-SNE of {backbone} embeddings ({idx.size} clips)"
+        save(
+            f"embedding_{backbone}.png",
+            scatter(coords, labels, genres, title, ("t-SNE 1", "t-SNE 2")),
+        )
     # Spectrograms compress badly: a lower resolution keeps the gallery near 1 MB.
     save("gallery.png", gallery(store, options.gallery, options.seed), dpi=80)
     save("balance.png", balance(store))
@@ -156,6 +172,10 @@ def explore(
     report.files.append("index.html")
     step("figures", 1, 1)
     return report
+
+
+def _has_embedding(store: FeatureStore, i: int, backbone: str) -> bool:
+    return feature_path(store.root, embedding_kind(backbone), store.tracks[i].sha256).is_file()
 
 
 def _pc_label(pca: PcaResult, i: int) -> str:
@@ -335,6 +355,12 @@ _CAPTIONS = {
     "balance.png": "Class balance: clips per genre (and artists per genre when known). One artist "
     "with many clips in a genre makes accuracy look better than it is.",
     "durations.png": "Seconds of real audio per clip; shorter clips are zero-padded.",
+    **{
+        f"embedding_{b}.png": f"t-SNE of the clips' {b} embeddings (genrekit embed): what a "
+        "network pretrained on a large music collection hears. Tighter genre clusters here than "
+        "in the maps above mean a small classifier on these embeddings will do well."
+        for b in BACKBONES
+    },
 }
 
 
@@ -348,6 +374,7 @@ def page(report: Report) -> str:
         "mfcc_pca": "PCA of MFCC (2-D)",
         "mel_pca": "PCA of mel (2-D)",
         "summary_tsne": "t-SNE of summaries",
+        **{f"embedding_tsne_{b}": f"t-SNE of {b} embeddings" for b in BACKBONES},
     }
     folds = ""
     for key, value in n["separation"].items():
