@@ -22,11 +22,12 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.base
 	$(BIN)/genrekit extract examples -o $(DEMO_OUT) --images
+	$(BIN)/genrekit embed examples -o $(DEMO_OUT)
 	$(BIN)/genrekit figure "examples/metal/Muldjord - Armygeddon.mp3" -o $(DEMO_OUT)/armygeddon.mel.png
 	$(BIN)/genrekit explore $(DEMO_OUT) -o $(DEMO_OUT)/report
 	@echo "features: $(DEMO_OUT)/features  images: $(DEMO_OUT)/images  index: $(DEMO_OUT)/index.sqlite"
 	@echo "report: $(DEMO_OUT)/report/index.html (open it in a browser)"
-	$(BIN)/genrekit classify examples
+	$(BIN)/genrekit classify examples --tags
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q

@@ -29,6 +29,7 @@ from genrekit.dataset import FeatureStore
 from genrekit.embed import embed_dataset
 from genrekit.evaluation import export_onnx
 from genrekit.extract import ExtractOptions, extract_dataset
+from genrekit.predict import DEFAULT_MODEL
 from genrekit.training import (
     TrainOptions,
     cross_validate,
@@ -41,7 +42,7 @@ OUT = Path(__file__).resolve().parent.parent / "src" / "genrekit" / "pretrained"
 
 CARD = """# Model card: {name}
 
-The model `genrekit classify` uses by default.
+{role}
 
 {what_it_is}
 - **Classes** ({n_classes}): {classes}.
@@ -173,6 +174,11 @@ def main() -> None:
             if args.name == "gtzan-musicnn"
             else f" --model {args.model} --name {args.name}",
         }
+        fields["role"] = (
+            "The model `genrekit classify` uses by default."
+            if args.name == DEFAULT_MODEL
+            else f"A shipped model: `genrekit classify --model {args.name}`."
+        )
         card = CARD.format(**fields, **{k: v.format(**fields) for k, v in texts.items()})
         (OUT / f"{args.name}.md").write_text(card)
         print(card)

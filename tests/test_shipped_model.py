@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+import pytest
+
 from genrekit.features import FeatureParams
 from genrekit.predict import DEFAULT_MODEL, available_models, classify, load_model
 from tests.conftest import EXAMPLES
@@ -17,19 +19,38 @@ def test_default_model_ships_small() -> None:
     assert len((PACKAGE / f"{DEFAULT_MODEL}.onnx").read_bytes()) <= 10 * 2**20
 
 
-def test_card_metadata_and_code_agree() -> None:
-    card = json.loads((PACKAGE / f"{DEFAULT_MODEL}.json").read_text())
-    text = (PACKAGE / f"{DEFAULT_MODEL}.md").read_text()
-    model = load_model()
+@pytest.mark.parametrize("name", available_models())
+def test_card_metadata_and_code_agree(name: str) -> None:
+    card = json.loads((PACKAGE / f"{name}.json").read_text())
+    text = (PACKAGE / f"{name}.md").read_text()
+    model = load_model(name)
     assert model.classes == card["classes"]
     assert model.params == FeatureParams() == FeatureParams.from_dict(card["feature_params"])
     assert model.meta["feature_params"] == FeatureParams().to_dict()
     assert model.window == card["window_frames"]
     assert model.clip_seconds == card["clip_seconds"]
+    assert model.meta.get("backbone") == card.get("backbone")
     mean = 100 * sum(card["cv_accuracy"]) / len(card["cv_accuracy"])
     assert f"{mean:.1f} %" in text
     for genre in card["classes"]:
         assert f"| {genre} |" in text
+    assert ("uses by default" in text) == (name == DEFAULT_MODEL)
+
+
+def test_backbone_metadata_matches_the_input_chain() -> None:
+    from genrekit import embedding
+
+    backbone = embedding.load_backbone()
+    chain = backbone.meta["input"]
+    assert (chain["sr"], chain["n_fft"], chain["hop_length"], chain["n_mels"]) == (
+        embedding.SAMPLE_RATE,
+        embedding.N_FFT,
+        embedding.HOP_LENGTH,
+        embedding.N_MELS,
+    )
+    assert chain["patch_frames"] == embedding.PATCH_FRAMES
+    assert backbone.tags == embedding.MSD_TAGS
+    assert "ISC" in (PACKAGE / "msd-musicnn.md").read_text()
 
 
 def test_classifies_an_example_song() -> None:

@@ -28,12 +28,21 @@ from genrekit.errors import ModelError, ParameterError, SilentAudioError
 from genrekit.extract import peak_rms_db
 from genrekit.features import FeatureParams, log_mel_and_mfcc, loop_frames
 
-DEFAULT_MODEL = "gtzan-cnn"
-"""The model shipped in the package: a short-chunk CNN trained on 10 GTZAN genres."""
+DEFAULT_MODEL = "gtzan-musicnn"
+"""The default shipped model: a head on musicnn embeddings, trained on 10 GTZAN genres.
+
+``gtzan-cnn``, a short-chunk CNN trained from scratch on the same clips, is shipped too: less
+accurate (79 % against 83 % cross-validated) but ~6x faster in batch."""
 PATCH_SECONDS = PATCH_FRAMES * PATCH_HOP / SAMPLE_RATE
 """Audio of one backbone patch (~3 s)."""
 MAX_WINDOWS = 16
 """At most this many windows per track; longer tracks are sampled evenly."""
+BACKBONE_PATCHES = 3
+"""Patches a backbone model reads per track (evenly spread) unless a timeline is asked for.
+
+Measured on GTZAN's development set (5 folds, head trained on whole-clip embeddings): 3 spread
+patches gave 86.5 % where every patch gave 85.2 % (2: 85.9 %, 1: 83.3 %), at a third of the
+cost of a 30 s preview's 10 patches: musicnn costs ~30 ms a patch on one core."""
 _PRETRAINED = "genrekit.pretrained"
 
 
@@ -194,13 +203,14 @@ def classify(
     keep = _genre_subset(model, genres)
     source = str(audio) if isinstance(audio, str | os.PathLike) else None
     if model.backbone is not None:
-        chunks, starts_s = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS)
+        most = MAX_WINDOWS if segments else BACKBONE_PATCHES
+        chunks, starts_s = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS, most)
         return _classify_embeddings(model, model.backbone, chunks, starts_s, source, keep, segments)
     chunks, starts_s = _audio(audio, sr, model, model.params.sr, model.window_seconds)
     prediction = _classify_log_mel(model, chunks, starts_s, source, keep, segments)
     if tags:
         backbone = load_backbone()
-        chunks, _ = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS)
+        chunks, _ = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS, BACKBONE_PATCHES)
         found = [backbone.outputs_of(c) for c in chunks]
         taggram = np.concatenate([f.taggram for f in found]).mean(axis=0)
         prediction = replace(prediction, tags=_ranked(backbone.tags, taggram))
@@ -213,10 +223,12 @@ def _audio(
     model: Model,
     rate: int,
     window_s: float | None,
+    most: int = MAX_WINDOWS,
 ) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
-    """Mono samples at ``rate``: a file decoded (sampled if long), or samples resampled."""
+    """Mono samples at ``rate``: a file decoded (at most ``most`` windows of a long track, evenly
+    spread), or samples resampled."""
     if isinstance(audio, str | os.PathLike):
-        chunks, starts_s = _decode(Path(audio), rate, window_s, model.clip_seconds)
+        chunks, starts_s = _decode(Path(audio), rate, window_s, model.clip_seconds, most)
         source = str(audio)
     else:
         if sr is None:
@@ -246,7 +258,11 @@ def _classify_embeddings(
     """A backbone model: the track's embedding (mean over its patches) through the head."""
     found = [backbone.outputs_of(c) for c in chunks]
     per_patch = np.concatenate([f.patch_embeddings() for f in found])
-    batch = per_patch.mean(axis=0, keepdims=True)
+    # Samples given as an array (or a file short enough to decode whole) may hold more patches
+    # than the answer needs: the same evenly spread few a long file is sampled with.
+    most = MAX_WINDOWS if segments else BACKBONE_PATCHES
+    chosen = np.unique(np.linspace(0, per_patch.shape[0] - 1, most).round().astype(int))
+    batch = per_patch[chosen].mean(axis=0, keepdims=True)
     if segments:
         batch = np.concatenate([batch, per_patch])
     probs = _renormalized(model.probabilities(batch), keep)
@@ -334,7 +350,7 @@ def _genre_subset(model: Model, genres: list[str] | None) -> list[int]:
 
 
 def _decode(
-    path: Path, sr: int, window_s: float | None, clip_seconds: float
+    path: Path, sr: int, window_s: float | None, clip_seconds: float, most: int = MAX_WINDOWS
 ) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
     """The audio a model reads from a file: whole, or evenly spaced excerpts of a long track.
 
@@ -344,9 +360,9 @@ def _decode(
     if window_s is None:
         return [read(path, sr=sr, duration=clip_seconds).y], [0.0]
     length = file_duration(path)
-    if length is None or length <= MAX_WINDOWS * window_s:
+    if length is None or length <= most * window_s:
         return [read(path, sr=sr).y], [0.0]
-    offsets = np.linspace(0.0, length - window_s, MAX_WINDOWS)
+    offsets = np.linspace(0.0, length - window_s, most)
     chunks = []
     for offset in offsets:
         chunks.append(
