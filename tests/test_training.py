@@ -230,3 +230,22 @@ def test_training_is_reproducible(store_dir: Path, tmp_path: Path) -> None:
     assert first["split"] == second["split"]
     for name, tensor in first["state_dict"].items():
         torch.testing.assert_close(tensor, second["state_dict"][name], rtol=0, atol=0)
+
+
+def test_holdout_of_tiny_genres_keeps_training_clips() -> None:
+    from genrekit.splits import holdout
+
+    labels = np.repeat(np.arange(4), 2)  # two clips per genre: hold out one of each
+    groups = np.array([f"clip:{i}" for i in range(labels.size)])
+    rest, held = holdout(labels, groups, 0.15)
+    assert sorted(np.bincount(labels[rest])) == [1, 1, 1, 1]
+    assert sorted(np.bincount(labels[held])) == [1, 1, 1, 1]
+    single = np.arange(4)  # one clip per genre: nothing can be held out
+    rest, held = holdout(single, groups[:4], 0.15)
+    assert rest.size == 4 and held.size == 0
+
+
+def test_learning_curve_trains_on_few_clips_per_genre(store_dir: Path) -> None:
+    store = FeatureStore(store_dir)
+    cv = cross_validate(store, TrainOptions(model="baseline"), 3, per_genre=2)
+    assert len(cv.scores) == 3 and np.mean(cv.scores) > 0.5

@@ -64,5 +64,12 @@ def holdout(
     """Split off about ``fraction`` of the clips (stratified, group-disjoint): (rest, held out)."""
     if not 0 < fraction < 0.5:
         raise ParameterError(f"fraction={fraction} must be between 0 and 0.5")
-    rest, held = kfold(labels, groups, round(1 / fraction), seed)[0]
+    # A genre with fewer clips than folds cannot be stratified: hold out less (at least one clip
+    # per genre), or nothing when a genre has a single clip (tiny training sets of a learning
+    # curve).
+    smallest = int(np.bincount(labels)[np.unique(labels)].min())
+    k = min(round(1 / fraction), smallest, len(np.unique(groups)))
+    if k < 2:
+        return np.arange(labels.size, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rest, held = kfold(labels, groups, k, seed)[0]
     return rest, held
