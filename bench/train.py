@@ -61,7 +61,9 @@ def main() -> None:
         started = time.perf_counter()
         summary = extract_dataset(source, work / "store", ExtractOptions())
         extract_seconds = time.perf_counter() - started
-        wanted = args.models.split(",") + (args.curve_models.split(",") if args.curve else [])
+        models = [name for name in args.models.split(",") if name]
+        curve_models = [name for name in args.curve_models.split(",") if name]
+        wanted = models + (curve_models if args.curve else [])
         embed_seconds = 0.0
         if any(RECIPES[name].backbone for name in wanted):
             started = time.perf_counter()
@@ -77,9 +79,10 @@ def main() -> None:
             f"({summary.counts['done']} new), embedded in {embed_seconds:.1f} s; {args.folds} "
             f"folds, {torch.get_num_threads()} CPU threads\n"
         )
-        print("| model | accuracy (mean +- std over folds) | per fold | training time per fold |")
-        print("| --- | ---: | --- | ---: |")
-        for name in args.models.split(",") if args.models else []:
+        if models:
+            print("| model | accuracy (mean +- std over folds) | per fold | time per fold |")
+            print("| --- | ---: | --- | ---: |")
+        for name in models:
             started = time.perf_counter()
             options = TrainOptions(model=name, seed=args.seed, mixup=args.mixup, epochs=args.epochs)
             scores = cross_validate(store, options, args.folds).scores
@@ -91,7 +94,7 @@ def main() -> None:
                 flush=True,
             )
         if args.curve:
-            learning_curve(store, args, args.curve.split(","), args.curve_models.split(","))
+            learning_curve(store, args, args.curve.split(","), curve_models)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
