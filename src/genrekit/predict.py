@@ -32,7 +32,7 @@ DEFAULT_MODEL = "gtzan-musicnn"
 """The default shipped model: a head on musicnn embeddings, trained on 10 GTZAN genres.
 
 ``gtzan-cnn``, a short-chunk CNN trained from scratch on the same clips, is shipped too: less
-accurate (79 % against 83 % cross-validated) but ~6x faster in batch."""
+accurate (79 % against 83 % cross-validated) but ~1.7x faster in batch."""
 PATCH_SECONDS = PATCH_FRAMES * PATCH_HOP / SAMPLE_RATE
 """Audio of one backbone patch (~3 s)."""
 MAX_WINDOWS = 16

@@ -19,7 +19,7 @@ def extract(
     out: Annotated[Path, typer.Option("-o", "--out", help="Feature store folder to write.")],
     images: Annotated[bool, typer.Option("--images", help="Also write PNG images.")] = False,
     workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Parallel workers [default: all cores].")
+        int | None, typer.Option("--workers", "-j", help="Parallel workers (default: all cores).")
     ] = None,
     clip_seconds: Annotated[
         float, typer.Option("--clip-seconds", help="Seconds analysed per track.")
@@ -110,7 +110,7 @@ def embed(
     out: Annotated[Path, typer.Option("-o", "--out", help="Its feature store (genrekit extract).")],
     backbone: Annotated[str, typer.Option(help="Pretrained backbone.")] = "msd-musicnn",
     workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Parallel workers [default: all cores].")
+        int | None, typer.Option("--workers", "-j", help="Parallel workers (default: all cores).")
     ] = None,
 ) -> None:
     """Add a pretrained backbone's clip embeddings to a feature store (resumable)."""

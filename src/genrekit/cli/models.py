@@ -21,7 +21,7 @@ def train(
             "(a head on musicnn embeddings: run genrekit embed first)."
         ),
     ] = "cnn",
-    epochs: Annotated[int | None, typer.Option(help="Epochs [default: the model's].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default: the model's).")] = None,
     folds: Annotated[
         int, typer.Option(help="Also cross-validate over K artist/clip-disjoint folds (0: no).")
     ] = 0,
@@ -151,7 +151,7 @@ def classify(
         str | None, typer.Option(help="Only these genres, comma-separated (renormalized).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Parallel tracks [default: cores].")
+        int | None, typer.Option("--workers", "-j", help="Parallel tracks (default: one per core).")
     ] = None,
     tags: Annotated[
         bool, typer.Option("--tags", help="Add the pretrained tagger's top tags (musicnn, MSD).")
@@ -185,7 +185,8 @@ def classify(
 @app.command()
 def models(
     folders: Annotated[
-        list[Path] | None, typer.Argument(help="Folders to search for your own models [./models].")
+        list[Path] | None,
+        typer.Argument(help="Folders to search for your own models (default: ./models)."),
     ] = None,
 ) -> None:
     """List the models shipped with genrekit, and your own exported ones."""
