@@ -15,18 +15,17 @@ GTZAN's development set with a logistic regression (5 folds), these gave the bes
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from genrekit.errors import ModelError, ParameterError
 from genrekit.features import loop_frames, melspectrogram
+from genrekit.onnx_session import open_session
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -152,24 +151,10 @@ class Backbone:
     """A pretrained tagger run by onnxruntime; thread-safe (one session, many callers)."""
 
     def __init__(self, path: Path, name: str, *, threads: int | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-            meta = json.loads(self.session.get_modelmeta().custom_metadata_map["genrekit"])
-        except Exception as exc:  # onnxruntime raises its own types; say which file
-            raise ModelError(f"{path}: not a readable backbone model ({exc})") from exc
+        self.session, self.meta = open_session(path, threads=threads)
         self.name = name
         self.path = path
-        self.meta: dict[str, Any] = meta
-        self.tags: list[str] = list(meta["tags"])
-        self._lock = threading.Lock()
+        self.tags: list[str] = list(self.meta["tags"])
 
     def __repr__(self) -> str:
         return f"Backbone({self.name!r}, {len(self.tags)} tags)"

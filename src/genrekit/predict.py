@@ -9,7 +9,6 @@ so the time per track stays bounded whatever its length.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -27,6 +26,7 @@ from genrekit.embedding import HOP_LENGTH as PATCH_HOP
 from genrekit.errors import ModelError, ParameterError, SilentAudioError
 from genrekit.extract import peak_rms_db
 from genrekit.features import FeatureParams, log_mel_and_mfcc, loop_frames
+from genrekit.onnx_session import open_session
 
 DEFAULT_MODEL = "gtzan-musicnn"
 """The default shipped model: a head on musicnn embeddings, trained on 10 GTZAN genres.
@@ -75,23 +75,9 @@ class Model:
     """An exported genrekit model (ONNX) and what it needs to be fed."""
 
     def __init__(self, path: Path, *, name: str | None = None, threads: int | None = None):
-        import onnxruntime as ort
-
         self.path = path
         self.name = name or path.stem
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
-            meta = json.loads(self.session.get_modelmeta().custom_metadata_map["genrekit"])
-        except KeyError:
-            raise ModelError(f"{path}: an ONNX model, but not one genrekit exported") from None
-        except Exception as exc:  # onnxruntime raises its own kinds for unreadable files
-            raise ModelError(f"{path}: not a readable ONNX model ({exc})") from exc
+        self.session, meta = open_session(path, threads=threads)
         self.meta: dict[str, Any] = meta
         self.classes: list[str] = list(meta["classes"])
         self.params = FeatureParams.from_dict(meta["feature_params"])
