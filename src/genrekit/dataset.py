@@ -234,12 +234,13 @@ class FeatureStore:
             raise FeatureStoreError(f"{path}: cannot read the embedding ({exc})") from exc
         return loaded
 
+    def has_embedding(self, i: int, backbone: str) -> bool:
+        """Whether clip ``i`` has an embedding by ``backbone``."""
+        return feature_path(self.root, embedding_kind(backbone), self.tracks[i].sha256).is_file()
+
     def has_embeddings(self, backbone: str) -> bool:
         """Whether every clip has an embedding by ``backbone``."""
-        kind = embedding_kind(backbone)
-        return bool(self.tracks) and all(
-            feature_path(self.root, kind, t.sha256).is_file() for t in self.tracks
-        )
+        return bool(self.tracks) and all(self.has_embedding(i, backbone) for i in range(len(self)))
 
     def stack(self, kind: FeatureKind) -> npt.NDArray[np.float32]:
         """All clips' ``kind`` features in one array, shape (n_clips, n_bins, n_frames)."""

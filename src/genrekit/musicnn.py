@@ -27,10 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-N_FRAMES = 187
-N_MELS = 96
-FRONT_FEATURES = 561
-MID_FEATURES = 753
+from genrekit.embedding import N_MELS
+
 # tf.compat.v1.layers.batch_normalization's default epsilon
 BN_EPS = 1e-3
 

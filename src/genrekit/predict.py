@@ -20,8 +20,15 @@ import numpy.typing as npt
 
 from genrekit.audio import duration as file_duration
 from genrekit.audio import read, resample
-from genrekit.constants import SILENCE_DB
-from genrekit.embedding import BACKBONES, PATCH_FRAMES, SAMPLE_RATE, Backbone, load_backbone
+from genrekit.constants import HOP_LENGTH, SILENCE_DB
+from genrekit.embedding import (
+    BACKBONES,
+    PATCH_FRAMES,
+    SAMPLE_RATE,
+    Backbone,
+    BackboneOutputs,
+    load_backbone,
+)
 from genrekit.embedding import HOP_LENGTH as PATCH_HOP
 from genrekit.errors import ModelError, ParameterError, SilentAudioError
 from genrekit.extract import peak_rms_db
@@ -198,8 +205,7 @@ def classify(
         backbone = load_backbone()
         chunks, _ = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS, BACKBONE_PATCHES)
         found = [backbone.outputs_of(c) for c in chunks]
-        taggram = np.concatenate([f.taggram for f in found]).mean(axis=0)
-        prediction = replace(prediction, tags=_ranked(backbone.tags, taggram))
+        prediction = replace(prediction, tags=_track_tags(backbone, found))
     return prediction
 
 
@@ -225,7 +231,7 @@ def _audio(
         if sr != rate:
             y = resample(y, orig_sr=sr, target_sr=rate)
         chunks, starts_s, source = [y], [0.0], "audio"
-    if max(peak_rms_db(c, 512) for c in chunks) < SILENCE_DB:
+    if max(peak_rms_db(c, HOP_LENGTH) for c in chunks) < SILENCE_DB:
         raise SilentAudioError(
             f"{source}: silent (never louder than {SILENCE_DB:g} dBFS); no genre to tell"
         )
@@ -266,7 +272,6 @@ def _classify_embeddings(
             Segment(start, end, names[int(p.argmax())], _ranked(names, p))
             for (start, end), p in zip(spans, probs[1:], strict=True)
         ]
-    taggram = np.concatenate([f.taggram for f in found]).mean(axis=0)
     total = sum(c.size for c in chunks) / SAMPLE_RATE
     return Prediction(
         next(iter(result)),
@@ -274,8 +279,13 @@ def _classify_embeddings(
         source,
         total,
         found_segments,
-        _ranked(backbone.tags, taggram),
+        _track_tags(backbone, found),
     )
+
+
+def _track_tags(backbone: Backbone, found: list[BackboneOutputs]) -> dict[str, float]:
+    """The backbone's tags of a track, most likely first: the mean over all its patches."""
+    return _ranked(backbone.tags, np.concatenate([f.taggram for f in found]).mean(axis=0))
 
 
 def _renormalized(probs: npt.NDArray[np.float32], keep: list[int]) -> npt.NDArray[np.float32]:

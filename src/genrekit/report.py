@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from genrekit.dataset import FeatureKind, FeatureStore, embedding_kind, feature_path
+from genrekit.dataset import FeatureKind, FeatureStore
 from genrekit.embedding import BACKBONES
 from genrekit.errors import FeatureStoreError, ParameterError
 from genrekit.explore import (
@@ -103,7 +103,7 @@ def explore(
     step("t-SNE", 0, 1)
     tsne = tsne_map(summaries, options.seed) if idx.size >= 4 else None
     # A pretrained backbone's embeddings (genrekit embed), mapped the same way when present.
-    embedded = [b for b in BACKBONES if all(_has_embedding(store, int(i), b) for i in idx)]
+    embedded = [b for b in BACKBONES if all(store.has_embedding(int(i), b) for i in idx)]
     embedding_maps = {
         b: tsne_map(np.stack([store.embedding(int(i), b) for i in idx]), options.seed)
         for b in embedded
@@ -172,10 +172,6 @@ def explore(
     report.files.append("index.html")
     step("figures", 1, 1)
     return report
-
-
-def _has_embedding(store: FeatureStore, i: int, backbone: str) -> bool:
-    return feature_path(store.root, embedding_kind(backbone), store.tracks[i].sha256).is_file()
 
 
 def _pc_label(pca: PcaResult, i: int) -> str:
