@@ -39,7 +39,7 @@ def reference() -> dict[str, np.ndarray]:
 
 
 def test_port_equals_tensorflow_on_the_same_patches(reference) -> None:
-    out = load_backbone().run(reference["patches"])
+    out = load_backbone(precision="float32").run(reference["patches"])
     for name in ("taggram", "penultimate"):
         assert np.abs(getattr(out, name) - reference[name]).max() < 1e-4, name
     for name in ("mean_pool", "max_pool"):  # values up to ~100: float32's relative precision
@@ -52,7 +52,7 @@ def test_port_equals_tensorflow_from_the_audio(reference) -> None:
     n = reference["patches"].shape[0]
     # genrekit's chain rounds like musicnn's: only float16 ties may differ, by one step.
     assert np.abs(patches[:n] - reference["patches"]).max() < 1e-3
-    out = load_backbone().run(patches[:n])
+    out = load_backbone(precision="float32").run(patches[:n])
     assert np.abs(out.taggram - reference["taggram"]).max() < 1e-4
     assert np.abs(out.penultimate - reference["penultimate"]).max() < 1e-4
 
@@ -61,12 +61,29 @@ def test_pytorch_port_loads_the_onnx_weights_and_agrees(reference) -> None:
     from genrekit.musicnn import MusiCNN, state_from_onnx
 
     model = MusiCNN()
-    model.load_state_dict(state_from_onnx(load_backbone().path))
+    model.load_state_dict(state_from_onnx(load_backbone(precision="float32").path))
     model.eval()
     with torch.no_grad():
         out = model.outputs(torch.from_numpy(reference["patches"]))
     assert np.abs(out["taggram"].numpy() - reference["taggram"]).max() < 1e-4
     assert np.abs(out["penultimate"].numpy() - reference["penultimate"]).max() < 1e-4
+
+
+def test_int8_graph_agrees_with_float32(reference) -> None:
+    fast, exact = load_backbone(), load_backbone(precision="float32")
+    assert fast.path.name == "msd-musicnn-int8.onnx" and fast.meta["precision"] == "int8"
+    a, b = exact.run(reference["patches"]), fast.run(reference["patches"])
+    ea, eb = a.patch_embeddings(), b.patch_embeddings()
+    cosine = (ea * eb).sum(axis=1) / np.linalg.norm(ea, axis=1) / np.linalg.norm(eb, axis=1)
+    assert cosine.min() > 0.998
+    assert np.abs(a.taggram - b.taggram).max() < 0.05
+    assert np.array_equal(a.taggram.argmax(axis=1), b.taggram.argmax(axis=1))
+    assert fast.meta["tags"] == exact.meta["tags"] and fast.meta["input"] == exact.meta["input"]
+
+
+def test_unknown_precision() -> None:
+    with pytest.raises(ParameterError, match="precision"):
+        load_backbone(precision="float16")
 
 
 def test_metal_example_is_tagged_metal() -> None:

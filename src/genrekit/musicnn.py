@@ -44,7 +44,17 @@ def _same_time_padding(kernel: int) -> tuple[int, int]:
 
 
 class _FrontBranch(nn.Module):
-    """Conv over (time, bands), ReLU, batch norm, max over the remaining bands."""
+    """Conv over (time, bands), ReLU, batch norm, max over the remaining bands.
+
+    Computed in an order that gives the same numbers for less work (inference only: the batch
+    norm uses its stored statistics): ReLU and a batch norm with scale ``a`` are monotone in
+    each channel, rising where ``a > 0`` and falling where ``a < 0``, so the max over bands can
+    come first, of the conv's output negated where ``a < 0``. ReLU and batch norm then touch
+    (filters, time) numbers instead of (filters, time, bands): 59 times fewer for the widest
+    branch. A temporal branch (a kernel one band wide) runs as a 1-D convolution over each band,
+    the bands folded into the batch: onnxruntime runs that shape faster, above all in int8. The
+    graph stays this shape when exported, which the int8 graph builds on.
+    """
 
     def __init__(self, filters: int, kernel: tuple[int, int], time_padding: tuple[int, int]):
         super().__init__()
@@ -54,8 +64,24 @@ class _FrontBranch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (0, 0, *self.time_padding))  # (left, right) of bands, then of time
-        x = self.bn(F.relu(self.conv(x)))  # (batch, filters, time, bands')
-        return torch.amax(x, dim=3)  # (batch, filters, time)
+        bn = self.bn
+        sign = torch.where(bn.weight < 0, -1.0, 1.0)  # running_var > 0: the scale's sign
+        assert self.conv.bias is not None  # musicnn's convolutions all have one
+        weight, bias = self.conv.weight * sign.view(-1, 1, 1, 1), self.conv.bias * sign
+        if self.conv.kernel_size[1] == 1:
+            batch, _, frames, bands = x.shape
+            per_band = x.permute(0, 3, 1, 2).reshape(batch * bands, 1, frames)
+            z = F.conv1d(per_band, weight.squeeze(3), bias)  # (batch * bands, filters, time)
+            peak = torch.amax(z.reshape(batch, bands, *z.shape[1:]), dim=1)
+        else:
+            z = F.conv2d(x, weight, bias)
+            # A max pool over every band rather than amax: the same maxima, and onnxruntime's
+            # MaxPool is faster than its ReduceMax on this shape, in int8 above all.
+            peak = F.max_pool2d(z, kernel_size=(1, int(z.shape[3]))).squeeze(3)
+        peak = peak * sign.view(1, -1, 1)
+        return F.batch_norm(
+            F.relu(peak), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+        )
 
 
 class _MidLayer(nn.Module):

@@ -143,7 +143,8 @@ def available_models() -> list[str]:
     """Names of the models shipped in the package."""
     folder = resources.files(_PRETRAINED)
     names = (p.name[: -len(".onnx")] for p in folder.iterdir() if p.name.endswith(".onnx"))
-    return sorted(n for n in names if n not in BACKBONES)  # backbones embed, they don't classify
+    # Backbones (msd-musicnn, msd-musicnn-int8) embed, they don't classify.
+    return sorted(n for n in names if not n.startswith(BACKBONES))
 
 
 def load_model(
