@@ -84,8 +84,9 @@ BACKBONE_TEXT = {
     "{parameters:,} parameters) on the clip\n  embeddings of the pretrained music tagger "
     "musicnn (`MSD_musicnn`, "
     "trained on the Million Song\n  Dataset; see `msd-musicnn.md`): the mean over ~3 s patches of "
-    "its mean- and max-pooled\n  features, 1,506 numbers. `genrekit classify` reads 3 patches "
-    "spread evenly over a track\n  (`BACKBONE_PATCHES`).",
+    "its mean- and max-pooled\n  features, 1,506 numbers, computed by its int8 graph "
+    "(`msd-musicnn-int8.onnx`, for training\n  and classifying alike). `genrekit classify` reads "
+    "3 patches spread evenly over a track\n  (`BACKBONE_PATCHES`).",
     "features": "- **Features**: the backbone's own input chain (16 kHz, 96 mel bands, n_fft 512, "
     "hop 256,\n  log10(10000 x + 1), patches of 187 frames), computed with genrekit's features.",
     "recipe_text": "Trained on all of them with the\n  `backbone-msd-musicnn` recipe "
