@@ -9,6 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from genrekit import embedding
 from genrekit.audio import load
 from genrekit.cli import app
 from genrekit.dataset import FeatureStore
@@ -70,7 +71,7 @@ def test_pytorch_port_loads_the_onnx_weights_and_agrees(reference) -> None:
 
 
 def test_int8_graph_agrees_with_float32(reference) -> None:
-    fast, exact = load_backbone(), load_backbone(precision="float32")
+    fast, exact = load_backbone(precision="int8"), load_backbone(precision="float32")
     assert fast.path.name == "msd-musicnn-int8.onnx" and fast.meta["precision"] == "int8"
     a, b = exact.run(reference["patches"]), fast.run(reference["patches"])
     ea, eb = a.patch_embeddings(), b.patch_embeddings()
@@ -81,9 +82,28 @@ def test_int8_graph_agrees_with_float32(reference) -> None:
     assert fast.meta["tags"] == exact.meta["tags"] and fast.meta["input"] == exact.meta["input"]
 
 
-def test_unknown_precision() -> None:
+def test_unknown_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ParameterError, match="precision"):
         load_backbone(precision="float16")
+    monkeypatch.setenv(embedding.PRECISION_ENV, "int4")
+    with pytest.raises(ParameterError, match=r"int4.*GENREKIT_BACKBONE_PRECISION"):
+        load_backbone()
+
+
+def test_int8_only_where_the_cpu_does_not_saturate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(embedding.PRECISION_ENV, raising=False)
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    monkeypatch.setattr(embedding, "_cpu_flags", lambda: {"avx2", "fma", "avx512f"})
+    assert embedding.default_precision() == "float32"
+    assert load_backbone().path.name == "msd-musicnn.onnx"
+    monkeypatch.setattr(embedding, "_cpu_flags", lambda: {"avx2", "avx512_vnni"})
+    assert embedding.default_precision() == "int8"
+    assert load_backbone().path.name == "msd-musicnn-int8.onnx"
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")
+    monkeypatch.setattr(embedding, "_cpu_flags", set)
+    assert embedding.default_precision() == "int8"
+    monkeypatch.setenv(embedding.PRECISION_ENV, "float32")
+    assert embedding.default_precision() == "float32"
 
 
 def test_metal_example_is_tagged_metal() -> None:

@@ -15,6 +15,8 @@ GTZAN's development set with a logistic regression (5 folds), these gave the bes
 
 from __future__ import annotations
 
+import os
+import platform
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -174,22 +176,61 @@ class Backbone:
 
 
 PRECISIONS = ("int8", "float32")
-"""How a backbone runs: ``int8`` (the default: its widest convolutions quantized, ~2x faster,
-built by ``scripts/quantize_musicnn.py``) or ``float32`` (the port as converted, checked against
-TensorFlow). Their clip embeddings agree to a cosine of 0.998 or better."""
+"""How a backbone runs: ``int8`` (its front end's convolutions quantized, ~2.4x faster, built by
+``scripts/quantize_musicnn.py``) or ``float32`` (the port as converted, checked against
+TensorFlow). Their patch embeddings agree to a cosine of 0.997 or better."""
+PRECISION_ENV = "GENREKIT_BACKBONE_PRECISION"
+_INT8_WITHOUT_SATURATION = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def default_precision() -> str:
+    """``int8`` where this CPU runs it exactly, else ``float32``; ``$GENREKIT_BACKBONE_PRECISION``
+    overrides.
+
+    x86 CPUs without VNNI multiply 8-bit numbers with an instruction that saturates 16-bit sums
+    (onnxruntime's and OpenVINO's quantization notes), which would cost int8 accuracy there;
+    ARM's 8-bit dot products do not saturate."""
+    chosen = os.environ.get(PRECISION_ENV)
+    if chosen:
+        return chosen
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        return "int8"
+    if machine in ("x86_64", "amd64") and _INT8_WITHOUT_SATURATION & _cpu_flags():
+        return "int8"
+    return "float32"
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them; empty where there is no /proc/cpuinfo."""
+    try:
+        with Path("/proc/cpuinfo").open(encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
 
 _CACHE: dict[tuple[str, str, int | None], Backbone] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def load_backbone(
-    name: str = "msd-musicnn", *, precision: str = "int8", threads: int | None = None
+    name: str = "msd-musicnn", *, precision: str | None = None, threads: int | None = None
 ) -> Backbone:
-    """A shipped backbone by name, loaded once per process (per precision and thread count)."""
+    """A shipped backbone by name, loaded once per process (per precision and thread count).
+
+    ``precision`` None: :func:`default_precision`."""
+    precision = precision or default_precision()
     if name not in BACKBONES:
         raise ModelError(f"unknown backbone {name!r}; shipped: {', '.join(BACKBONES)}")
     if precision not in PRECISIONS:
-        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        where = f" (from ${PRECISION_ENV})" if precision == os.environ.get(PRECISION_ENV) else ""
+        raise ParameterError(
+            f"backbone precision must be one of {', '.join(PRECISIONS)}, not {precision!r}{where}"
+        )
     file = f"{name}.onnx" if precision == "float32" else f"{name}-{precision}.onnx"
     key = (name, precision, threads)
     with _CACHE_LOCK:
