@@ -26,6 +26,7 @@ from genrekit.training import (
     cross_validate,
     load_model_state,
     predict,
+    shift_bands,
     train,
 )
 
@@ -249,3 +250,33 @@ def test_learning_curve_trains_on_few_clips_per_genre(store_dir: Path) -> None:
     store = FeatureStore(store_dir)
     cv = cross_validate(store, TrainOptions(model="baseline"), 3, per_genre=2)
     assert len(cv.scores) == 3 and np.mean(cv.scores) > 0.5
+
+
+def test_shift_bands_moves_each_example_and_repeats_the_edge() -> None:
+    ramp = torch.arange(6, dtype=torch.float32)[None, :, None].repeat(3, 1, 2)
+    out = shift_bands(ramp, np.array([0, 2, -1]))
+    assert out.shape == ramp.shape
+    assert out[0, :, 0].tolist() == [0, 1, 2, 3, 4, 5]
+    assert out[1, :, 1].tolist() == [0, 0, 0, 1, 2, 3]  # up by two bands
+    assert out[2, :, 0].tolist() == [1, 2, 3, 4, 5, 5]  # down by one
+
+
+def test_short_clips_are_looped_from_a_random_point(store_dir: Path) -> None:
+    store = FeatureStore(store_dir)
+    noise = store.genres.index("noise")  # every frame differs, so a start can be found
+    short = next(i for i, label in enumerate(store.labels) if label == noise)
+    valid = store.tracks[short].n_valid
+    window = valid + 7  # longer than the clip: it must be looped
+    reader = ClipReader(store, window)
+    clip = np.asarray(store.array("logmel", short))[:, :valid]
+    starts = set()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        out = reader.random_windows(np.array([short]), rng)[0]
+        assert out.shape == (clip.shape[0], window)
+        start = next(s for s in range(valid) if np.array_equal(out[:, 0], clip[:, s]))
+        np.testing.assert_array_equal(
+            out, np.roll(np.tile(clip, (1, 3)), -start, axis=1)[:, :window]
+        )
+        starts.add(start)
+    assert len(starts) > 1

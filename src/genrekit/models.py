@@ -153,8 +153,12 @@ class ShortChunkCNN(nn.Module):
         n_classes: int,
         channels: tuple[int, ...] = (32, 32, 64, 64, 128, 128, 128),
         dropout: float = 0.5,
+        pooling: str = "max",
     ):
         super().__init__()
+        if pooling not in ("max", "avgmax"):
+            raise ParameterError(f"pooling must be 'max' or 'avgmax', not {pooling!r}")
+        self.pooling = pooling
         self.norm = Standardize(n_mels)
         blocks = []
         c_in = 1
@@ -162,8 +166,9 @@ class ShortChunkCNN(nn.Module):
             blocks.append(_conv_block(c_in, c_out, nn.ReLU()))
             c_in = c_out
         self.features = nn.Sequential(*blocks)
+        pooled = c_in * (2 if pooling == "avgmax" else 1)
         self.head = nn.Sequential(
-            nn.Linear(c_in, c_in),
+            nn.Linear(pooled, c_in),
             nn.BatchNorm1d(c_in),
             nn.ReLU(),
             nn.Dropout(dropout),
@@ -172,7 +177,10 @@ class ShortChunkCNN(nn.Module):
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         x = self.features(self.norm(log_mel).unsqueeze(1))
-        x = torch.amax(x, dim=(2, 3))  # global max pooling over what is left of time and bands
+        # Global pooling over what is left of time and bands: the maximum (Won et al.), or the
+        # mean beside it ("avgmax"), which also hears what lasts rather than only what peaks.
+        peak = torch.amax(x, dim=(2, 3))
+        x = torch.cat([x.mean(dim=(2, 3)), peak], dim=1) if self.pooling == "avgmax" else peak
         out: torch.Tensor = self.head(x)
         return out
 

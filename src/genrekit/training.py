@@ -47,6 +47,7 @@ class Recipe:
     batch_size: int = 32
     window: bool = False  # trained on random windows, evaluated on the average over windows
     crops_per_clip: int = 1  # windows drawn from each clip per epoch
+    band_shift: int = 0  # augmentation: shift examples by up to this many mel bands
     arguments: dict[str, Any] = field(default_factory=dict)
     backbone: str | None = None  # reads this backbone's clip embeddings instead of the log-mel
 
@@ -62,6 +63,7 @@ RECIPES: dict[str, Recipe] = {
         weight_decay=1e-2,
         window=True,
         crops_per_clip=3,
+        band_shift=4,
         arguments={"channels": (16, 32, 32, 64, 64, 128, 128)},
     ),
     "tiny": Recipe(
@@ -141,7 +143,10 @@ class ClipReader:
             valid = self.store.tracks[int(i)].n_valid
             image = self.store.array("logmel", int(i))
             if valid < self.window:
-                out.append(loop_frames(image[:, : max(1, valid)], self.window))
+                # Loop the clip from a random point of it: a short clip's random crop.
+                clip = np.asarray(image[:, : max(1, valid)])
+                start = int(rng.integers(0, clip.shape[1]))
+                out.append(loop_frames(np.roll(clip, -start, axis=1), self.window))
                 continue
             start = int(rng.integers(0, valid - self.window + 1))
             out.append(np.asarray(image[:, start : start + self.window]))
@@ -159,10 +164,24 @@ class ClipReader:
         return np.stack([image[:, s : s + self.window] for s in starts])
 
 
-def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Gain (+-6 dB) and SpecAugment: one time mask and one band mask per example."""
+def shift_bands(x: torch.Tensor, shifts: npt.NDArray[np.int64]) -> torch.Tensor:
+    """Each example of (batch, bands, frames) moved up by ``shifts[i]`` mel bands (down if
+    negative), the edge band repeated into the space left: a rough pitch shift."""
+    bands = x.shape[1]
+    rows = np.arange(bands)
+    source = torch.from_numpy(np.clip(rows[None, :] - shifts[:, None], 0, bands - 1))
+    return torch.gather(x, 1, source[:, :, None].expand(-1, -1, x.shape[2]))
+
+
+def augment(x: torch.Tensor, rng: np.random.Generator, band_shift: int = 0) -> torch.Tensor:
+    """Gain (+-6 dB) and SpecAugment: one time mask and one band mask per example.
+
+    ``band_shift``: first shift each example by up to that many mel bands (:func:`shift_bands`).
+    """
     batch, bands, frames = x.shape
     x = x + torch.from_numpy(rng.uniform(-6, 6, size=(batch, 1, 1)).astype(np.float32))
+    if band_shift:
+        x = shift_bands(x, rng.integers(-band_shift, band_shift + 1, size=batch))
     for b in range(batch):
         fill = x[b].mean()
         width = int(rng.integers(0, max(1, frames // 10) + 1))
@@ -388,7 +407,7 @@ def _fit_network(
                 if len(batch) < 2:
                     continue  # batch norm needs two examples
                 raw = reader.random_windows(batch, rng) if reader.window else reader.whole(batch)
-                x = augment(torch.from_numpy(raw), rng).to(device)
+                x = augment(torch.from_numpy(raw), rng, recipe.band_shift).to(device)
                 y = torch.from_numpy(labels[batch]).to(device)
                 if options.mixup > 0:
                     lam = float(rng.beta(options.mixup, options.mixup))
