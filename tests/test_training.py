@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,14 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
+from genrekit import training
 from genrekit.cli import app
 from genrekit.dataset import FeatureStore
 from genrekit.errors import FeatureStoreError, ModelError, ParameterError
 from genrekit.evaluation import evaluate, export_onnx, load_checkpoint
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.features import FeatureParams
-from genrekit.models import build
+from genrekit.models import Ensemble, build
 from genrekit.splits import groups_of, kfold
 from genrekit.training import (
     ClipReader,
@@ -280,3 +282,60 @@ def test_short_clips_are_looped_from_a_random_point(store_dir: Path) -> None:
         )
         starts.add(start)
     assert len(starts) > 1
+
+
+def test_cnn_pooling_options() -> None:
+    x = torch.randn(2, 16, 40)
+    for pooling in ("max", "avgmax"):
+        model = build("cnn", n_mels=16, n_classes=3, channels=(4, 8), pooling=pooling).eval()
+        assert model(x).shape == (2, 3)
+    with pytest.raises(ParameterError, match="pooling"):
+        build("cnn", n_mels=16, n_classes=3, pooling="mean")
+
+
+def test_ensemble_trains_its_networks_apart_and_exports(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(training.RECIPES, "tiny", replace(training.RECIPES["tiny"], members=2))
+    model_dir = tmp_path / "ensemble"
+    train(store_dir, model_dir, TrainOptions(model="tiny", epochs=12))
+    checkpoint = load_checkpoint(model_dir)
+    assert checkpoint["arguments"]["members"] == 2
+    model = load_model_state(checkpoint)
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    first, second = (next(m.parameters()) for m in model.members)
+    assert not torch.equal(first, second)  # other seeds, other networks
+    log = (model_dir / "train_log.csv").read_text().splitlines()
+    assert log[0].endswith(",member") and {line[-1] for line in log[1:]} == {"1", "2"}
+    assert evaluate(model_dir, store_dir)["accuracy"] > 0.9
+    onnx_path = export_onnx(model_dir, tmp_path / "ensemble.onnx")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    frames = json.loads(session.get_modelmeta().custom_metadata_map["genrekit"])["input_frames"]
+    store = FeatureStore(store_dir)
+    x = np.stack([np.asarray(store.array("logmel", i))[:, :frames] for i in (0, 13, 30)])
+    with torch.no_grad():
+        want = torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
+    np.testing.assert_allclose(session.run(["probabilities"], {"logmel": x})[0], want, atol=1e-4)
+
+
+def test_ctrl_c_keeps_the_networks_trained_so_far(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(training.RECIPES, "tiny", replace(training.RECIPES["tiny"], members=3))
+
+    def ctrl_c_at(member: int) -> training.Progress:
+        def progress(entry: training.EpochLog, planned: int) -> None:
+            if entry.member == member and entry.epoch == 2:
+                raise KeyboardInterrupt
+
+        return progress
+
+    train(store_dir, tmp_path / "two", TrainOptions(model="tiny", epochs=4), progress=ctrl_c_at(2))
+    checkpoint = load_checkpoint(tmp_path / "two")
+    assert checkpoint["arguments"]["members"] == 2
+    model = load_model_state(checkpoint)
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    train(store_dir, tmp_path / "one", TrainOptions(model="tiny", epochs=4), progress=ctrl_c_at(1))
+    checkpoint = load_checkpoint(tmp_path / "one")
+    assert "members" not in checkpoint["arguments"]
+    assert not isinstance(load_model_state(checkpoint), Ensemble)

@@ -27,7 +27,7 @@ from torch import nn
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
 from genrekit.features import loop_frames
-from genrekit.models import Baseline, EmbeddingHead, Standardize, build
+from genrekit.models import Baseline, EmbeddingHead, Ensemble, Standardize, build
 from genrekit.splits import Indices, check_trainable, groups_of, holdout, kfold
 from genrekit.storage import atomic_path, write_bytes_atomic
 
@@ -48,6 +48,7 @@ class Recipe:
     window: bool = False  # trained on random windows, evaluated on the average over windows
     crops_per_clip: int = 1  # windows drawn from each clip per epoch
     band_shift: int = 0  # augmentation: shift examples by up to this many mel bands
+    members: int = 1  # networks trained with seeds seed, seed + 1, ...; their answers averaged
     arguments: dict[str, Any] = field(default_factory=dict)
     backbone: str | None = None  # reads this backbone's clip embeddings instead of the log-mel
 
@@ -64,7 +65,8 @@ RECIPES: dict[str, Recipe] = {
         window=True,
         crops_per_clip=3,
         band_shift=4,
-        arguments={"channels": (16, 32, 32, 64, 64, 128, 128)},
+        members=3,
+        arguments={"channels": (16, 32, 32, 64, 64, 128, 128), "pooling": "avgmax"},
     ),
     "tiny": Recipe(
         epochs=15,
@@ -105,6 +107,7 @@ class EpochLog:
     val_accuracy: float
     lr: float
     seconds: float
+    member: int = 1  # which network of an ensemble
 
 
 Progress = Callable[[EpochLog, int], None]  # (the epoch's log, epochs planned)
@@ -264,6 +267,8 @@ def architecture_arguments(name: str, store: FeatureStore, recipe: Recipe) -> di
         base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc, "n_frames": n_frames}
     else:
         base |= {"n_mels": params.n_mels}
+    if recipe.members > 1:
+        base |= {"members": recipe.members}
     return base | recipe.arguments
 
 
@@ -301,11 +306,36 @@ def train_model(
     elif isinstance(model, Baseline):
         _fit_baseline(model, reader, store.labels[train_idx], train_idx, options.seed)
     else:
-        model.to(device)
-        log = _fit_network(
-            model, reader, store.labels, train_idx, val_idx, recipe, options, rng, device, progress
-        )
-        model.cpu()
+        networks = list(model.members) if isinstance(model, Ensemble) else [model]
+        trained: list[nn.Module] = []
+        for k, network in enumerate(networks):
+            if k:  # member k starts from seed + k: other weights, crops and batches
+                torch.manual_seed(options.seed + k)
+                rng = np.random.default_rng(options.seed + k)
+            network.to(device)
+            member_log, interrupted = _fit_network(
+                network,
+                reader,
+                store.labels,
+                train_idx,
+                val_idx,
+                recipe,
+                options,
+                rng,
+                device,
+                progress,
+                member=k + 1,
+            )
+            network.cpu()
+            log += member_log
+            trained.append(network)
+            if interrupted:
+                break
+        if len(trained) < len(networks):  # Ctrl-C: keep the networks trained so far
+            model = Ensemble(trained) if len(trained) > 1 else trained[0]
+            arguments = {a: v for a, v in arguments.items() if a != "members"}
+            if len(trained) > 1:
+                arguments["members"] = len(trained)
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -384,7 +414,9 @@ def _fit_network(
     rng: np.random.Generator,
     device: torch.device,
     progress: Progress | None,
-) -> list[EpochLog]:
+    member: int = 1,
+) -> tuple[list[EpochLog], bool]:
+    """Train ``model`` on random crops; returns the log and whether Ctrl-C stopped it."""
     n_classes = int(labels.max()) + 1
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], n_classes).to(device))
     optimizer = torch.optim.AdamW(
@@ -396,6 +428,7 @@ def _fit_network(
     )
     best_state, best_score, since_best = copy.deepcopy(model.state_dict()), (-1.0, 0.0), 0
     log: list[EpochLog] = []
+    interrupted = False
     try:
         for epoch in range(1, recipe.epochs + 1):
             started = time.perf_counter()
@@ -436,6 +469,7 @@ def _fit_network(
                 val_acc,
                 optimizer.param_groups[0]["lr"],
                 time.perf_counter() - started,
+                member,
             )
             log.append(entry)
             if progress:
@@ -448,9 +482,9 @@ def _fit_network(
                 if since_best >= options.patience:
                     break
     except KeyboardInterrupt:
-        pass  # keep the best epoch so far
+        interrupted = True  # keep the best epoch so far
     model.load_state_dict(best_state)
-    return log
+    return log, interrupted
 
 
 def split_store(store: FeatureStore, options: TrainOptions) -> dict[str, Indices]:
@@ -482,11 +516,24 @@ def write_log(log: list[EpochLog], model_dir: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    epochs = [e.epoch for e in log]
-    ax.plot(epochs, [e.train_accuracy for e in log], label="training accuracy (augmented)")
-    ax.plot(epochs, [e.val_accuracy for e in log], label="validation accuracy (whole tracks)")
     ax2 = ax.twinx()
-    ax2.plot(epochs, [e.train_loss for e in log], color="grey", alpha=0.5, label="training loss")
+    for member in sorted({e.member for e in log}):  # an ensemble: one set of lines per network
+        part = [e for e in log if e.member == member]
+        epochs = [e.epoch for e in part]
+        first = member == 1
+        ax.plot(
+            epochs,
+            [e.train_accuracy for e in part],
+            color="C0",
+            label="training accuracy (augmented)" if first else None,
+        )
+        ax.plot(
+            epochs,
+            [e.val_accuracy for e in part],
+            color="C1",
+            label="validation accuracy (whole tracks)" if first else None,
+        )
+        ax2.plot(epochs, [e.train_loss for e in part], color="grey", alpha=0.5)
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax2.set_ylabel("loss")

@@ -49,12 +49,17 @@ def train(
     )
     task = progress.add_task("train", total=None, stats="")
 
+    members = options.recipe().members
+
     def on_epoch(entry: EpochLog, planned: int) -> None:
         stats = (
             f"loss {entry.train_loss:.3f}  train {100 * entry.train_accuracy:.1f} %  "
             f"val {100 * entry.val_accuracy:.1f} %"
         )
-        progress.update(task, completed=entry.epoch, total=planned, stats=stats)
+        if members > 1:  # an ensemble: its networks train one after another
+            stats = f"network {entry.member}/{members}  {stats}"
+        done = (entry.member - 1) * planned + entry.epoch
+        progress.update(task, completed=done, total=planned * members, stats=stats)
 
     with progress:
         checkpoint = run_train(features, out, options, progress=on_epoch)
