@@ -104,7 +104,7 @@ def main() -> None:
 
     from genrekit.audio import load
     from genrekit.embedding import MSD_TAGS, N_MELS, PATCH_FRAMES, musicnn_input, musicnn_patches
-    from genrekit.musicnn import MusiCNN, from_tensorflow
+    from genrekit.musicnn import MusiCNN, export_onnx, from_tensorflow
 
     with tempfile.TemporaryDirectory(prefix="genrekit-musicnn-") as tmp:
         work = Path(tmp)
@@ -148,26 +148,7 @@ def main() -> None:
     PRETRAINED.mkdir(parents=True, exist_ok=True)
     onnx_path = PRETRAINED / f"{NAME}.onnx"
 
-    class Export(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            out = self.model.outputs(patches)
-            return out["taggram"], out["penultimate"], out["mean_pool"], out["max_pool"]
-
-    torch.onnx.export(
-        Export().eval(),
-        (torch.zeros(2, PATCH_FRAMES, N_MELS),),
-        str(onnx_path),
-        input_names=["patches"],
-        output_names=["taggram", "penultimate", "mean_pool", "max_pool"],
-        dynamic_axes={"patches": {0: "batch"}}
-        | {k: {0: "batch"} for k in ("taggram", "penultimate", "mean_pool", "max_pool")},
-        opset_version=17,
-        dynamo=False,
-    )
+    export_onnx(model.eval(), onnx_path)
     import onnx
 
     graph = onnx.load(str(onnx_path))

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
-import torch
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -42,14 +41,12 @@ from onnxruntime.quantization import (
 
 from genrekit.audio import load
 from genrekit.embedding import (
-    N_MELS,
     OUTPUTS,
-    PATCH_FRAMES,
     SAMPLE_RATE,
     musicnn_input,
     musicnn_patches,
 )
-from genrekit.musicnn import MusiCNN, state_from_onnx
+from genrekit.musicnn import MusiCNN, export_onnx, state_from_onnx
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "genrekit" / "pretrained"
 SOURCE = PRETRAINED / "msd-musicnn.onnx"
@@ -75,27 +72,7 @@ class Patches(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime has n
 def export_float(path: Path) -> None:
     model = MusiCNN()
     model.load_state_dict(state_from_onnx(SOURCE))
-    model.eval()
-
-    class Export(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            out = self.model.outputs(patches)
-            return tuple(out[name] for name in OUTPUTS)
-
-    torch.onnx.export(
-        Export().eval(),
-        (torch.zeros(2, PATCH_FRAMES, N_MELS),),
-        str(path),
-        input_names=["patches"],
-        output_names=list(OUTPUTS),
-        dynamic_axes={"patches": {0: "batch"}} | {k: {0: "batch"} for k in OUTPUTS},
-        opset_version=17,
-        dynamo=False,
-    )
+    export_onnx(model.eval(), path)
 
 
 def max_before_dequantize(graph: onnx.GraphProto) -> int:

@@ -70,6 +70,25 @@ def test_pytorch_port_loads_the_onnx_weights_and_agrees(reference) -> None:
     assert np.abs(out["penultimate"].numpy() - reference["penultimate"]).max() < 1e-4
 
 
+def test_port_exports_to_onnx_in_its_cheaper_layer_order(reference, tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from genrekit.musicnn import MusiCNN, export_onnx, state_from_onnx
+
+    model = MusiCNN()
+    model.load_state_dict(state_from_onnx(load_backbone(precision="float32").path))
+    export_onnx(model.eval(), tmp_path / "port.onnx")
+    session = ort.InferenceSession(str(tmp_path / "port.onnx"), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    got = dict(zip(names, session.run(names, {"patches": reference["patches"]}), strict=True))
+    for name in ("taggram", "penultimate"):
+        assert np.abs(got[name] - reference[name]).max() < 1e-4, name
+    graph = onnx.load(str(tmp_path / "port.onnx")).graph
+    ops = {node.op_type for node in graph.node}
+    assert "MaxPool" in ops  # the timbral branches pool over bands before ReLU and batch norm
+
+
 def test_int8_graph_agrees_with_float32(reference) -> None:
     fast, exact = load_backbone(precision="int8"), load_backbone(precision="float32")
     assert fast.path.name == "msd-musicnn-int8.onnx" and fast.meta["precision"] == "int8"

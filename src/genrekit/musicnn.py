@@ -19,6 +19,7 @@ with H = time and W = mel band; here it is NCHW with the same H and W.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +253,33 @@ def state_from_onnx(path: str | Path) -> dict[str, torch.Tensor]:
     for name, tensor in MusiCNN().state_dict().items():
         state.setdefault(name, tensor)
     return state
+
+
+def export_onnx(model: MusiCNN, path: str | Path) -> None:
+    """Write ``model`` (in eval mode) as the ONNX graph a :class:`~genrekit.embedding.Backbone`
+    runs: ``patches`` (batch, 187, 96) in; taggram, penultimate, mean_pool, max_pool out."""
+    from genrekit.embedding import OUTPUTS, PATCH_FRAMES
+
+    class Export(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.model.outputs(patches)
+            return tuple(out[name] for name in OUTPUTS)
+
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated and notes that shapes become constants: the
+        # band count is fixed by the architecture, only the batch is dynamic.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Export().eval(),
+            (torch.zeros(2, PATCH_FRAMES, N_MELS),),
+            str(path),
+            input_names=["patches"],
+            output_names=list(OUTPUTS),
+            dynamic_axes={"patches": {0: "batch"}} | {k: {0: "batch"} for k in OUTPUTS},
+            opset_version=17,
+            dynamo=False,
+        )
