@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--mixup", type=float, default=0.0, help="mixup alpha for every model")
     parser.add_argument("--epochs", type=int, default=None, help="instead of each recipe's")
     parser.add_argument(
+        "--members", type=int, default=None, help="networks per ensemble (networks only)"
+    )
+    parser.add_argument(
         "--curve",
         default=None,
         help="learning curve: clips per genre to train on, e.g. 2,5,10,all",
@@ -84,7 +87,13 @@ def main() -> None:
             print("| --- | ---: | --- | ---: |")
         for name in models:
             started = time.perf_counter()
-            options = TrainOptions(model=name, seed=args.seed, mixup=args.mixup, epochs=args.epochs)
+            options = TrainOptions(
+                model=name,
+                seed=args.seed,
+                mixup=args.mixup,
+                epochs=args.epochs,
+                members=args.members if RECIPES[name].epochs else None,
+            )
             scores = cross_validate(store, options, args.folds).scores
             per_fold = (time.perf_counter() - started) / args.folds
             folds = " ".join(f"{100 * s:.0f}" for s in scores)
@@ -110,7 +119,13 @@ def learning_curve(
         cells = []
         for size in sizes:
             per_genre = None if size == "all" else int(size)
-            options = TrainOptions(model=name, seed=args.seed, mixup=args.mixup, epochs=args.epochs)
+            options = TrainOptions(
+                model=name,
+                seed=args.seed,
+                mixup=args.mixup,
+                epochs=args.epochs,
+                members=args.members if RECIPES[name].epochs else None,
+            )
             scores = cross_validate(store, options, args.folds, per_genre=per_genre).scores
             cells.append(f"{100 * np.mean(scores):.1f} +- {100 * np.std(scores):.1f}")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)

@@ -293,12 +293,9 @@ def test_cnn_pooling_options() -> None:
         build("cnn", n_mels=16, n_classes=3, pooling="mean")
 
 
-def test_ensemble_trains_its_networks_apart_and_exports(
-    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(training.RECIPES, "tiny", replace(training.RECIPES["tiny"], members=2))
+def test_ensemble_trains_its_networks_apart_and_exports(store_dir: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "ensemble"
-    train(store_dir, model_dir, TrainOptions(model="tiny", epochs=12))
+    train(store_dir, model_dir, TrainOptions(model="tiny", epochs=12, members=2))
     checkpoint = load_checkpoint(model_dir)
     assert checkpoint["arguments"]["members"] == 2
     model = load_model_state(checkpoint)
@@ -339,3 +336,10 @@ def test_ctrl_c_keeps_the_networks_trained_so_far(
     checkpoint = load_checkpoint(tmp_path / "one")
     assert "members" not in checkpoint["arguments"]
     assert not isinstance(load_model_state(checkpoint), Ensemble)
+
+
+def test_only_networks_make_ensembles() -> None:
+    assert TrainOptions(model="cnn", members=3).recipe().members == 3
+    for wrong in (TrainOptions(model="baseline", members=2), TrainOptions(model="cnn", members=0)):
+        with pytest.raises(ParameterError, match="--members"):
+            wrong.recipe()

@@ -65,7 +65,6 @@ RECIPES: dict[str, Recipe] = {
         window=True,
         crops_per_clip=3,
         band_shift=4,
-        members=3,
         arguments={"channels": (16, 32, 32, 64, 64, 128, 128), "pooling": "avgmax"},
     ),
     "tiny": Recipe(
@@ -83,6 +82,7 @@ RECIPES: dict[str, Recipe] = {
 class TrainOptions:
     model: str = "cnn"
     epochs: int | None = None  # None: the model's recipe
+    members: int | None = None  # networks in an ensemble; None: the recipe's
     patience: int = 15  # epochs without a better validation accuracy before stopping
     seed: int = 0
     val_fraction: float = 0.15
@@ -96,7 +96,16 @@ class TrainOptions:
                 f"unknown model {self.model!r}; choose one of: {', '.join(RECIPES)}"
             )
         recipe = RECIPES[self.model]
-        return recipe if self.epochs is None else replace(recipe, epochs=self.epochs)
+        if self.epochs is not None:
+            recipe = replace(recipe, epochs=self.epochs)
+        if self.members is not None:
+            if self.members < 1 or (self.members > 1 and not recipe.epochs):
+                raise ParameterError(
+                    f"--members {self.members}: need 1 or more, and more than 1 only for "
+                    "networks (baseline and backbone heads are fitted in closed form)"
+                )
+            recipe = replace(recipe, members=self.members)
+        return recipe
 
 
 @dataclass

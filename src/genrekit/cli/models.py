@@ -22,6 +22,9 @@ def train(
         ),
     ] = "cnn",
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the model's).")] = None,
+    members: Annotated[
+        int, typer.Option(help="Train N networks with seeds SEED, SEED+1, ... and average them.")
+    ] = 1,
     folds: Annotated[
         int, typer.Option(help="Also cross-validate over K artist/clip-disjoint folds (0: no).")
     ] = 0,
@@ -36,7 +39,7 @@ def train(
     from genrekit.training import EpochLog, TrainOptions, cross_validate
     from genrekit.training import train as run_train
 
-    options = TrainOptions(model=model, epochs=epochs, seed=seed, mixup=mixup)
+    options = TrainOptions(model=model, epochs=epochs, members=members, seed=seed, mixup=mixup)
     # Linear models (baseline, backbone heads) are fitted in closed form: no epochs to show.
     epoch_text = "epoch {task.completed}/{task.total}" if options.recipe().epochs else "fitting"
     progress = Progress(
