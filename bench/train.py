@@ -87,13 +87,7 @@ def main() -> None:
             print("| --- | ---: | --- | ---: |")
         for name in models:
             started = time.perf_counter()
-            options = TrainOptions(
-                model=name,
-                seed=args.seed,
-                mixup=args.mixup,
-                epochs=args.epochs,
-                members=args.members if RECIPES[name].epochs else None,
-            )
+            options = options_for(name, args)
             scores = cross_validate(store, options, args.folds).scores
             per_fold = (time.perf_counter() - started) / args.folds
             folds = " ".join(f"{100 * s:.0f}" for s in scores)
@@ -108,6 +102,17 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def options_for(name: str, args: argparse.Namespace) -> TrainOptions:
+    """The recipe of ``name`` with the command line's changes (members only for networks)."""
+    return TrainOptions(
+        model=name,
+        seed=args.seed,
+        mixup=args.mixup,
+        epochs=args.epochs,
+        members=args.members if RECIPES[name].epochs else None,
+    )
+
+
 def learning_curve(
     store: FeatureStore, args: argparse.Namespace, sizes: list[str], models: list[str]
 ) -> None:
@@ -119,13 +124,7 @@ def learning_curve(
         cells = []
         for size in sizes:
             per_genre = None if size == "all" else int(size)
-            options = TrainOptions(
-                model=name,
-                seed=args.seed,
-                mixup=args.mixup,
-                epochs=args.epochs,
-                members=args.members if RECIPES[name].epochs else None,
-            )
+            options = options_for(name, args)
             scores = cross_validate(store, options, args.folds, per_genre=per_genre).scores
             cells.append(f"{100 * np.mean(scores):.1f} +- {100 * np.std(scores):.1f}")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)

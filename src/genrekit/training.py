@@ -188,7 +188,7 @@ def shift_bands(x: torch.Tensor, shifts: npt.NDArray[np.int64]) -> torch.Tensor:
 def augment(x: torch.Tensor, rng: np.random.Generator, band_shift: int = 0) -> torch.Tensor:
     """Gain (+-6 dB) and SpecAugment: one time mask and one band mask per example.
 
-    ``band_shift``: first shift each example by up to that many mel bands (:func:`shift_bands`).
+    ``band_shift``: also shift each example by up to that many mel bands (:func:`shift_bands`).
     """
     batch, bands, frames = x.shape
     x = x + torch.from_numpy(rng.uniform(-6, 6, size=(batch, 1, 1)).astype(np.float32))
