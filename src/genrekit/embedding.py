@@ -15,6 +15,7 @@ GTZAN's development set with a logistic regression (5 folds), these gave the bes
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import threading
@@ -201,16 +202,17 @@ def default_precision() -> str:
     return "float32"
 
 
-def _cpu_flags() -> set[str]:
+@functools.cache  # load_backbone() runs per track under `classify --tags`; the CPU stays the same
+def _cpu_flags() -> frozenset[str]:
     """The CPU's feature flags as Linux lists them; empty where there is no /proc/cpuinfo."""
     try:
         with Path("/proc/cpuinfo").open(encoding="utf-8", errors="replace") as info:
             for line in info:
                 if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
+                    return frozenset(line.partition(":")[2].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
 _CACHE: dict[tuple[str, str, int | None], Backbone] = {}
