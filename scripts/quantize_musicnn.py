@@ -43,14 +43,15 @@ from genrekit.audio import load
 from genrekit.embedding import (
     OUTPUTS,
     SAMPLE_RATE,
+    backbone_file,
     musicnn_input,
     musicnn_patches,
 )
 from genrekit.musicnn import MusiCNN, export_onnx, state_from_onnx
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "genrekit" / "pretrained"
-SOURCE = PRETRAINED / "msd-musicnn.onnx"
-TARGET = PRETRAINED / "msd-musicnn-int8.onnx"
+SOURCE = PRETRAINED / backbone_file("msd-musicnn", "float32")
+TARGET = PRETRAINED / backbone_file("msd-musicnn", "int8")
 QUANTIZED_CONVS = [f"/front.{i}/Conv" for i in range(5)]  # the front end's convolutions
 MIN_COSINE = 0.995  # of patch embeddings: refuse to write a graph that drifts further
 

@@ -215,6 +215,11 @@ def _cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def backbone_file(name: str, precision: str) -> str:
+    """The package file of backbone ``name`` at ``precision`` (in ``genrekit.pretrained``)."""
+    return f"{name}.onnx" if precision == "float32" else f"{name}-{precision}.onnx"
+
+
 _CACHE: dict[tuple[str, str, int | None], Backbone] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -233,11 +238,11 @@ def load_backbone(
         raise ParameterError(
             f"backbone precision must be one of {', '.join(PRECISIONS)}, not {precision!r}{where}"
         )
-    file = f"{name}.onnx" if precision == "float32" else f"{name}-{precision}.onnx"
     key = (name, precision, threads)
     with _CACHE_LOCK:
         if key not in _CACHE:
-            with resources.as_file(resources.files(_PRETRAINED) / file) as path:
+            file = resources.files(_PRETRAINED) / backbone_file(name, precision)
+            with resources.as_file(file) as path:
                 if not path.is_file():
                     raise ModelError(f"backbone {name!r} is not installed ({path} is missing)")
                 _CACHE[key] = Backbone(path, name, threads=threads)

@@ -24,9 +24,11 @@ from genrekit.constants import HOP_LENGTH, SILENCE_DB
 from genrekit.embedding import (
     BACKBONES,
     PATCH_FRAMES,
+    PRECISIONS,
     SAMPLE_RATE,
     Backbone,
     BackboneOutputs,
+    backbone_file,
     load_backbone,
 )
 from genrekit.embedding import HOP_LENGTH as PATCH_HOP
@@ -142,9 +144,13 @@ class Model:
 def available_models() -> list[str]:
     """Names of the models shipped in the package."""
     folder = resources.files(_PRETRAINED)
-    names = (p.name[: -len(".onnx")] for p in folder.iterdir() if p.name.endswith(".onnx"))
-    # Backbones (msd-musicnn, msd-musicnn-int8) embed, they don't classify.
-    return sorted(n for n in names if not n.startswith(BACKBONES))
+    backbones = {backbone_file(b, p) for b in BACKBONES for p in PRECISIONS}
+    # Backbones embed, they don't classify.
+    return sorted(
+        p.name[: -len(".onnx")]
+        for p in folder.iterdir()
+        if p.name.endswith(".onnx") and p.name not in backbones
+    )
 
 
 def load_model(
