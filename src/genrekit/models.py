@@ -146,31 +146,6 @@ class SeedCNN(nn.Module):
         return out
 
 
-class ResidualBlock(nn.Module):
-    """Halves bands and frames: a 3x3 convolution of stride 2 and a 3x3 one, batch norm after
-    each, added to a 1x1 strided projection of the input (the residual blocks of Won et al.'s
-    ShortChunkCNN_Res). Both convolutions run at the halved resolution: about half the work of
-    a plain block's full-resolution convolution and max-pool."""
-
-    def __init__(self, c_in: int, c_out: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(),
-            nn.Conv2d(c_out, c_out, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
-        self.shortcut = nn.Sequential(
-            nn.Conv2d(c_in, c_out, kernel_size=1, stride=2, bias=False), nn.BatchNorm2d(c_out)
-        )
-        self.activation = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.activation(self.body(x) + self.shortcut(x))
-        return out
-
-
 class ShortChunkCNN(nn.Module):
     def __init__(
         self,
@@ -179,22 +154,16 @@ class ShortChunkCNN(nn.Module):
         channels: tuple[int, ...] = (32, 32, 64, 64, 128, 128, 128),
         dropout: float = 0.5,
         pooling: str = "max",
-        block: str = "plain",
     ):
         super().__init__()
         if pooling not in ("max", "avgmax"):
             raise ParameterError(f"pooling must be 'max' or 'avgmax', not {pooling!r}")
-        if block not in ("plain", "residual"):
-            raise ParameterError(f"block must be 'plain' or 'residual', not {block!r}")
         self.pooling = pooling
         self.norm = Standardize(n_mels)
-        blocks: list[nn.Module] = []
+        blocks = []
         c_in = 1
         for c_out in channels:
-            if block == "residual":
-                blocks.append(ResidualBlock(c_in, c_out))
-            else:
-                blocks.append(_conv_block(c_in, c_out, nn.ReLU()))
+            blocks.append(_conv_block(c_in, c_out, nn.ReLU()))
             c_in = c_out
         self.features = nn.Sequential(*blocks)
         pooled = c_in * (2 if pooling == "avgmax" else 1)
