@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnxruntime as ort
@@ -343,3 +344,28 @@ def test_only_networks_make_ensembles() -> None:
     for wrong in (TrainOptions(model="baseline", members=2), TrainOptions(model="cnn", members=0)):
         with pytest.raises(ParameterError, match="--members"):
             wrong.recipe()
+
+
+class RampStore:
+    """Stands in for a FeatureStore: one 300-frame clip whose every band holds its frame number."""
+
+    def __init__(self) -> None:
+        self.tracks = [SimpleNamespace(n_valid=300)]
+
+    def __len__(self) -> int:
+        return 1
+
+    def array(self, kind: str, i: int) -> np.ndarray:
+        return np.tile(np.arange(300, dtype=np.float32), (4, 1))
+
+
+def test_time_stretch_reads_more_or_fewer_frames_into_the_window() -> None:
+    reader = ClipReader(RampStore(), 65)  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    plain = reader.random_windows(np.zeros(5, dtype=np.int64), rng)
+    assert np.all(np.diff(plain, axis=2) == 1.0)  # no stretch: one frame a frame
+    stretched = reader.random_windows(np.zeros(200, dtype=np.int64), rng, stretch=0.25)
+    assert stretched.shape == (200, 4, 65)
+    rates = np.diff(stretched[:, 0, 1:-1], axis=1).mean(axis=1)  # the edges are clamped
+    assert rates.min() >= 1 / 1.25 - 0.02 and rates.max() <= 1.25 + 0.02
+    assert rates.min() < 0.85 and rates.max() > 1.15  # both faster and slower

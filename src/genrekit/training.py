@@ -47,6 +47,7 @@ class Recipe:
     window_seconds: float = 3.0  # 3 s: 129 frames at 22,050 Hz and hop 512
     crops_per_clip: int = 1  # windows drawn from each clip per epoch
     band_shift: int = 0  # augmentation: shift examples by up to this many mel bands
+    time_stretch: float = 0.0  # augmentation: tempo changes of up to 1 + this, faster or slower
     members: int = 1  # networks trained with seeds seed, seed + 1, ...; their answers averaged
     arguments: dict[str, Any] = field(default_factory=dict)
     backbone: str | None = None  # reads this backbone's clip embeddings instead of the log-mel
@@ -64,6 +65,7 @@ RECIPES: dict[str, Recipe] = {
         window=True,
         crops_per_clip=3,
         band_shift=4,
+        time_stretch=0.2,
         arguments={"channels": (16, 32, 32, 64, 64, 128, 128), "pooling": "avgmax"},
     ),
     "tiny": Recipe(
@@ -147,20 +149,34 @@ class ClipReader:
         frames = max(2, self.store.tracks[i].n_valid)
         return np.array(self.store.array("logmel", i)[:, :frames])
 
-    def random_windows(self, indices: Indices, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    def random_windows(
+        self, indices: Indices, rng: np.random.Generator, stretch: float = 0.0
+    ) -> npt.NDArray[np.float32]:
+        """A random window of each clip. ``stretch``: read up to ``1 + stretch`` times more or
+        fewer frames and resample them to the window (a tempo change of as much)."""
         assert self.window is not None
         out = []
         for i in indices:
+            length = self.window
+            if stretch:
+                rate = math.exp(rng.uniform(-math.log1p(stretch), math.log1p(stretch)))
+                length = max(2, round(self.window * rate))
             valid = self.store.tracks[int(i)].n_valid
             image = self.store.array("logmel", int(i))
-            if valid < self.window:
+            if valid < length:
                 # Loop the clip from a random point of it: a short clip's random crop.
                 clip = np.asarray(image[:, : max(1, valid)])
                 start = int(rng.integers(0, clip.shape[1]))
-                out.append(loop_frames(np.roll(clip, -start, axis=1), self.window))
-                continue
-            start = int(rng.integers(0, valid - self.window + 1))
-            out.append(np.asarray(image[:, start : start + self.window]))
+                crop = loop_frames(np.roll(clip, -start, axis=1), length)
+            else:
+                start = int(rng.integers(0, valid - length + 1))
+                crop = np.asarray(image[:, start : start + length])
+            if length != self.window:
+                stretched = nn.functional.interpolate(
+                    torch.tensor(crop)[None], size=self.window, mode="linear"
+                )
+                crop = stretched[0].numpy()
+            out.append(crop)
         return np.stack(out)
 
     def windows_of(self, i: int) -> npt.NDArray[np.float32]:
@@ -447,7 +463,11 @@ def _fit_network(
                 batch = order[start : start + recipe.batch_size]
                 if len(batch) < 2:
                     continue  # batch norm needs two examples
-                raw = reader.random_windows(batch, rng) if reader.window else reader.whole(batch)
+                raw = (
+                    reader.random_windows(batch, rng, recipe.time_stretch)
+                    if reader.window
+                    else reader.whole(batch)
+                )
                 x = augment(torch.from_numpy(raw), rng, recipe.band_shift).to(device)
                 y = torch.from_numpy(labels[batch]).to(device)
                 if options.mixup > 0:
