@@ -33,6 +33,8 @@ from genrekit.storage import atomic_path, write_bytes_atomic
 
 CHECKPOINT_FORMAT = "genrekit-model"
 CHECKPOINT_VERSION = 1
+WINDOW_SECONDS = 3.0
+"""Window of the short-chunk CNN: ~3 s, 129 frames at 22,050 Hz and hop 512."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,6 @@ class Recipe:
     weight_decay: float
     batch_size: int = 32
     window: bool = False  # trained on random windows, evaluated on the average over windows
-    window_seconds: float = 3.0  # 3 s: 129 frames at 22,050 Hz and hop 512
     crops_per_clip: int = 1  # windows drawn from each clip per epoch
     band_shift: int = 0  # augmentation: shift examples by up to this many mel bands
     time_stretch: float = 0.0  # augmentation: tempo changes of up to 1 + this, faster or slower
@@ -123,9 +124,9 @@ class EpochLog:
 Progress = Callable[[EpochLog, int], None]  # (the epoch's log, epochs planned)
 
 
-def window_frames(store: FeatureStore, seconds: float) -> int:
+def window_frames(store: FeatureStore) -> int:
     params = store.params
-    return 1 + round(seconds * params.sr / params.hop_length)
+    return 1 + round(WINDOW_SECONDS * params.sr / params.hop_length)
 
 
 class ClipReader:
@@ -313,7 +314,7 @@ def train_model(
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    window = window_frames(store, recipe.window_seconds) if recipe.window else None
+    window = window_frames(store) if recipe.window else None
     if recipe.backbone is not None and not store.has_embeddings(recipe.backbone):
         raise ParameterError(
             f"{store.root}: model {options.model!r} needs {recipe.backbone} embeddings of every "
