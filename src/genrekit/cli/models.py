@@ -23,8 +23,12 @@ def train(
     ] = "cnn",
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the model's).")] = None,
     members: Annotated[
-        int, typer.Option(help="Train N networks with seeds SEED, SEED+1, ... and average them.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            help="Train N networks with seeds SEED, SEED+1, ... and average them "
+            "(default: the model's)."
+        ),
+    ] = None,
     folds: Annotated[
         int, typer.Option(help="Also cross-validate over K artist/clip-disjoint folds (0: no).")
     ] = 0,
