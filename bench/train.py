@@ -68,7 +68,7 @@ def main() -> None:
         curve_models = [name for name in args.curve_models.split(",") if name]
         wanted = models + (curve_models if args.curve else [])
         embed_seconds = 0.0
-        if any(RECIPES[name].backbone for name in wanted):
+        if any(RECIPES[name].backbone or RECIPES[name].teacher for name in wanted):
             started = time.perf_counter()
             embedded = embed_dataset(source, work / "store")
             embed_seconds = time.perf_counter() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,13 +17,14 @@ from typer.testing import CliRunner
 
 from genrekit import training
 from genrekit.cli import app
-from genrekit.dataset import FeatureStore
+from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, ModelError, ParameterError
 from genrekit.evaluation import evaluate, export_onnx, load_checkpoint
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.features import FeatureParams
 from genrekit.models import Ensemble, build
 from genrekit.splits import groups_of, kfold
+from genrekit.storage import save_npy_atomic
 from genrekit.training import (
     ClipReader,
     TrainOptions,
@@ -369,3 +371,49 @@ def test_time_stretch_reads_more_or_fewer_frames_into_the_window() -> None:
     rates = np.diff(stretched[:, 0, 1:-1], axis=1).mean(axis=1)  # the edges are clamped
     assert rates.min() >= 1 / 1.25 - 0.02 and rates.max() <= 1.25 + 0.02
     assert rates.min() < 0.85 and rates.max() > 1.15  # both faster and slower
+
+
+def with_embeddings(store_dir: Path, root: Path, backbone: str = "fake") -> Path:
+    """A copy of the store whose every clip has a ``backbone`` embedding: its genre, one-hot,
+    beside noise."""
+    copy = root / "store"
+    shutil.copytree(store_dir, copy)
+    store = FeatureStore(copy)
+    rng = np.random.default_rng(0)
+    for i, track in enumerate(store.tracks):
+        vector = rng.standard_normal(8).astype(np.float32)
+        vector[store.labels[i]] += 4.0
+        save_npy_atomic(feature_path(copy, embedding_kind(backbone), track.sha256), vector)
+    return copy
+
+
+def test_teacher_targets_use_the_training_clips_statistics_only(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    store = FeatureStore(with_embeddings(store_dir, tmp_path))
+    train_idx = np.arange(0, 36, 2)
+    targets = training.teacher_targets(store, "fake", train_idx)
+    assert targets.shape == (36, 8)
+    np.testing.assert_allclose(targets[train_idx].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(targets[train_idx].std(axis=0), 1.0, atol=1e-4)
+    assert not targets[1::2].any()  # never trained on, never read
+
+
+def test_a_teacher_shapes_training_and_leaves_no_trace_in_the_model(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taught = with_embeddings(store_dir, tmp_path)
+    plain = train(taught, tmp_path / "plain", TrainOptions(model="tiny", epochs=6))
+    monkeypatch.setitem(training.RECIPES, "tiny", replace(training.RECIPES["tiny"], teacher="fake"))
+    checkpoint = train(taught, tmp_path / "taught", TrainOptions(model="tiny", epochs=6))
+    assert checkpoint["state_dict"].keys() == plain["state_dict"].keys()  # no predictor kept
+    changed = [
+        name
+        for name, value in checkpoint["state_dict"].items()
+        if value.is_floating_point() and not torch.equal(value, plain["state_dict"][name])
+    ]
+    assert "features.0.0.weight" in changed  # the teacher's loss reached the convolutions
+    assert evaluate(tmp_path / "taught", taught)["accuracy"] > 0.9
+    export_onnx(tmp_path / "taught", tmp_path / "taught.onnx")
+    with pytest.raises(ParameterError, match="genrekit embed"):
+        train(store_dir, tmp_path / "no-embeddings", TrainOptions(model="tiny", epochs=1))

@@ -27,7 +27,7 @@ from torch import nn
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
 from genrekit.features import loop_frames
-from genrekit.models import Baseline, EmbeddingHead, Ensemble, Standardize, build
+from genrekit.models import Baseline, EmbeddingHead, Ensemble, ShortChunkCNN, Standardize, build
 from genrekit.splits import Indices, check_trainable, groups_of, holdout, kfold
 from genrekit.storage import atomic_path, write_bytes_atomic
 
@@ -52,6 +52,11 @@ class Recipe:
     members: int = 1  # networks trained with seeds seed, seed + 1, ...; their answers averaged
     arguments: dict[str, Any] = field(default_factory=dict)
     backbone: str | None = None  # reads this backbone's clip embeddings instead of the log-mel
+    # Training only: each window also predicts this backbone's embedding of its clip (a second
+    # target that says more than the genre; the predicting layer is dropped after training).
+    teacher: str | None = None
+    teacher_weight: float = 1.0
+    teacher_output: str = "embedding"  # or "genres": the teacher's head's softened probabilities
 
 
 RECIPES: dict[str, Recipe] = {
@@ -320,6 +325,11 @@ def train_model(
             f"{store.root}: model {options.model!r} needs {recipe.backbone} embeddings of every "
             f"clip; run 'genrekit embed IN_DIR -o {store.root}' first"
         )
+    if recipe.teacher is not None and not store.has_embeddings(recipe.teacher):
+        raise ParameterError(
+            f"{store.root}: model {options.model!r} learns from {recipe.teacher} embeddings of "
+            f"every clip; run 'genrekit embed IN_DIR -o {store.root}' first"
+        )
     reader = ClipReader(store, window, recipe.backbone)
     arguments = architecture_arguments(options.model, store, recipe)
     model = build(options.model, **arguments)
@@ -428,6 +438,59 @@ def _fit_linear(
         linear.bias.copy_(torch.from_numpy(bias))
 
 
+def mixed(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    output: torch.Tensor,
+    target: torch.Tensor,
+    mix: tuple[float, torch.Tensor] | None,
+) -> torch.Tensor:
+    """``loss_fn`` of a batch, or of a mixup batch (weight, permutation): the mix of both losses."""
+    if mix is None:
+        return loss_fn(output, target)
+    lam, perm = mix
+    return lam * loss_fn(output, target) + (1 - lam) * loss_fn(output, target[perm])
+
+
+def teacher_targets(
+    store: FeatureStore, backbone: str, train_idx: Indices
+) -> npt.NDArray[np.float32]:
+    """Every clip's ``backbone`` embedding standardized by the training clips' statistics
+    (rows of other clips stay zero: they are never trained on)."""
+    rows = np.stack([store.embedding(int(i), backbone) for i in train_idx])
+    mean, std = rows.mean(axis=0), np.maximum(rows.std(axis=0), 1e-3)
+    targets = np.zeros((len(store), rows.shape[1]), np.float32)
+    targets[train_idx] = (rows - mean) / std
+    return targets
+
+
+KD_TEMPERATURE = 2.0
+"""Softens the teacher's and the network's genre probabilities (Hinton et al. 2015)."""
+
+
+def teacher_genres(
+    store: FeatureStore, backbone: str, labels: npt.NDArray[np.int64], train_idx: Indices, seed: int
+) -> npt.NDArray[np.float32]:
+    """Softened genre probabilities of every training clip by a ``backbone`` head fitted on the
+    training clips (rows of other clips stay zero: they are never trained on)."""
+    reader = ClipReader(store, None, backbone)
+    head = EmbeddingHead(int(store.embedding(0, backbone).shape[0]), int(labels.max()) + 1)
+    fit_normalization(head, reader, train_idx)
+    with torch.no_grad():
+        x = torch.from_numpy(reader.embeddings(train_idx))
+        _fit_linear(head.linear, head.norm(x.T).T.numpy(), labels[train_idx], seed, c=0.1)
+        probs = torch.softmax(head(x) / KD_TEMPERATURE, dim=1).numpy()
+    targets = np.zeros((len(store), probs.shape[1]), np.float32)
+    targets[train_idx] = probs
+    return targets
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Distillation loss: cross-entropy of softened logits against softened probabilities, times
+    T squared so that its gradients keep their size whatever T is."""
+    log_probs = torch.log_softmax(logits / KD_TEMPERATURE, dim=1)
+    return -(target * log_probs).sum(dim=1).mean() * KD_TEMPERATURE**2
+
+
 def _fit_network(
     model: nn.Module,
     reader: ClipReader,
@@ -444,9 +507,22 @@ def _fit_network(
     """Train ``model`` on random crops; returns the log and whether Ctrl-C stopped it."""
     n_classes = int(labels.max()) + 1
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], n_classes).to(device))
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
-    )
+    parameters = list(model.parameters())
+    distill: tuple[torch.Tensor, nn.Linear] | None = None  # the teacher's targets, a predictor
+    if recipe.teacher is not None:
+        if not isinstance(model, ShortChunkCNN):
+            raise ParameterError(f"a teacher's embeddings need a short-chunk CNN, not {model}")
+        if recipe.teacher_output == "genres":
+            teacher = torch.from_numpy(
+                teacher_genres(reader.store, recipe.teacher, labels, train_idx, options.seed)
+            )
+            predictor = nn.Linear(1, 1)  # unused: the logits are the guess
+        else:
+            teacher = torch.from_numpy(teacher_targets(reader.store, recipe.teacher, train_idx))
+            predictor = nn.Linear(model.pooled_size, teacher.shape[1]).to(device)
+        parameters += list(predictor.parameters())
+        distill = (teacher, predictor)
+    optimizer = torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = math.ceil(len(train_idx) * recipe.crops_per_clip / recipe.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=recipe.lr, total_steps=max(1, recipe.epochs * per_epoch), pct_start=0.15
@@ -471,16 +547,29 @@ def _fit_network(
                 )
                 x = augment(torch.from_numpy(raw), rng, recipe.band_shift).to(device)
                 y = torch.from_numpy(labels[batch]).to(device)
+                mix: tuple[float, torch.Tensor] | None = None
                 if options.mixup > 0:
                     lam = float(rng.beta(options.mixup, options.mixup))
                     perm = torch.from_numpy(rng.permutation(len(batch))).to(device)
-                    logits = model(lam * x + (1 - lam) * x[perm])
-                    loss = lam * loss_fn(logits, y) + (1 - lam) * loss_fn(logits, y[perm])
-                else:
+                    x, mix = lam * x + (1 - lam) * x[perm], (lam, perm)
+                if distill is None:
                     logits = model(x)
-                    loss = loss_fn(logits, y)
+                    loss = mixed(loss_fn, logits, y, mix)
+                else:
+                    teacher, predictor = distill
+                    assert isinstance(model, ShortChunkCNN)
+                    pooled = model.pooled(x)
+                    logits = model.head(pooled)
+                    teacher_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                    if recipe.teacher_output == "genres":
+                        guess, teacher_loss = logits, soft_cross_entropy
+                    else:
+                        guess, teacher_loss = predictor(pooled), nn.functional.mse_loss
+                    loss = mixed(loss_fn, logits, y, mix) + recipe.teacher_weight * mixed(
+                        teacher_loss, guess, teacher[batch].to(device), mix
+                    )
                 optimizer.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
                 optimizer.step()
                 if schedule.last_epoch + 1 < schedule.total_steps:
                     schedule.step()
