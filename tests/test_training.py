@@ -399,13 +399,28 @@ def test_teacher_targets_use_the_training_clips_statistics_only(
     assert not targets[1::2].any()  # never trained on, never read
 
 
+def test_teacher_genres_come_from_a_head_fitted_on_the_training_clips(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    store = FeatureStore(with_embeddings(store_dir, tmp_path))
+    train_idx = np.arange(0, 36, 2)
+    targets = training.teacher_genres(store, "fake", store.labels, train_idx, seed=0)
+    assert targets.shape == (36, 3)
+    np.testing.assert_allclose(targets[train_idx].sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all(targets[train_idx].argmax(axis=1) == store.labels[train_idx])
+    assert targets[train_idx].max() < 0.99  # softened: the other genres keep some weight
+    assert not targets[1::2].any()
+
+
+@pytest.mark.parametrize("output", ["embedding", "genres"])
 def test_a_teacher_shapes_training_and_leaves_no_trace_in_the_model(
-    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str
 ) -> None:
     taught = with_embeddings(store_dir, tmp_path)
-    plain = train(taught, tmp_path / "plain", TrainOptions(model="tiny", epochs=6))
-    monkeypatch.setitem(training.RECIPES, "tiny", replace(training.RECIPES["tiny"], teacher="fake"))
-    checkpoint = train(taught, tmp_path / "taught", TrainOptions(model="tiny", epochs=6))
+    plain = train(taught, tmp_path / "plain", TrainOptions(model="tiny", epochs=12))
+    recipe = replace(training.RECIPES["tiny"], teacher="fake", teacher_output=output)
+    monkeypatch.setitem(training.RECIPES, "tiny", recipe)
+    checkpoint = train(taught, tmp_path / "taught", TrainOptions(model="tiny", epochs=12))
     assert checkpoint["state_dict"].keys() == plain["state_dict"].keys()  # no predictor kept
     changed = [
         name
