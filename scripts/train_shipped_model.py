@@ -4,7 +4,7 @@
     python scripts/train_shipped_model.py ../shared/data/gtzan-dev --model cnn --name gtzan-cnn
 
 1. extracts the data set with genrekit's default features (22,050 Hz, 128 mel bands, 30 s), and
-   for a backbone model embeds it (``genrekit embed``);
+   for a backbone model, or a model taught by one, embeds it (``genrekit embed``);
 2. cross-validates the recipe over 5 clip-disjoint folds (accuracy and per-genre recall for the
    model card);
 3. trains the same recipe on every clip (a network keeps its last epoch: there is no validation
@@ -110,8 +110,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="genrekit-shipped-"))
     try:
         extract_dataset(args.folder, work / "store", ExtractOptions())
-        if recipe.backbone:
-            embed_dataset(args.folder, work / "store", backbone=recipe.backbone)
+        backbone = recipe.backbone or recipe.teacher  # the model's input, or its teacher's
+        if backbone:
+            embed_dataset(args.folder, work / "store", backbone=backbone)
         store = FeatureStore(work / "store")
         cv = cross_validate(
             store,

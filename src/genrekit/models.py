@@ -166,25 +166,22 @@ class ShortChunkCNN(nn.Module):
             blocks.append(_conv_block(c_in, c_out, nn.ReLU()))
             c_in = c_out
         self.features = nn.Sequential(*blocks)
-        self.pooled_size = c_in * (2 if pooling == "avgmax" else 1)
+        pooled = c_in * (2 if pooling == "avgmax" else 1)
         self.head = nn.Sequential(
-            nn.Linear(self.pooled_size, c_in),
+            nn.Linear(pooled, c_in),
             nn.BatchNorm1d(c_in),
             nn.ReLU(),
             nn.Dropout(dropout),
             nn.Linear(c_in, n_classes),
         )
 
-    def pooled(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """The window's features before the head, (batch, ``pooled_size``)."""
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         x = self.features(self.norm(log_mel).unsqueeze(1))
         # Global pooling over what is left of time and bands: the maximum (Won et al.), or the
         # mean beside it ("avgmax"), which also hears what lasts rather than only what peaks.
         peak = torch.amax(x, dim=(2, 3))
-        return torch.cat([x.mean(dim=(2, 3)), peak], dim=1) if self.pooling == "avgmax" else peak
-
-    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.head(self.pooled(log_mel))
+        x = torch.cat([x.mean(dim=(2, 3)), peak], dim=1) if self.pooling == "avgmax" else peak
+        out: torch.Tensor = self.head(x)
         return out
 
 

@@ -27,7 +27,7 @@ from torch import nn
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
 from genrekit.features import loop_frames
-from genrekit.models import Baseline, EmbeddingHead, Ensemble, ShortChunkCNN, Standardize, build
+from genrekit.models import Baseline, EmbeddingHead, Ensemble, Standardize, build
 from genrekit.splits import Indices, check_trainable, groups_of, holdout, kfold
 from genrekit.storage import atomic_path, write_bytes_atomic
 
@@ -52,11 +52,10 @@ class Recipe:
     members: int = 1  # networks trained with seeds seed, seed + 1, ...; their answers averaged
     arguments: dict[str, Any] = field(default_factory=dict)
     backbone: str | None = None  # reads this backbone's clip embeddings instead of the log-mel
-    # Training only: each window also predicts this backbone's embedding of its clip (a second
-    # target that says more than the genre; the predicting layer is dropped after training).
+    # Knowledge distillation, training only: each window also learns the softened genre
+    # probabilities that a head on this backbone's clip embeddings gives its clip.
     teacher: str | None = None
-    teacher_weight: float = 1.0
-    teacher_output: str = "embedding"  # or "genres": the teacher's head's softened probabilities
+    teacher_weight: float = 0.0  # of the distillation loss beside the genre loss
 
 
 RECIPES: dict[str, Recipe] = {
@@ -72,6 +71,8 @@ RECIPES: dict[str, Recipe] = {
         crops_per_clip=3,
         band_shift=4,
         time_stretch=0.2,
+        teacher="msd-musicnn",
+        teacher_weight=3.0,
         arguments={"channels": (16, 32, 32, 64, 64, 128, 128), "pooling": "avgmax"},
     ),
     "tiny": Recipe(
@@ -95,6 +96,7 @@ class TrainOptions:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     mixup: float = 0.0  # alpha of mixup; 0 turns it off
+    teacher: bool = True  # False: train without the recipe's teacher (no embeddings needed)
     device: str | None = None  # None: CUDA when present, else CPU
 
     def recipe(self) -> Recipe:
@@ -103,6 +105,8 @@ class TrainOptions:
                 f"unknown model {self.model!r}; choose one of: {', '.join(RECIPES)}"
             )
         recipe = RECIPES[self.model]
+        if not self.teacher:
+            recipe = replace(recipe, teacher=None, teacher_weight=0.0)
         if self.epochs is not None:
             recipe = replace(recipe, epochs=self.epochs)
         if self.members is not None:
@@ -327,8 +331,9 @@ def train_model(
         )
     if recipe.teacher is not None and not store.has_embeddings(recipe.teacher):
         raise ParameterError(
-            f"{store.root}: model {options.model!r} learns from {recipe.teacher} embeddings of "
-            f"every clip; run 'genrekit embed IN_DIR -o {store.root}' first"
+            f"{store.root}: model {options.model!r} learns from a {recipe.teacher} teacher, which "
+            f"needs the embedding of every clip; run 'genrekit embed IN_DIR -o {store.root}' "
+            "first, or train without the teacher (--no-teacher)"
         )
     reader = ClipReader(store, window, recipe.backbone)
     arguments = architecture_arguments(options.model, store, recipe)
@@ -382,6 +387,7 @@ def train_model(
         "window_frames": window,
         "input_frames": None if recipe.backbone else window or reader.n_frames,
         "backbone": recipe.backbone,
+        "teacher": recipe.teacher,  # training only: inference never needs it
         # A clip shorter than the window is looped to fill it (whole-clip models see the padding).
         "short_fill": "loop" if window else "silence",
         "options": asdict(options),
@@ -451,18 +457,6 @@ def mixed(
     return lam * loss_fn(output, target) + (1 - lam) * loss_fn(output, target[perm])
 
 
-def teacher_targets(
-    store: FeatureStore, backbone: str, train_idx: Indices
-) -> npt.NDArray[np.float32]:
-    """Every clip's ``backbone`` embedding standardized by the training clips' statistics
-    (rows of other clips stay zero: they are never trained on)."""
-    rows = np.stack([store.embedding(int(i), backbone) for i in train_idx])
-    mean, std = rows.mean(axis=0), np.maximum(rows.std(axis=0), 1e-3)
-    targets = np.zeros((len(store), rows.shape[1]), np.float32)
-    targets[train_idx] = (rows - mean) / std
-    return targets
-
-
 KD_TEMPERATURE = 2.0
 """Softens the teacher's and the network's genre probabilities (Hinton et al. 2015)."""
 
@@ -507,22 +501,14 @@ def _fit_network(
     """Train ``model`` on random crops; returns the log and whether Ctrl-C stopped it."""
     n_classes = int(labels.max()) + 1
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], n_classes).to(device))
-    parameters = list(model.parameters())
-    distill: tuple[torch.Tensor, nn.Linear] | None = None  # the teacher's targets, a predictor
+    teacher = None
     if recipe.teacher is not None:
-        if not isinstance(model, ShortChunkCNN):
-            raise ParameterError(f"a teacher's embeddings need a short-chunk CNN, not {model}")
-        if recipe.teacher_output == "genres":
-            teacher = torch.from_numpy(
-                teacher_genres(reader.store, recipe.teacher, labels, train_idx, options.seed)
-            )
-            predictor = nn.Linear(1, 1)  # unused: the logits are the guess
-        else:
-            teacher = torch.from_numpy(teacher_targets(reader.store, recipe.teacher, train_idx))
-            predictor = nn.Linear(model.pooled_size, teacher.shape[1]).to(device)
-        parameters += list(predictor.parameters())
-        distill = (teacher, predictor)
-    optimizer = torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        teacher = torch.from_numpy(
+            teacher_genres(reader.store, recipe.teacher, labels, train_idx, options.seed)
+        )
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
+    )
     per_epoch = math.ceil(len(train_idx) * recipe.crops_per_clip / recipe.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=recipe.lr, total_steps=max(1, recipe.epochs * per_epoch), pct_start=0.15
@@ -552,21 +538,12 @@ def _fit_network(
                     lam = float(rng.beta(options.mixup, options.mixup))
                     perm = torch.from_numpy(rng.permutation(len(batch))).to(device)
                     x, mix = lam * x + (1 - lam) * x[perm], (lam, perm)
-                if distill is None:
-                    logits = model(x)
-                    loss = mixed(loss_fn, logits, y, mix)
-                else:
-                    teacher, predictor = distill
-                    assert isinstance(model, ShortChunkCNN)
-                    pooled = model.pooled(x)
-                    logits = model.head(pooled)
-                    teacher_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-                    if recipe.teacher_output == "genres":
-                        guess, teacher_loss = logits, soft_cross_entropy
-                    else:
-                        guess, teacher_loss = predictor(pooled), nn.functional.mse_loss
-                    loss = mixed(loss_fn, logits, y, mix) + recipe.teacher_weight * mixed(
-                        teacher_loss, guess, teacher[batch].to(device), mix
+                logits = model(x)
+                loss = mixed(loss_fn, logits, y, mix)
+                if teacher is not None:
+                    soft = teacher[batch].to(device)
+                    loss = loss + recipe.teacher_weight * mixed(
+                        soft_cross_entropy, logits, soft, mix
                     )
                 optimizer.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated

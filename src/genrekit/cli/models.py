@@ -17,8 +17,9 @@ def train(
     model: Annotated[
         str,
         typer.Option(
-            help="baseline, seed-mlp, seed-cnn, cnn (short-chunk CNN) or backbone-msd-musicnn "
-            "(a head on musicnn embeddings: run genrekit embed first)."
+            help="baseline, seed-mlp, seed-cnn, cnn (short-chunk CNN, taught by musicnn: run "
+            "genrekit embed first) or backbone-msd-musicnn (a head on musicnn embeddings: "
+            "run genrekit embed first)."
         ),
     ] = "cnn",
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the model's).")] = None,
@@ -34,6 +35,14 @@ def train(
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of splits, initialization and batches.")] = 0,
     mixup: Annotated[float, typer.Option(help="Mixup alpha (0: off).")] = 0.0,
+    teacher: Annotated[
+        bool,
+        typer.Option(
+            help="Let the model's teacher guide training where its recipe has one (cnn: the "
+            "musicnn head's genre answers; needs genrekit embed). The model never needs it "
+            "to classify."
+        ),
+    ] = True,
 ) -> None:
     """Train a genre classifier with honest splits; Ctrl-C keeps the best epoch so far."""
     import json
@@ -43,7 +52,9 @@ def train(
     from genrekit.training import EpochLog, TrainOptions, cross_validate
     from genrekit.training import train as run_train
 
-    options = TrainOptions(model=model, epochs=epochs, members=members, seed=seed, mixup=mixup)
+    options = TrainOptions(
+        model=model, epochs=epochs, members=members, seed=seed, mixup=mixup, teacher=teacher
+    )
     # Linear models (baseline, backbone heads) are fitted in closed form: no epochs to show.
     epoch_text = "epoch {task.completed}/{task.total}" if options.recipe().epochs else "fitting"
     progress = Progress(
