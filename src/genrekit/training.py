@@ -106,7 +106,7 @@ class TrainOptions:
             )
         recipe = RECIPES[self.model]
         if not self.teacher:
-            recipe = replace(recipe, teacher=None, teacher_weight=0.0)
+            recipe = replace(recipe, teacher=None)
         if self.epochs is not None:
             recipe = replace(recipe, epochs=self.epochs)
         if self.members is not None:
@@ -341,12 +341,16 @@ def train_model(
     fit_normalization(model, reader, train_idx)
     log: list[EpochLog] = []
     if isinstance(model, EmbeddingHead):
-        x = model.norm(torch.from_numpy(reader.embeddings(train_idx)).T).T.numpy()
-        _fit_linear(model.linear, x, store.labels[train_idx], options.seed, c=0.1)
+        _fit_head(model, reader.embeddings(train_idx), store.labels[train_idx], options.seed)
     elif isinstance(model, Baseline):
         _fit_baseline(model, reader, store.labels[train_idx], train_idx, options.seed)
     else:
         networks = list(model.members) if isinstance(model, Ensemble) else [model]
+        teacher = None  # the same for every member: fitted once
+        if recipe.teacher is not None:
+            teacher = torch.from_numpy(
+                teacher_genres(store, recipe.teacher, store.labels, train_idx, options.seed)
+            )
         trained: list[nn.Module] = []
         for k, network in enumerate(networks):
             if k:  # member k starts from seed + k: other weights, crops and batches
@@ -364,6 +368,7 @@ def train_model(
                 rng,
                 device,
                 progress,
+                teacher,
                 member=k + 1,
             )
             network.cpu()
@@ -414,6 +419,18 @@ def _fit_baseline(
             ]
         ).numpy()
     _fit_linear(model.linear, x, labels, seed, c=0.5)
+
+
+def _fit_head(
+    head: EmbeddingHead,
+    embeddings: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    seed: int,
+) -> None:
+    """Logistic regression of ``labels`` on the standardized ``embeddings`` (``head.norm`` set)."""
+    with torch.no_grad():
+        x = head.norm(torch.from_numpy(embeddings).T).T.numpy()
+    _fit_linear(head.linear, x, labels, seed, c=0.1)
 
 
 def _fit_linear(
@@ -469,10 +486,10 @@ def teacher_genres(
     reader = ClipReader(store, None, backbone)
     head = EmbeddingHead(int(store.embedding(0, backbone).shape[0]), int(labels.max()) + 1)
     fit_normalization(head, reader, train_idx)
+    embeddings = reader.embeddings(train_idx)
+    _fit_head(head, embeddings, labels[train_idx], seed)
     with torch.no_grad():
-        x = torch.from_numpy(reader.embeddings(train_idx))
-        _fit_linear(head.linear, head.norm(x.T).T.numpy(), labels[train_idx], seed, c=0.1)
-        probs = torch.softmax(head(x) / KD_TEMPERATURE, dim=1).numpy()
+        probs = torch.softmax(head(torch.from_numpy(embeddings)) / KD_TEMPERATURE, dim=1).numpy()
     targets = np.zeros((len(store), probs.shape[1]), np.float32)
     targets[train_idx] = probs
     return targets
@@ -496,16 +513,15 @@ def _fit_network(
     rng: np.random.Generator,
     device: torch.device,
     progress: Progress | None,
+    teacher: torch.Tensor | None = None,
     member: int = 1,
 ) -> tuple[list[EpochLog], bool]:
-    """Train ``model`` on random crops; returns the log and whether Ctrl-C stopped it."""
+    """Train ``model`` on random crops; returns the log and whether Ctrl-C stopped it.
+
+    ``teacher``: per clip, the genre probabilities to distil beside the labels (``teacher_genres``).
+    """
     n_classes = int(labels.max()) + 1
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], n_classes).to(device))
-    teacher = None
-    if recipe.teacher is not None:
-        teacher = torch.from_numpy(
-            teacher_genres(reader.store, recipe.teacher, labels, train_idx, options.seed)
-        )
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
     )
