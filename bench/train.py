@@ -3,6 +3,7 @@
     python bench/train.py ../shared/data/gtzan-dev
     python bench/train.py ../shared/data/gtzan-dev --genres classical,disco,hiphop,jazz,metal
     python bench/train.py ../shared/data/gtzan-dev --models "" --curve 2,5,10,all
+    python bench/train.py ../shared/data/gtzan-dev --models baseline,cnn --draws 2
 
 The folder (``<genre>/<files>``) is extracted into a temporary feature store, then every model
 is trained and tested on K folds that are stratified by genre and disjoint by artist (when the
@@ -39,6 +40,12 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        help="cross-validate again with seeds seed+1, ...: other folds and network starts",
+    )
     parser.add_argument("--mixup", type=float, default=0.0, help="mixup alpha for every model")
     parser.add_argument("--epochs", type=int, default=None, help="instead of each recipe's")
     parser.add_argument(
@@ -82,18 +89,29 @@ def main() -> None:
             f"({summary.counts['done']} new), embedded in {embed_seconds:.1f} s; {args.folds} "
             f"folds, {torch.get_num_threads()} CPU threads\n"
         )
+        # One draw of folds moves every model by several points: --draws 2 or more pools the
+        # folds of several draws and shows each draw's mean.
+        draw_column = args.draws > 1
         if models:
-            print("| model | accuracy (mean +- std over folds) | per fold | time per fold |")
-            print("| --- | ---: | --- | ---: |")
+            print(
+                "| model | accuracy (mean +- std over folds) | per fold |"
+                + (" per draw |" if draw_column else "")
+                + " time per fold |"
+            )
+            print("| --- | ---: | --- |" + (" --- |" if draw_column else "") + " ---: |")
         for name in models:
             started = time.perf_counter()
-            options = options_for(name, args)
-            scores = cross_validate(store, options, args.folds).scores
-            per_fold = (time.perf_counter() - started) / args.folds
-            folds = " ".join(f"{100 * s:.0f}" for s in scores)
+            draws = [
+                cross_validate(store, options_for(name, args, draw), args.folds).scores
+                for draw in range(args.draws)
+            ]
+            per_fold = (time.perf_counter() - started) / (args.folds * args.draws)
+            scores = [s for draw in draws for s in draw]
+            folds = " / ".join(" ".join(f"{100 * s:.0f}" for s in draw) for draw in draws)
+            means = " / ".join(f"{100 * np.mean(draw):.1f}" for draw in draws)
             print(
                 f"| {name} | {100 * np.mean(scores):.1f} +- {100 * np.std(scores):.1f} % | "
-                f"{folds} | {per_fold:.0f} s |",
+                f"{folds} |" + (f" {means} |" if draw_column else "") + f" {per_fold:.0f} s |",
                 flush=True,
             )
         if args.curve:
@@ -102,11 +120,12 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def options_for(name: str, args: argparse.Namespace) -> TrainOptions:
-    """The recipe of ``name`` with the command line's changes (members only for networks)."""
+def options_for(name: str, args: argparse.Namespace, draw: int = 0) -> TrainOptions:
+    """The recipe of ``name`` with the command line's changes (members only for networks);
+    ``draw`` k > 0 uses the seed ``--seed`` + k."""
     return TrainOptions(
         model=name,
-        seed=args.seed,
+        seed=args.seed + draw,
         mixup=args.mixup,
         epochs=args.epochs,
         members=args.members if RECIPES[name].epochs else None,
