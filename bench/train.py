@@ -9,7 +9,9 @@ The folder (``<genre>/<files>``) is extracted into a temporary feature store, th
 is trained and tested on K folds that are stratified by genre and disjoint by artist (when the
 catalog knows artists) or by clip. Within each fold the epoch is chosen on a validation split of
 the training part; the test fold is only used to score. Backbone models first embed the folder
-(``genrekit embed``). Prints Markdown tables; ``--curve`` adds a learning curve.
+(``genrekit embed``). When both ``cnn`` and ``backbone-msd-musicnn`` are benchmarked, a row scores
+them together: the product of their out-of-fold answers, on the same folds. Prints Markdown
+tables; ``--curve`` adds a learning curve.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ import torch
 from genrekit.dataset import FeatureStore
 from genrekit.embed import embed_dataset
 from genrekit.extract import ExtractOptions, extract_dataset
-from genrekit.training import RECIPES, TrainOptions, cross_validate
+from genrekit.splits import groups_of, kfold
+from genrekit.training import RECIPES, CrossValidation, TrainOptions, cross_validate
 
 MODELS = ("baseline", "seed-mlp", "seed-cnn", "cnn", "backbone-msd-musicnn")
 CURVE_MODELS = ("baseline", "cnn", "backbone-msd-musicnn")
+FUSED = ("cnn", "backbone-msd-musicnn")
+"""Also scored together (their answers' geometric mean) when both are benchmarked."""
 
 
 def main() -> None:
@@ -99,25 +104,52 @@ def main() -> None:
                 + " time per fold |"
             )
             print("| --- | ---: | --- |" + (" --- |" if draw_column else "") + " ---: |")
+        results: dict[str, list[CrossValidation]] = {}
         for name in models:
             started = time.perf_counter()
-            draws = [
-                cross_validate(store, options_for(name, args, draw), args.folds).scores
+            results[name] = [
+                cross_validate(store, options_for(name, args, draw), args.folds)
                 for draw in range(args.draws)
             ]
             per_fold = (time.perf_counter() - started) / (args.folds * args.draws)
-            scores = [s for draw in draws for s in draw]
-            folds = " / ".join(" ".join(f"{100 * s:.0f}" for s in draw) for draw in draws)
-            means = " / ".join(f"{100 * np.mean(draw):.1f}" for draw in draws)
-            print(
-                f"| {name} | {100 * np.mean(scores):.1f} +- {100 * np.std(scores):.1f} % | "
-                f"{folds} |" + (f" {means} |" if draw_column else "") + f" {per_fold:.0f} s |",
-                flush=True,
-            )
+            draws = [result.scores for result in results[name]]
+            print_row(name, draws, draw_column, f"{per_fold:.0f} s")
+        if all(name in results for name in FUSED):
+            draws = [
+                fused_scores(store, [results[name][draw] for name in FUSED], args, draw)
+                for draw in range(args.draws)
+            ]
+            print_row(" x ".join(FUSED) + " (answers multiplied)", draws, draw_column, "-")
         if args.curve:
             learning_curve(store, args, args.curve.split(","), curve_models)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def print_row(name: str, draws: list[list[float]], draw_column: bool, time_cell: str) -> None:
+    """One Markdown row: pooled mean +- std, every fold grouped by draw, each draw's mean."""
+    scores = [s for draw in draws for s in draw]
+    folds = " / ".join(" ".join(f"{100 * s:.0f}" for s in draw) for draw in draws)
+    means = " / ".join(f"{100 * np.mean(draw):.1f}" for draw in draws)
+    print(
+        f"| {name} | {100 * np.mean(scores):.1f} +- {100 * np.std(scores):.1f} % | {folds} |"
+        + (f" {means} |" if draw_column else "")
+        + f" {time_cell} |",
+        flush=True,
+    )
+
+
+def fused_scores(
+    store: FeatureStore, results: list[CrossValidation], args: argparse.Namespace, draw: int
+) -> list[float]:
+    """Per-fold accuracy of the product of several models' out-of-fold answers (same folds)."""
+    log_probs = np.sum(
+        [np.log(np.clip(result.probabilities, 1e-9, None)) for result in results], axis=0
+    )
+    folds = kfold(store.labels, groups_of(store), args.folds, args.seed + draw)
+    return [
+        float((log_probs[test].argmax(axis=1) == store.labels[test]).mean()) for _, test in folds
+    ]
 
 
 def options_for(name: str, args: argparse.Namespace, draw: int = 0) -> TrainOptions:
