@@ -49,7 +49,7 @@ CARD = """# Model card: {name}
 {features}
 - **Training data**: the {n_clips} clips of the GTZAN development set (`../shared/data/gtzan-dev`:
   15-20 s clips and 2-2.6 s fragments, {per_genre}). {recipe_text} Seed {seed}, trained in
-  {train_time} on {threads} CPU threads.
+  {train_time} on {threads}.
 - **Cross-validated accuracy** (same recipe, {folds} folds disjoint by clip{cv_note}):
   **{cv_mean:.1f} % +- {cv_std:.1f}** (per fold: {cv_folds}).
 
@@ -70,15 +70,19 @@ CARD = """# Model card: {name}
 
 CNN_TEXT = {
     "what_it_is": "- **What it is**: a short-chunk CNN (`--model cnn`: seven 3x3 conv + batch "
-    "norm + ReLU + max-pool\n  blocks, global max pooling, a dense layer; {parameters:,} "
+    "norm + ReLU + max-pool\n  blocks, {pooling}, a dense layer; {parameters:,} "
     "parameters) that reads ~3 s log-mel\n  windows and averages their probabilities over a track.",
     "features": "- **Features**: log-mel spectrogram, {feature_text}; dB re 1.0, 80 dB range; "
     "windows of\n  {window} frames. These must equal `genrekit.features.FeatureParams()` "
     "(a test checks it).",
     "recipe_text": "Trained on all of them with the `cnn`\n  recipe ({epochs} epochs, AdamW with a "
-    "one-cycle schedule, class-weighted loss, random windows,\n  gain and SpecAugment masks).",
+    "one-cycle schedule, class-weighted loss, random windows,\n  gain and SpecAugment masks, "
+    "shifts of up to {band_shift} mel bands, tempo changes of up to {stretch} %),\n  taught by a "
+    "head on musicnn embeddings (knowledge distillation, weight {teacher_weight:g}); classifying\n"
+    "  needs only the CNN.",
     "cv_note": ", the epoch chosen on a\n  validation split of each training part",
 }
+POOLING = {"max": "global max pooling", "avgmax": "global average and max pooling"}
 BACKBONE_TEXT = {
     "what_it_is": "- **What it is**: a linear head (multinomial logistic regression, "
     "{parameters:,} parameters) on the clip\n  embeddings of the pretrained music tagger "
@@ -165,7 +169,11 @@ def main() -> None:
             "epochs": len(log),
             "seed": args.seed,
             "train_time": f"{minutes:.1f} minutes" if minutes >= 1 else f"{60 * minutes:.1f} s",
-            "threads": threads,
+            "threads": f"{threads} CPU thread" + ("s" if threads > 1 else ""),
+            "pooling": POOLING[checkpoint["arguments"].get("pooling", "max")],
+            "band_shift": recipe.band_shift,
+            "stretch": round(100 * recipe.time_stretch),
+            "teacher_weight": recipe.teacher_weight,
             "folds": args.folds,
             "cv_mean": 100 * float(np.mean(cv.scores)),
             "cv_std": 100 * float(np.std(cv.scores)),
