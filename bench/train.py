@@ -35,7 +35,7 @@ from genrekit.training import RECIPES, CrossValidation, TrainOptions, cross_vali
 MODELS = ("baseline", "seed-mlp", "seed-cnn", "cnn", "backbone-msd-musicnn")
 CURVE_MODELS = ("baseline", "cnn", "backbone-msd-musicnn")
 FUSED = ("cnn", "backbone-msd-musicnn")
-"""Also scored together (their answers' geometric mean) when both are benchmarked."""
+"""Also scored together (the product of their answers) when both are benchmarked."""
 
 
 def main() -> None:

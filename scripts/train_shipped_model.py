@@ -77,9 +77,7 @@ CNN_TEXT = {
     "(a test checks it).",
     "recipe_text": "Trained on all of them with the `cnn`\n  recipe ({epochs} epochs, AdamW with a "
     "one-cycle schedule, class-weighted loss, random windows,\n  gain and SpecAugment masks, "
-    "shifts of up to {band_shift} mel bands, tempo changes of up to {stretch} %),\n  taught by a "
-    "head on musicnn embeddings (knowledge distillation, weight {teacher_weight:g}); classifying\n"
-    "  needs only the CNN.",
+    "shifts of up to {band_shift} mel bands, tempo changes of up to {stretch} %){teaching}.",
     "cv_note": ", the epoch chosen on a\n  validation split of each training part",
 }
 POOLING = {"max": "global max pooling", "avgmax": "global average and max pooling"}
@@ -173,7 +171,12 @@ def main() -> None:
             "pooling": POOLING[checkpoint["arguments"].get("pooling", "max")],
             "band_shift": recipe.band_shift,
             "stretch": round(100 * recipe.time_stretch),
-            "teacher_weight": recipe.teacher_weight,
+            "teaching": (
+                f",\n  taught by a head on {recipe.teacher} embeddings (knowledge distillation, "
+                f"weight {recipe.teacher_weight:g}); classifying\n  needs only the CNN"
+                if recipe.teacher
+                else ""
+            ),
             "folds": args.folds,
             "cv_mean": 100 * float(np.mean(cv.scores)),
             "cv_std": 100 * float(np.std(cv.scores)),
