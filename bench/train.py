@@ -29,7 +29,6 @@ import torch
 from genrekit.dataset import FeatureStore
 from genrekit.embed import embed_dataset
 from genrekit.extract import ExtractOptions, extract_dataset
-from genrekit.splits import groups_of, kfold
 from genrekit.training import RECIPES, CrossValidation, TrainOptions, cross_validate
 
 MODELS = ("baseline", "seed-mlp", "seed-cnn", "cnn", "backbone-msd-musicnn")
@@ -116,7 +115,7 @@ def main() -> None:
             print_row(name, draws, draw_column, f"{per_fold:.0f} s")
         if all(name in results for name in FUSED):
             draws = [
-                fused_scores(store, [results[name][draw] for name in FUSED], args, draw)
+                fused_scores(store, [results[name][draw] for name in FUSED])
                 for draw in range(args.draws)
             ]
             print_row(" x ".join(FUSED) + " (answers multiplied)", draws, draw_column, "-")
@@ -139,16 +138,14 @@ def print_row(name: str, draws: list[list[float]], draw_column: bool, time_cell:
     )
 
 
-def fused_scores(
-    store: FeatureStore, results: list[CrossValidation], args: argparse.Namespace, draw: int
-) -> list[float]:
+def fused_scores(store: FeatureStore, results: list[CrossValidation]) -> list[float]:
     """Per-fold accuracy of the product of several models' out-of-fold answers (same folds)."""
     log_probs = np.sum(
         [np.log(np.clip(result.probabilities, 1e-9, None)) for result in results], axis=0
     )
-    folds = kfold(store.labels, groups_of(store), args.folds, args.seed + draw)
     return [
-        float((log_probs[test].argmax(axis=1) == store.labels[test]).mean()) for _, test in folds
+        float((log_probs[test].argmax(axis=1) == store.labels[test]).mean())
+        for test in results[0].tests
     ]
 
 

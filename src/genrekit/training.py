@@ -679,10 +679,11 @@ def train(
 
 @dataclass
 class CrossValidation:
-    """Scores of K folds and every clip's out-of-fold class probabilities."""
+    """Scores of K folds, their test clips, and every clip's out-of-fold class probabilities."""
 
     scores: list[float]
     probabilities: npt.NDArray[np.float64]  # (n_clips, n_classes), each from the fold testing it
+    tests: list[Indices]  # each fold's test clips, in fold order
 
     def per_genre_recall(self, labels: npt.NDArray[np.int64]) -> list[float]:
         guess = self.probabilities.argmax(axis=1)
@@ -707,6 +708,7 @@ def cross_validate(
     check_trainable(store, min_per_genre=folds)
     groups = groups_of(store)
     scores = []
+    tests = []
     probabilities = np.zeros((len(store), len(store.genres)))
     rng = np.random.default_rng(options.seed)
     for k, (rest, test) in enumerate(kfold(store.labels, groups, folds, options.seed)):
@@ -728,9 +730,10 @@ def cross_validate(
         reader = ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone"))
         probabilities[test] = predict(model, reader, test, torch.device("cpu"))
         scores.append(float((probabilities[test].argmax(axis=1) == store.labels[test]).mean()))
+        tests.append(test)
         if progress:
             progress(k + 1, scores[-1])
-    return CrossValidation(scores, probabilities)
+    return CrossValidation(scores, probabilities, tests)
 
 
 def load_model_state(checkpoint: dict[str, Any]) -> nn.Module:
