@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import GenrekitError
@@ -138,5 +139,5 @@ def render(
         table.add_row(name, r.genre, top, *extra)
         if segments:
             line = " ".join(f"{s.start:.0f}s:{s.genre}" for s in r.segments)
-            table.add_row("", "", f"[dim]{line}[/]")
+            table.add_row("", "", Text(line, style="dim"))
     console.print(table)

@@ -130,12 +130,17 @@ def save_figure(
         ax.set_ylabel("MFCC coefficient")
         fig.colorbar(image, ax=ax)
     if title:
-        ax.set_title(title)
+        ax.set_title(literal(title))
     target = Path(path)
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format=target.suffix.lstrip(".") or "png")
     plt.close(fig)
     return target
+
+
+def literal(text: str) -> str:
+    """``text`` for a matplotlib label, shown as written: a "$" in a name is a dollar, not math."""
+    return text.replace("$", r"\$")
 
 
 def _mel_ticks(n_mels: int, fmin: float, fmax: float) -> tuple[list[float], list[str]]:

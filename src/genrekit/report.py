@@ -30,6 +30,7 @@ from genrekit.explore import (
     separation,
     tsne_map,
 )
+from genrekit.images import literal
 from genrekit.storage import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ def scatter(
                 points[:, 1],
                 s=28,
                 alpha=0.8,
-                label=f"{genre} ({len(points)})",
+                label=f"{literal(genre)} ({len(points)})",
                 color=colours(i % colours.N),
                 marker=MARKERS[i % len(MARKERS)],
                 edgecolors="none",
@@ -278,9 +279,9 @@ def gallery(store: FeatureStore, per_genre: int, seed: int) -> Figure:
             shown = (mfcc - mfcc.mean(axis=1, keepdims=True)) / spread
             mfcc_ax.imshow(shown, origin="lower", aspect="auto", cmap="magma", vmin=-3, vmax=3)
             name = Path(track.path).stem
-            mel_ax.set_title(_shorten(name, 28), fontsize=7, loc="left")
+            mel_ax.set_title(literal(_shorten(name, 28)), fontsize=7, loc="left")
             mfcc_ax.set_title("MFCC (per row)", fontsize=7, loc="left")
-        grid[row, 0].set_ylabel(genre, fontsize=10, rotation=0, ha="right", va="center")
+        grid[row, 0].set_ylabel(literal(genre), fontsize=10, rotation=0, ha="right", va="center")
     fig.suptitle("Examples per genre: mel spectrogram (dB re max) and MFCCs, real audio only")
     return fig
 
@@ -298,7 +299,7 @@ def balance(store: FeatureStore) -> Figure:
     axes = fig.subplots(1, 2 if with_artists else 1, squeeze=False)[0]
     y = np.arange(len(store.genres))
     axes[0].barh(y, [counts[g] for g in store.genres], color="tab:blue")
-    axes[0].set_yticks(y, store.genres)
+    axes[0].set_yticks(y, [literal(g) for g in store.genres])
     axes[0].invert_yaxis()
     axes[0].set_xlabel("clips")
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -326,7 +327,7 @@ def durations(store: FeatureStore) -> Figure:
     values = [[t.duration for t in store.tracks if t.genre == g] for g in store.genres]
     top = max(store.info.clip_seconds, max(t.duration for t in store.tracks))
     bins = [float(b) for b in np.linspace(0, top, 31)]
-    ax.hist(values, bins=bins, stacked=True, label=store.genres)
+    ax.hist(values, bins=bins, stacked=True, label=[literal(g) for g in store.genres])
     ax.set_xlabel("seconds of real audio per clip (before padding)")
     ax.set_ylabel("clips")
     ax.set_title(f"Clip durations (clips are padded to {store.info.clip_seconds:g} s)")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from genrekit import __version__
 from genrekit.errors import GenrekitError
@@ -18,12 +19,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+# Text is text: paths, titles, artists, genre labels and error messages come from users and web
+# services, and "[deezer-123]", "[/red]" or ":x:" in them must print as written. So neither console
+# reads markup or emoji codes, nor colours numbers and paths on its own; style is given explicitly
+# (`style=`, :func:`styled`, rich.text.Text), never spelled inside a string. Error lines are never
+# wrapped: one error, one line, whatever the width (tables still fit the terminal).
+console = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
+errors = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 EXIT_FAILURES = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+
+def styled(mark: str, style: str, text: object) -> Text:
+    """``mark`` in ``style``, a space, then ``text`` exactly as it is (never read as markup)."""
+    return Text.assemble((mark, style), " ", str(text))
 
 
 def _version(value: bool) -> None:
@@ -46,7 +57,7 @@ def main() -> None:
     try:
         app()
     except GenrekitError as exc:
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        errors.print(styled("error:", "red", exc))
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         errors.print("interrupted")

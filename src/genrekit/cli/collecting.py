@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from genrekit.cli.app import EXIT_ERROR, EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
+from genrekit.cli.app import (
+    EXIT_ERROR,
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    app,
+    console,
+    errors,
+    styled,
+)
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -56,7 +64,7 @@ def fetch(
     if not any(summary.have.values()) and summary.no_preview:
         from genrekit.sources.spotify import NO_PREVIEWS
 
-        errors.print(f"[red]error:[/] no track had a preview. {NO_PREVIEWS}", highlight=False)
+        errors.print(styled("error:", "red", f"no track had a preview. {NO_PREVIEWS}"))
         raise typer.Exit(EXIT_ERROR)
     if not summary.ok:
         raise typer.Exit(EXIT_FAILURES)
@@ -75,8 +83,8 @@ class _FetchDisplay:
         )
 
         self.progress = Progress(
-            TextColumn("{task.fields[phase]:>11}"),
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.fields[phase]:>11}", markup=False),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
@@ -107,7 +115,7 @@ class _FetchDisplay:
     def downloaded(self, genre: str, name: str, error: str | None) -> None:
         self.progress.advance(self._task(genre))
         if error is not None:
-            self.progress.console.print(f"[red]failed[/] {genre}/{name}: {error}", highlight=False)
+            self.progress.console.print(styled("failed", "red", f"{genre}/{name}: {error}"))
 
 
 def _print_fetch_summary(
@@ -138,17 +146,17 @@ def _print_fetch_summary(
     table.caption = "; ".join(notes) or None
     console.print(table)
     for line in summary.conflicts[:10]:
-        console.print(f"  [yellow]![/] {line}", highlight=False)
+        console.print(styled("  !", "yellow", line))
     for line in summary.query_errors:
-        console.print(f"  [red]x[/] {line}", highlight=False)
+        console.print(styled("  x", "red", line))
     for line in summary.failures[:20]:
-        console.print(f"  [red]x[/] {line}", highlight=False)
+        console.print(styled("  x", "red", line))
     if len(summary.failures) > 20:
         console.print(f"  ... and {len(summary.failures) - 20} more (genrekit catalog {out} --csv)")
     if summary.no_preview and source == "spotify":
         from genrekit.sources.spotify import NO_PREVIEWS
 
-        console.print(f"[yellow]note:[/] {NO_PREVIEWS}", highlight=False)
+        console.print(styled("note:", "yellow", NO_PREVIEWS))
 
 
 @app.command("import")
@@ -179,7 +187,7 @@ def import_(
         + (f", {summary.missing} listed without audio" if summary.missing else "")
     )
     for line in summary.conflicts[:10] + summary.failures:
-        console.print(f"  [yellow]![/] {line}", highlight=False)
+        console.print(styled("  !", "yellow", line))
     if summary.failures:
         raise typer.Exit(EXIT_FAILURES)
 

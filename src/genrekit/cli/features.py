@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
+from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors, styled
 
 if TYPE_CHECKING:
     from genrekit.extract import ExtractSummary, Status
@@ -41,10 +41,10 @@ def extract(
         clip_seconds=clip_seconds, images=images, workers=workers or default_workers()
     )
     progress = Progress(
-        TextColumn("[bold]extract"),
+        TextColumn("extract", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>6} clips/s"),
+        TextColumn("{task.fields[rate]:>6} clips/s", markup=False),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -62,7 +62,7 @@ def extract(
         done = progress.tasks[0].completed
         progress.update(task, rate=f"{done / elapsed:.1f}" if elapsed > 0 else "-")
         if outcome.status == "failed":
-            progress.console.print(f"[red]failed[/] {outcome.rel}: {outcome.reason}")
+            progress.console.print(styled("failed", "red", f"{outcome.rel}: {outcome.reason}"))
 
     with progress:
         summary = extract_dataset(in_dir, out, options, on_start=on_start, on_clip=on_clip)
@@ -99,7 +99,7 @@ def _print_summary(summary: ExtractSummary, out: Path) -> None:
     )
     console.print(table)
     for failure in summary.failures[:20]:
-        console.print(f"  [red]x[/] {failure.rel}: {failure.reason}")
+        console.print(styled("  x", "red", f"{failure.rel}: {failure.reason}"))
     if len(summary.failures) > 20:
         console.print(f"  ... and {len(summary.failures) - 20} more (see index.sqlite)")
 
@@ -126,7 +126,7 @@ def embed(
     from genrekit.embed import embed_dataset
 
     progress = Progress(
-        TextColumn(f"[bold]embed ({backbone})"),
+        TextColumn(f"embed ({backbone})", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -139,7 +139,7 @@ def embed(
     def on_clip(rel: str, error: str | None) -> None:
         progress.advance(task)
         if error:
-            progress.console.print(f"[red]failed[/] {rel}: {error}", highlight=False)
+            progress.console.print(styled("failed", "red", f"{rel}: {error}"))
 
     with progress:
         summary = embed_dataset(
@@ -186,7 +186,7 @@ def explore(
         per_genre=per_genre or None, min_seconds=min_seconds, seed=seed, gallery=gallery
     )
     progress = Progress(
-        TextColumn("[bold]{task.description:<16}"),
+        TextColumn("{task.description:<16}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         console=errors,

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from genrekit.cli.app import EXIT_FAILURES, app, console, errors
+from genrekit.cli.app import EXIT_FAILURES, app, console, errors, styled
 
 
 @app.command()
@@ -58,10 +59,10 @@ def train(
     # Linear models (baseline, backbone heads) are fitted in closed form: no epochs to show.
     epoch_text = "epoch {task.completed}/{task.total}" if options.recipe().epochs else "fitting"
     progress = Progress(
-        TextColumn(f"[bold]{model}"),
+        TextColumn(model, style="bold", markup=False),
         BarColumn(),
-        TextColumn(epoch_text),
-        TextColumn("{task.fields[stats]}"),
+        TextColumn(epoch_text, markup=False),
+        TextColumn("{task.fields[stats]}", markup=False),
         TimeRemainingColumn(),
         console=errors,
     )
@@ -200,7 +201,7 @@ def classify(
         console=console,
     )
     for path, reason in failures:
-        errors.print(f"[red]x[/] {path}: {reason}", highlight=False)
+        errors.print(styled("x", "red", f"{path}: {reason}"))
     if failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -232,7 +233,7 @@ def models(
             try:
                 loaded = load_model(found)
             except ModelError as exc:
-                console.print(f"{found}: [red]unusable[/] ({exc})", highlight=False)
+                console.print(Text.assemble(f"{found}: ", ("unusable", "red"), f" ({exc})"))
                 continue
             console.print(
                 f"{found}: {loaded.architecture}, {len(loaded.classes)} genres: "
@@ -241,5 +242,5 @@ def models(
                 soft_wrap=True,
             )
     console.print(
-        "[dim]your own: genrekit train ..., then genrekit export DIR -o DIR/model.onnx[/]"
+        "your own: genrekit train ..., then genrekit export DIR -o DIR/model.onnx", style="dim"
     )
