@@ -15,6 +15,11 @@ from genrekit.errors import GenrekitError
 app = typer.Typer(
     name="genrekit",
     help="Learn to tell music genres apart from short song previews.",
+    epilog=(
+        "Exit status, the same for every command: 0 everything done; 1 some inputs failed (each "
+        "listed with its reason); 2 usage error, or nothing could be done; 130 interrupted "
+        "(Ctrl-C; finished work is kept)."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
