@@ -22,8 +22,9 @@ import threading
 from collections.abc import Iterator
 
 # libmpg123's lines: "[src/libmpg123/parse.c:wetwork():1349] error: Giving up resync ...",
-# "Note: Trying to resync...", "Warning: Xing stream size off by more than 1%, ...".
-NOISE = re.compile(rb"\[[^\]\n]*libmpg123/[^\]\n]*\]|Note: |Warning ?: ")
+# "Note: Trying to resync...", "Warning: Xing stream size off by more than 1%, ...". One may follow
+# a progress bar's unfinished line, so the tag is looked for anywhere, the words after a "\r".
+NOISE = re.compile(rb"\[[^][\n]*libmpg123/[^][\n]*\]|(?:^|(?<=\r))(?:Note|Warning ?): ")
 _STDERR = 2
 
 
@@ -104,18 +105,24 @@ def _pump(read_end: int, out: int) -> None:
     try:
         while chunk := os.read(read_end, 65536):
             *lines, pending = (pending + chunk).split(b"\n")
-            kept = [line + b"\n" for line in lines if not NOISE.match(line)]
+            kept = [_without_noise(line + b"\n") for line in lines]
             if pending and not pending.startswith(b"["):
                 kept.append(pending)  # a partial line that cannot be noise (a progress bar) now
                 pending = b""
             _write_all(out, b"".join(kept))
-        if pending and not NOISE.match(pending):
-            _write_all(out, pending)
+        if pending:
+            _write_all(out, _without_noise(pending))
     except OSError:
         pass
     finally:
         os.close(read_end)
         os.close(out)
+
+
+def _without_noise(line: bytes) -> bytes:
+    """The line, or what came before the noise in it (the rest of the line is the noise)."""
+    found = NOISE.search(line)
+    return line if found is None else line[: found.start()]
 
 
 def _write_all(fd: int, data: bytes) -> None:
