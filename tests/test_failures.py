@@ -234,6 +234,31 @@ def test_an_unexpected_error_in_extract_fails_that_file_only(
     assert "bad.wav: _BoomError: bug in the feature code" in (summary.failures[0].reason or "")
 
 
+def test_an_unexpected_error_in_embed_fails_that_file_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from genrekit import embed, extract
+
+    for name in ("good", "bad"):
+        path = tmp_path / "in" / "rock" / f"{name}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, music_like(4.0, 22050, seed=len(name)), 22050)
+    options = extract.ExtractOptions(clip_seconds=4.0, workers=2)
+    assert extract.extract_dataset(tmp_path / "in", tmp_path / "out", options).ok
+    real = embed.clip_embedding
+
+    def clip_embedding(path: Path, *args: Any) -> Any:
+        if path.stem == "bad":
+            raise _BoomError("bug in the embedding code")
+        return real(path, *args)
+
+    monkeypatch.setattr(embed, "clip_embedding", clip_embedding)
+    summary = embed.embed_dataset(tmp_path / "in", tmp_path / "out", workers=2)
+    assert summary.done == 1
+    assert [rel for rel, _ in summary.failures] == ["rock/bad.wav"]
+    assert "bad.wav: _BoomError: bug in the embedding code" in summary.failures[0][1]
+
+
 # --- libmpg123's chatter stays off the terminal -----------------------------------------------
 
 
