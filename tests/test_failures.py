@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -132,3 +133,189 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict[str, float]) -> None:
 def test_one_family() -> None:
     for cls in (AudioLoadError, AudioTooShortError, ParameterError):
         assert issubclass(cls, GenrekitError)
+
+
+# --- a decoder that misbehaves is one file's failure, never a batch's ------------------------
+
+
+def _pyav_19_open(real_open: Any) -> Any:
+    """``av.open`` as PyAV 19 has it: no ``metadata_errors`` argument."""
+
+    def open_(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if "metadata_errors" in kwargs:
+            raise TypeError("open() got an unexpected keyword argument 'metadata_errors'")
+        return real_open(file, *args, **kwargs)
+
+    return open_
+
+
+def test_pyav_without_metadata_errors_still_decodes(
+    monkeypatch: pytest.MonkeyPatch, audio_files: dict[str, Path]
+) -> None:
+    import av
+
+    from genrekit import audio
+
+    monkeypatch.setattr(audio, "_av_takes_metadata_errors", True)
+    monkeypatch.setattr(av, "open", _pyav_19_open(av.open))
+    y, sr = load(audio_files["m4a"])
+    assert sr == 22050 and 3.9 < y.size / sr < 4.2
+    assert audio.duration(audio_files["m4a"]) == pytest.approx(4.0, abs=0.1)
+    # a file libsndfile cannot read goes to FFmpeg too
+    assert load(audio_files["m4a"], offset=1.0, duration=1.0)[0].size == sr
+
+
+class _BoomError(Exception):
+    pass
+
+
+def _raise(*args: object, **kwargs: object) -> None:
+    raise _BoomError("decoder exploded")
+
+
+@pytest.mark.parametrize("kind", ["mp3", "m4a"])
+def test_unexpected_decoder_exceptions_become_one_audio_load_error(
+    monkeypatch: pytest.MonkeyPatch, audio_files: dict[str, Path], kind: str
+) -> None:
+    import av
+
+    monkeypatch.setattr(sf, "SoundFile", _raise)
+    monkeypatch.setattr(av, "open", _raise)
+    with pytest.raises(AudioLoadError) as info:
+        read(audio_files[kind])
+    message = str(info.value)
+    assert message.startswith(str(audio_files[kind]))
+    assert "libsndfile: unexpected _BoomError: decoder exploded" in message
+    assert "ffmpeg: unexpected _BoomError: decoder exploded" in message
+
+
+def test_one_decoder_failing_oddly_leaves_the_other(
+    monkeypatch: pytest.MonkeyPatch, audio_files: dict[str, Path]
+) -> None:
+    monkeypatch.setattr(sf, "SoundFile", _raise)
+    y, sr = load(audio_files["flac"])  # FFmpeg reads flac too
+    assert 3.9 < y.size / sr < 4.1
+
+
+def test_read_raises_only_genrekit_errors(
+    monkeypatch: pytest.MonkeyPatch, audio_files: dict[str, Path]
+) -> None:
+    from genrekit import audio
+
+    monkeypatch.setattr(audio, "resample", _raise)
+    with pytest.raises(
+        AudioLoadError, match=r"a\.wav: cannot be read \(_BoomError: decoder exploded\)"
+    ):
+        read(audio_files["wav16"])
+
+
+def test_an_unexpected_error_in_extract_fails_that_file_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from genrekit import extract
+
+    for name in ("good", "bad"):
+        path = tmp_path / "in" / "rock" / f"{name}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, music_like(2.0, 22050, seed=len(name)), 22050)
+    real = extract._extract_one
+
+    def extract_one(root: Path, src: extract.SourceFile, *args: object) -> object:
+        if src.path.stem == "bad":
+            raise _BoomError("bug in the feature code")
+        return real(root, src, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(extract, "_extract_one", extract_one)
+    summary = extract.extract_dataset(
+        tmp_path / "in", tmp_path / "out", extract.ExtractOptions(clip_seconds=2.0, workers=2)
+    )
+    assert summary.counts["done"] == 1
+    assert [f.rel for f in summary.failures] == ["rock/bad.wav"]
+    assert "bad.wav: _BoomError: bug in the feature code" in (summary.failures[0].reason or "")
+
+
+def test_an_unexpected_error_in_embed_fails_that_file_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from genrekit import embed, extract
+
+    for name in ("good", "bad"):
+        path = tmp_path / "in" / "rock" / f"{name}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, music_like(4.0, 22050, seed=len(name)), 22050)
+    options = extract.ExtractOptions(clip_seconds=4.0, workers=2)
+    assert extract.extract_dataset(tmp_path / "in", tmp_path / "out", options).ok
+    real = embed.clip_embedding
+
+    def clip_embedding(path: Path, *args: Any) -> Any:
+        if path.stem == "bad":
+            raise _BoomError("bug in the embedding code")
+        return real(path, *args)
+
+    monkeypatch.setattr(embed, "clip_embedding", clip_embedding)
+    summary = embed.embed_dataset(tmp_path / "in", tmp_path / "out", workers=2)
+    assert summary.done == 1
+    assert [rel for rel, _ in summary.failures] == ["rock/bad.wav"]
+    assert "bad.wav: _BoomError: bug in the embedding code" in summary.failures[0][1]
+
+
+# --- libmpg123's chatter stays off the terminal -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cut_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.conftest import EXAMPLES
+
+    whole = (EXAMPLES / "metal" / "Muldjord - Armygeddon.mp3").read_bytes()
+    path = tmp_path_factory.mktemp("cut") / "cut in half.mp3"
+    path.write_bytes(whole[: len(whole) // 2])
+    damaged = bytearray(whole)
+    middle = len(damaged) // 2
+    damaged[middle : middle + 4000] = np.random.default_rng(5).bytes(4000)
+    (path.parent / "damaged.mp3").write_bytes(bytes(damaged))
+    return path
+
+
+def test_damaged_mp3s_decode_without_decoder_noise(
+    capfd: pytest.CaptureFixture[str], cut_example: Path
+) -> None:
+    for path in (cut_example, cut_example.parent / "damaged.mp3"):
+        audio = read(path)
+        assert audio.damage is not None and audio.y.size / audio.sr > 10.0
+    err = capfd.readouterr().err
+    assert "libmpg123" not in err and "Note:" not in err and "Warning:" not in err, err
+
+
+def test_the_stderr_filter_passes_everything_else(capfd: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from genrekit.native_stderr import filtered
+
+    before = os.fstat(2)
+    barrier = threading.Barrier(4)
+
+    def worker(i: int) -> None:
+        barrier.wait(timeout=10)  # all four enter and leave the filter at once
+        for j in range(20):
+            with filtered():
+                os.write(2, f"kept {i}.{j}\n".encode())
+                os.write(2, b"[src/libmpg123/parse.c:wetwork():1349] error: Giving up resync\n")
+                os.write(2, b"Note: Trying to resync...\n")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with filtered():
+        os.write(2, b"progress 50%\r")  # a partial line, as a progress bar writes
+        os.write(2, b"bar 10%\x1b[0m[src/libmpg123/layer3.c:III_dequantize():1] error: x\n")
+        os.write(2, b"bar 20%\rNote: Skipped 1024 bytes in input.\n")
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+    err = capfd.readouterr().err
+    bars = "progress 50%\rbar 10%\x1b[0mbar 20%\r"
+    assert bars in err
+    assert sorted(err.replace(bars, "").splitlines()) == sorted(
+        f"kept {i}.{j}" for i in range(4) for j in range(20)
+    )

@@ -101,6 +101,46 @@ def test_mfcc_equals_librosa(signal: np.ndarray, n_mfcc: int) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"n_mfcc": 13}, {"n_mfcc": 40, "n_mels": 64, "n_fft": 1024, "hop_length": 256}]
+)
+def test_mfcc_from_audio_equals_librosa(signal: np.ndarray, kwargs: dict[str, int]) -> None:
+    # librosa's most common call: mfcc(y=y, sr=sr), the mel arguments passed through.
+    ours = F.mfcc(y=signal, sr=22050, **kwargs)
+    ref = librosa.feature.mfcc(y=signal, sr=22050, **kwargs)
+    assert ours.shape == ref.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, atol=1e-2, rtol=0)
+
+
+@pytest.mark.parametrize("power", [2.0, 1.0])
+@pytest.mark.parametrize(("n_fft", "n_mels"), [(2048, 128), (1024, 64)])
+def test_melspectrogram_of_a_spectrogram_equals_librosa(
+    signal: np.ndarray, power: float, n_fft: int, n_mels: int
+) -> None:
+    # S is used as given (power or magnitude) and n_fft comes from its shape, as in librosa.
+    S = np.abs(librosa.stft(signal, n_fft=n_fft, hop_length=512)) ** power
+    ours = F.melspectrogram(S=S, sr=22050, n_mels=n_mels)
+    ref = librosa.feature.melspectrogram(S=S, sr=22050, n_mels=n_mels)
+    assert ours.shape == ref.shape == (n_mels, S.shape[1])
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6 * float(ref.max()))
+    from_audio = F.melspectrogram(y=signal, sr=22050, n_fft=n_fft, n_mels=n_mels, power=power)
+    np.testing.assert_allclose(F.power_to_db(ours), F.power_to_db(from_audio), atol=1e-2)
+
+
+def test_feature_calls_need_exactly_one_input(signal: np.ndarray) -> None:
+    S = F.power_spectrogram(y=signal)
+    with pytest.raises(ParameterError, match=r"y=.*S="):
+        F.melspectrogram(sr=22050)
+    with pytest.raises(ParameterError, match="not both"):
+        F.melspectrogram(y=signal, S=S)
+    with pytest.raises(ParameterError, match=r"y=.*S="):
+        F.mfcc(sr=22050)
+    with pytest.raises(ParameterError, match="not both"):
+        F.mfcc(y=signal, S=F.power_to_db(F.melspectrogram(S=S)))
+    with pytest.raises(ParameterError, match="complex"):
+        F.melspectrogram(S=librosa.stft(signal))
+
+
 def test_real_clip_chain_equals_librosa(example_clip: Path) -> None:
     y, sr = load(example_clip)
     ref_y, _ = librosa.load(example_clip, sr=22050)

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,14 @@ import soundfile as sf
 import soxr
 
 from genrekit.constants import MIN_SECONDS, SAMPLE_RATE
-from genrekit.errors import AudioLoadError, AudioTooShortError, ParameterError, PartialDecodeWarning
+from genrekit.errors import (
+    AudioLoadError,
+    AudioTooShortError,
+    GenrekitError,
+    ParameterError,
+    PartialDecodeWarning,
+)
+from genrekit.native_stderr import filtered as native_stderr_filtered
 
 # libsndfile reads these natively (mp3 since libsndfile 1.1); everything else goes to FFmpeg first.
 _SNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au"})
@@ -127,7 +135,9 @@ def read(
 ) -> Audio:
     """:func:`load`, returning an :class:`Audio` that reports damage instead of warning.
 
-    Batch code calls this from threads, where ``warnings.catch_warnings`` is not safe.
+    Batch code calls this from threads, where ``warnings.catch_warnings`` is not safe. A bad file
+    only ever raises a :class:`GenrekitError`: an unexpected exception inside a decoder or the
+    resampler becomes an :class:`AudioLoadError` naming the file, so one file never ends a batch.
     """
     if offset < 0 or not math.isfinite(offset):
         raise ParameterError(f"offset={offset!r} must be a finite number >= 0")
@@ -137,6 +147,24 @@ def read(
         raise ParameterError(f"sr={sr!r} must be a positive sample rate, or None")
 
     file = Path(path)
+    try:
+        return _read(file, sr, mono, offset, duration, min_duration)
+    except GenrekitError:
+        raise
+    except Exception as exc:
+        raise AudioLoadError(
+            f"{file}: cannot be read ({type(exc).__name__}: {_one_line(exc)})"
+        ) from exc
+
+
+def _read(
+    file: Path,
+    sr: int | None,
+    mono: bool,
+    offset: float,
+    duration: float | None,
+    min_duration: float,
+) -> Audio:
     _check_is_readable_file(file)
     decoded = _decode_with_fallback(file, offset, duration)
 
@@ -164,16 +192,16 @@ def duration(path: str | os.PathLike[str]) -> float | None:
     file = Path(path)
     if file.suffix.lower() in _SNDFILE_EXTENSIONS:
         try:
-            with sf.SoundFile(file) as handle:
+            with native_stderr_filtered(), sf.SoundFile(file) as handle:
                 if handle.frames > 0:
                     return float(handle.frames / handle.samplerate)
-        except (sf.LibsndfileError, sf.SoundFileRuntimeError, RuntimeError):
-            pass  # FFmpeg may know better
+        except Exception:  # any failure here: FFmpeg may know better
+            pass
     try:
-        with av.open(str(file), metadata_errors="ignore") as container:
+        with _open_container(file) as container:
             if container.duration is not None:
                 return float(container.duration) / av.time_base
-    except (av.FFmpegError, OSError, ValueError):
+    except Exception:  # the header says nothing usable; the caller decodes to find out
         return None
     return None
 
@@ -231,12 +259,17 @@ def _decode_with_fallback(file: Path, offset: float, duration: float | None) -> 
             return decoder(file, offset, duration)
         except _DecoderError as exc:
             reasons.append(f"{name}: {exc}")
+        except Exception as exc:
+            # A decoder bug, or a library version that behaves in a way not foreseen here: this
+            # file fails with the reason, the next decoder still gets its chance.
+            reasons.append(f"{name}: unexpected {type(exc).__name__}: {_one_line(exc)}")
     raise AudioLoadError(f"{file}: cannot be decoded as audio (tried {'; '.join(reasons)})")
 
 
 def _decode_soundfile(file: Path, offset: float, duration: float | None) -> _Decoded:
     try:
-        with sf.SoundFile(file) as handle:
+        # libmpg123 (libsndfile's mp3 decoder) prints to stderr about every damaged frame.
+        with native_stderr_filtered(), sf.SoundFile(file) as handle:
             sr_native = handle.samplerate
             # Same frame arithmetic as librosa.load, so the excerpt starts on the same sample.
             if offset:
@@ -277,8 +310,8 @@ def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
     have = 0
     partial: str | None = None
     try:
-        container = av.open(str(file), metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        container = _open_container(file)
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
         raise _DecoderError(_one_line(exc)) from exc
     with container:
         if not container.streams.audio:
@@ -311,7 +344,7 @@ def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
                     have += block.shape[0]
                 if want is not None and have >= want:
                     break
-        except (av.error.FFmpegError, ValueError) as exc:
+        except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             if have == 0:
                 raise _DecoderError(_one_line(exc)) from exc
             partial = _one_line(exc)
@@ -323,6 +356,27 @@ def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
     if want is not None:
         samples = samples[:want]
     return _Decoded(samples, sr_native, partial)
+
+
+# PyAV 12-18 decode a container's metadata strictly unless told `metadata_errors`; PyAV 19
+# dropped the argument. Tried once, then remembered.
+_av_takes_metadata_errors = True
+
+
+def _open_container(file: Path) -> Any:
+    """``av.open`` for reading, on every PyAV version from 12 on."""
+    import av
+
+    global _av_takes_metadata_errors
+    av_open: Any = av.open  # its signature depends on the PyAV version
+    if _av_takes_metadata_errors:
+        try:
+            return av_open(str(file), metadata_errors="ignore")
+        except TypeError as exc:
+            if "metadata_errors" not in str(exc):
+                raise
+            _av_takes_metadata_errors = False
+    return av_open(str(file))
 
 
 def _frame_start(frame: object, sr_native: int) -> int:

@@ -79,6 +79,8 @@ def embed_dataset(
             save_npy_atomic(target(sha), clip_embedding(path, model, store.info.clip_seconds))
         except GenrekitError as exc:
             return rel, str(exc)
+        except Exception as exc:  # whatever goes wrong with one file is that file's failure
+            return rel, f"{path}: {type(exc).__name__}: {exc}"
         return rel, None
 
     try:

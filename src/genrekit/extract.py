@@ -234,11 +234,15 @@ def extract_dataset(
             return None, None, f"{src.path}: cannot read file ({exc.strerror or exc})"
 
     def work(src: SourceFile, sha: str) -> tuple[ClipOutcome, ClipFeatures | None]:
-        if sha in done:
-            if options.images:
-                _render_cached_images(root, src, sha, options)
-            return ClipOutcome(src.rel, src.genre, "cached"), None
-        return _extract_one(root, src, sha, options)
+        try:
+            if sha in done:
+                if options.images:
+                    _render_cached_images(root, src, sha, options)
+                return ClipOutcome(src.rel, src.genre, "cached"), None
+            return _extract_one(root, src, sha, options)
+        except Exception as exc:  # whatever goes wrong with one file is that file's failure
+            reason = f"{src.path}: {type(exc).__name__}: {exc}"
+            return ClipOutcome(src.rel, src.genre, "failed", reason), None
 
     try:
         # Our worker threads already fill the cores; BLAS threads inside each would only
