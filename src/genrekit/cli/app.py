@@ -46,7 +46,7 @@ def main() -> None:
     try:
         app()
     except GenrekitError as exc:
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        errors.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         errors.print("interrupted")

@@ -7,10 +7,34 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
+from genrekit.cli.app import EXIT_ERROR, EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
 
 if TYPE_CHECKING:
-    from genrekit.extract import ExtractSummary, Status
+    from genrekit.extract import ClipOutcome, ExtractSummary, Status
+
+WORKERS_HELP = "Parallel workers (default, or 0: one per core)."
+LISTED = 20
+"""Files listed by name per kind of outcome; the rest are in the store's index."""
+
+
+def _workers(value: int | None) -> int:
+    """``--workers``: 0 or none means one per core; a negative number is a usage error."""
+    from genrekit.errors import ParameterError
+    from genrekit.extract import default_workers
+
+    if value is not None and value < 0:
+        raise ParameterError(
+            f"--workers {value}: give a number of parallel workers, or 0 for one per core"
+        )
+    return value or default_workers()
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print one ``error:`` line on stderr; raise the returned Exit(2)."""
+    from rich.text import Text
+
+    errors.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
+    return typer.Exit(EXIT_ERROR)
 
 
 @app.command()
@@ -18,14 +42,17 @@ def extract(
     in_dir: Annotated[Path, typer.Argument(help="Folder of <genre>/<track files>.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Feature store folder to write.")],
     images: Annotated[bool, typer.Option("--images", help="Also write PNG images.")] = False,
-    workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Parallel workers (default: all cores).")
-    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)] = None,
     clip_seconds: Annotated[
-        float, typer.Option("--clip-seconds", help="Seconds analysed per track.")
+        float,
+        typer.Option("--clip-seconds", help="Seconds analysed per track (0.5 to 600)."),
     ] = 30.0,
 ) -> None:
-    """Extract log-mel spectrograms and MFCCs of every track (resumable)."""
+    """Extract log-mel spectrograms and MFCCs of every track (resumable).
+
+    Exit status: 0 all done, 1 some files failed (listed), 2 usage error or no usable clip,
+    130 interrupted (finished clips are kept).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -34,12 +61,11 @@ def extract(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
-    from genrekit.extract import ClipOutcome, ExtractOptions, default_workers, extract_dataset
+    from genrekit.extract import ExtractOptions, extract_dataset
 
-    options = ExtractOptions(
-        clip_seconds=clip_seconds, images=images, workers=workers or default_workers()
-    )
+    options = ExtractOptions(clip_seconds=clip_seconds, images=images, workers=_workers(workers))
     progress = Progress(
         TextColumn("[bold]extract"),
         BarColumn(),
@@ -54,7 +80,12 @@ def extract(
     task = progress.add_task("extract", total=None, rate="-")
 
     def on_start(total: int) -> None:
+        # Started once the input and the store are checked: a usage error is one line, no bar.
+        progress.start()
         progress.update(task, total=total)
+        started.append(True)
+
+    started: list[bool] = []
 
     def on_clip(outcome: ClipOutcome) -> None:
         progress.advance(task)
@@ -62,14 +93,24 @@ def extract(
         done = progress.tasks[0].completed
         progress.update(task, rate=f"{done / elapsed:.1f}" if elapsed > 0 else "-")
         if outcome.status == "failed":
-            progress.console.print(f"[red]failed[/] {outcome.rel}: {outcome.reason}")
+            progress.console.print(
+                Text.assemble(("failed", "red"), f" {outcome.rel}: {outcome.reason}")
+            )
 
-    with progress:
+    try:
         summary = extract_dataset(in_dir, out, options, on_start=on_start, on_clip=on_clip)
+    finally:
+        if started:
+            progress.stop()
     _print_summary(summary, out)
     if summary.interrupted:
         errors.print("interrupted: finished clips are saved; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if not summary.usable:
+        raise _fail(
+            f"{in_dir}: no usable clip ({summary.total} files: every one failed, was silent or "
+            "a duplicate; see the list above)"
+        )
     if summary.failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -93,15 +134,46 @@ def _print_summary(summary: ExtractSummary, out: Path) -> None:
             table.add_row(label, str(summary.counts[status]), style=style)
     if summary.ignored:
         table.add_row("not audio (ignored)", str(summary.ignored))
+    if summary.unlabelled:
+        table.add_row("audio outside a <genre>/ folder (ignored)", str(len(summary.unlabelled)))
     rate = summary.counts["done"] / summary.seconds if summary.seconds else 0.0
     table.caption = (
         f"{summary.total} files in {summary.seconds:.1f} s ({rate:.1f} clips/s extracted)"
     )
     console.print(table)
-    for failure in summary.failures[:20]:
-        console.print(f"  [red]x[/] {failure.rel}: {failure.reason}")
-    if len(summary.failures) > 20:
-        console.print(f"  ... and {len(summary.failures) - 20} more (see index.sqlite)")
+    _list_outcomes(summary.failures, "x", "red")
+    _list_outcomes([o for o in summary.skipped if o.status == "silent"], "-", "yellow")
+    _list_outcomes([o for o in summary.skipped if o.status == "duplicate"], "=", "yellow")
+    if summary.unlabelled:
+        from rich.text import Text
+
+        names = ", ".join(summary.unlabelled[:LISTED])
+        more = (
+            f" and {len(summary.unlabelled) - LISTED} more"
+            if len(summary.unlabelled) > LISTED
+            else ""
+        )
+        console.print(
+            Text.assemble(
+                ("  ! ", "yellow"),
+                f"not in a <genre>/ folder, so without a label: {names}{more}; "
+                "move them into a folder named after their genre",
+            ),
+            soft_wrap=True,
+        )
+
+
+def _list_outcomes(outcomes: list[ClipOutcome], mark: str, style: str) -> None:
+    from rich.text import Text
+
+    for outcome in outcomes[:LISTED]:
+        console.print(Text.assemble((f"  {mark} ", style), f"{outcome.rel}: {outcome.reason}"))
+    if len(outcomes) > LISTED:
+        status = outcomes[0].status
+        console.print(
+            f"  ... and {len(outcomes) - LISTED} more {status} files "
+            f"(index.sqlite, table tracks, status '{status}')"
+        )
 
 
 @app.command()

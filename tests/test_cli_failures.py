@@ -1,0 +1,183 @@
+"""Bad input to the data-set commands (extract, embed, figure, explore, fetch, import, catalog).
+
+Each case runs the real console entry point, ``genrekit.cli.app.main``, as a user's shell would,
+and checks the exit code (0 all done, 1 some inputs failed, 2 usage error or nothing could be
+done, 130 interrupted) and the message: one line on stderr that names the file or value.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genrekit.cli.app import main
+from tests.conftest import music_like
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_line(self) -> str:
+        """The one line of a fatal error; fails the test unless stderr is exactly that line."""
+        lines = self.err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
+        assert "Traceback" not in self.err
+        return lines[0]
+
+
+Cli = Callable[..., Run]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    def run(*args: object) -> Run:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["genrekit", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run
+
+
+def write(path: Path, y: np.ndarray, sr: int = 22050) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, y, sr)
+    return path
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    """Two genres of one short clip each."""
+    root = tmp_path / "music"
+    write(root / "jazz" / "a.wav", music_like(2.0, 22050, seed=1))
+    write(root / "metal" / "b.wav", music_like(2.0, 22050, seed=2))
+    return root
+
+
+# --- extract ---------------------------------------------------------------------------------
+
+
+def test_extract_names_silent_and_duplicate_files(cli: Cli, music: Path, tmp_path: Path) -> None:
+    write(music / "jazz" / "quiet [live].wav", np.zeros(22050 * 2, np.float32))
+    shutil.copy(music / "jazz" / "a.wav", music / "metal" / "copy of a.wav")
+    run = cli("extract", music, "-o", tmp_path / "store", "--clip-seconds", "2")
+    assert run.code == 0, run.err
+    assert "jazz/quiet [live].wav: silent" in run.out
+    assert "metal/copy of a.wav: same audio as jazz/a.wav" in run.out
+    with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:
+        rows = dict(db.execute("SELECT path, status FROM tracks WHERE status != 'ok'"))
+    assert rows == {"jazz/quiet [live].wav": "silent", "metal/copy of a.wav": "duplicate"}
+
+
+def test_extract_with_no_usable_clip_says_so(cli: Cli, tmp_path: Path) -> None:
+    write(tmp_path / "in" / "jazz" / "quiet.wav", np.zeros(22050 * 2, np.float32))
+    run = cli("extract", tmp_path / "in", "-o", tmp_path / "store", "--clip-seconds", "2")
+    assert run.code == 2
+    assert "jazz/quiet.wav: silent" in run.out
+    assert "no usable clip" in run.err.splitlines()[-1]
+
+
+def test_extract_audio_directly_in_the_input_folder(cli: Cli, tmp_path: Path) -> None:
+    write(tmp_path / "in" / "song one.wav", music_like(2.0, 22050))
+    write(tmp_path / "in" / "song two.wav", music_like(2.0, 22050, seed=1))
+    run = cli("extract", tmp_path / "in", "-o", tmp_path / "store")
+    assert run.code == 2
+    line = run.error_line
+    assert "2 audio files lie directly in this folder" in line
+    assert f"{tmp_path / 'in'}/<genre>/<track files>" in line and "song one.wav" in line
+    assert not (tmp_path / "store").exists()
+
+
+def test_extract_lists_audio_beside_the_genre_folders(
+    cli: Cli, music: Path, tmp_path: Path
+) -> None:
+    write(music / "loose.wav", music_like(2.0, 22050, seed=5))
+    run = cli("extract", music, "-o", tmp_path / "store", "--clip-seconds", "2")
+    assert run.code == 0, run.err
+    assert "audio outside a <genre>/ folder (ignored)" in run.out
+    assert "without a label: loose.wav" in run.out
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        ("missing", "does not exist; give the folder that holds <genre>/<track files>"),
+        ("empty", "the folder is empty; put the tracks in"),
+        ("text", "no audio file in"),
+        ("file", "is a file, not a folder"),
+    ],
+)
+def test_extract_input_without_tracks(cli: Cli, tmp_path: Path, make: str, expected: str) -> None:
+    source = tmp_path / "in"
+    if make == "empty":
+        source.mkdir()
+    elif make == "text":
+        (source / "jazz").mkdir(parents=True)
+        (source / "jazz" / "notes.txt").write_text("not audio")
+    elif make == "file":
+        source.write_text("not a folder")
+    run = cli("extract", source, "-o", tmp_path / "store")
+    assert run.code == 2
+    line = run.error_line
+    assert str(source) in line and expected in line
+    assert not (tmp_path / "store").exists()
+
+
+def test_extract_refuses_a_huge_clip_length(cli: Cli, music: Path, tmp_path: Path) -> None:
+    # Every clip is padded to --clip-seconds: 100000 s on 5 clips once wrote 12 GB of zeros.
+    run = cli("extract", music, "-o", tmp_path / "store", "--clip-seconds", "100000")
+    assert run.code == 2
+    assert "clip_seconds=100000" in run.error_line and "600" in run.error_line
+    assert not (tmp_path / "store").exists()
+    tiny = cli("extract", music, "-o", tmp_path / "store", "--clip-seconds", "0.1")
+    assert tiny.code == 2 and "clip_seconds=0.1" in tiny.error_line
+
+
+@pytest.mark.parametrize("where", ["file", "inside", "same", "other files"])
+def test_extract_refuses_a_bad_output_folder(
+    cli: Cli, music: Path, tmp_path: Path, where: str
+) -> None:
+    out = {
+        "file": tmp_path / "store.txt",
+        "inside": music / "features",
+        "same": music,
+        "other files": tmp_path / "documents",
+    }[where]
+    if where == "file":
+        out.write_text("a file")
+    if where == "other files":
+        (out / "letters").mkdir(parents=True)
+        (out / "thesis.odt").write_text("keep me")
+    run = cli("extract", music, "-o", out)
+    assert run.code == 2
+    assert run.error_line.startswith(f"error: {out}: ")
+    assert sorted(p.name for p in music.iterdir()) == ["jazz", "metal"]
+    if where == "other files":
+        assert sorted(p.name for p in out.iterdir()) == ["letters", "thesis.odt"]
+
+
+def test_extract_workers(cli: Cli, music: Path, tmp_path: Path) -> None:
+    run = cli("extract", music, "-o", tmp_path / "store", "--workers", "-2")
+    assert run.code == 2 and "--workers -2" in run.error_line
+    every_core = cli(
+        "extract", music, "-o", tmp_path / "store", "--workers", "0", "--clip-seconds", "2"
+    )
+    assert every_core.code == 0, every_core.err
+    assert "extracted now" in every_core.out
