@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from genrekit.cli.app import main
-from tests.conftest import music_like
+from tests.conftest import EXAMPLES, music_like
 
 
 @dataclass(frozen=True)
@@ -181,3 +181,74 @@ def test_extract_workers(cli: Cli, music: Path, tmp_path: Path) -> None:
     )
     assert every_core.code == 0, every_core.err
     assert "extracted now" in every_core.out
+
+
+# --- embed, figure, explore ------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(cli: Cli, music: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "store"
+    assert cli("extract", music, "-o", out, "--clip-seconds", "2").code == 0
+    return out
+
+
+@pytest.fixture
+def silent_store(cli: Cli, tmp_path: Path) -> tuple[Path, Path]:
+    source = tmp_path / "quiet"
+    write(source / "jazz" / "quiet.wav", np.zeros(22050 * 2, np.float32))
+    out = tmp_path / "quiet-store"
+    assert cli("extract", source, "-o", out, "--clip-seconds", "2").code == 2
+    return source, out
+
+
+def test_embed_bad_input(
+    cli: Cli, music: Path, store: Path, silent_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    quiet, quiet_store = silent_store
+    cases = {
+        "not a feature store": ("embed", music, "-o", tmp_path / "nowhere"),
+        "does not exist": ("embed", tmp_path / "nowhere", "-o", store),
+        "holds no usable clip": ("embed", quiet, "-o", quiet_store),
+        "none of its 1 audio files has a clip in the store": ("embed", quiet, "-o", store),
+        "--workers -1": ("embed", music, "-o", store, "--workers", "-1"),
+        "unknown backbone 'nope'": ("embed", music, "-o", store, "--backbone", "nope"),
+    }
+    for expected, args in cases.items():
+        run = cli(*args)
+        assert run.code == 2, (args, run)
+        assert expected in run.error_line
+
+
+def test_figure_bad_input(cli: Cli, tmp_path: Path) -> None:
+    clip = EXAMPLES / "metal" / "Muldjord - Armygeddon.mp3"
+    (tmp_path / "folder").mkdir()
+    cases = {
+        "no such file": (tmp_path / "missing.mp3", tmp_path / "a.png"),
+        "cannot be decoded as audio": (EXAMPLES / "CREDITS.md", tmp_path / "a.png"),
+        "cannot draw a .txt file": (clip, tmp_path / "a.txt"),
+        "is a folder; give the figure a file name": (clip, tmp_path / "folder"),
+        "cannot write the figure": (clip, tmp_path / "no" / "such" / "dir" / "a.png"),
+    }
+    (tmp_path / "no").write_text("a file where a folder should be")
+    for expected, (audio, out) in cases.items():
+        run = cli("figure", audio, "-o", out, "--duration", "2")
+        assert run.code == 2, (expected, run)
+        named = audio if expected in ("no such file", "cannot be decoded as audio") else out
+        assert expected in run.error_line and str(named) in run.error_line
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_explore_bad_input(
+    cli: Cli, store: Path, silent_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    (tmp_path / "report.html").write_text("a file")
+    cases = {
+        "not a feature store": (tmp_path / "nowhere", tmp_path / "report"),
+        "holds no usable clip": (silent_store[1], tmp_path / "report"),
+        "is a file": (store, tmp_path / "report.html"),
+    }
+    for expected, (features, out) in cases.items():
+        run = cli("explore", features, "-o", out)
+        assert run.code == 2, (expected, run)
+        assert expected in run.error_line

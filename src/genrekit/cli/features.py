@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,6 +12,8 @@ import typer
 from genrekit.cli.app import EXIT_ERROR, EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from genrekit.extract import ClipOutcome, ExtractSummary, Status
 
 WORKERS_HELP = "Parallel workers (default, or 0: one per core)."
@@ -27,6 +31,32 @@ def _workers(value: int | None) -> int:
             f"--workers {value}: give a number of parallel workers, or 0 for one per core"
         )
     return value or default_workers()
+
+
+@contextmanager
+def _shown_once_started(progress: Progress) -> Iterator[Callable[[], None]]:
+    """Yield ``start()``: the bar appears once the inputs are checked, so that a usage error
+    stays one line on stderr, without a half-drawn bar before it."""
+    started = False
+
+    def start() -> None:
+        nonlocal started
+        if not started:
+            progress.start()
+            started = True
+
+    try:
+        yield start
+    finally:
+        if started:
+            progress.stop()
+
+
+def _usage(message: str) -> Exception:
+    """A usage error about a command-line value; main() prints it as one line and exits 2."""
+    from genrekit.errors import ParameterError
+
+    return ParameterError(message)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -80,12 +110,8 @@ def extract(
     task = progress.add_task("extract", total=None, rate="-")
 
     def on_start(total: int) -> None:
-        # Started once the input and the store are checked: a usage error is one line, no bar.
-        progress.start()
+        start()
         progress.update(task, total=total)
-        started.append(True)
-
-    started: list[bool] = []
 
     def on_clip(outcome: ClipOutcome) -> None:
         progress.advance(task)
@@ -97,11 +123,8 @@ def extract(
                 Text.assemble(("failed", "red"), f" {outcome.rel}: {outcome.reason}")
             )
 
-    try:
+    with _shown_once_started(progress) as start:
         summary = extract_dataset(in_dir, out, options, on_start=on_start, on_clip=on_clip)
-    finally:
-        if started:
-            progress.stop()
     _print_summary(summary, out)
     if summary.interrupted:
         errors.print("interrupted: finished clips are saved; run the same command to resume")
@@ -181,11 +204,13 @@ def embed(
     in_dir: Annotated[Path, typer.Argument(help="The <genre>/<track files> folder extracted.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Its feature store (genrekit extract).")],
     backbone: Annotated[str, typer.Option(help="Pretrained backbone.")] = "msd-musicnn",
-    workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Parallel workers (default: all cores).")
-    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)] = None,
 ) -> None:
-    """Add a pretrained backbone's clip embeddings to a feature store (resumable)."""
+    """Add a pretrained backbone's clip embeddings to a feature store (resumable).
+
+    Exit status: 0 all done, 1 some files failed (listed), 2 usage error or nothing embedded,
+    130 interrupted (finished clips are kept).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -194,6 +219,7 @@ def embed(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
     from genrekit.embed import embed_dataset
 
@@ -208,18 +234,22 @@ def embed(
     )
     task = progress.add_task("embed", total=None)
 
+    def on_start(total: int) -> None:
+        start()
+        progress.update(task, total=total)
+
     def on_clip(rel: str, error: str | None) -> None:
         progress.advance(task)
         if error:
-            progress.console.print(f"[red]failed[/] {rel}: {error}", highlight=False)
+            progress.console.print(Text.assemble(("failed", "red"), f" {rel}: {error}"))
 
-    with progress:
+    with _shown_once_started(progress) as start:
         summary = embed_dataset(
             in_dir,
             out,
             backbone=backbone,
-            workers=workers,
-            on_start=lambda n: progress.update(task, total=n),
+            workers=_workers(workers),
+            on_start=on_start,
             on_clip=on_clip,
         )
     console.print(
@@ -231,6 +261,8 @@ def embed(
     if summary.interrupted:
         errors.print("interrupted: finished clips are saved; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if not summary.usable:
+        raise _fail(f"{in_dir}: no clip could be embedded (every one failed, see above)")
     if summary.failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -266,9 +298,12 @@ def explore(
     task = progress.add_task("reading", total=None)
 
     def on_step(stage: str, done: int, total: int) -> None:
+        start()
         progress.update(task, description=stage, completed=done, total=total)
 
-    with progress:
+    if out.exists() and not out.is_dir():
+        raise _usage(f"{out}: is a file; give the report a folder (-o REPORT)")
+    with _shown_once_started(progress) as start:
         report = run_explore(features, out, options, on_step=on_step)
     numbers = report.numbers
     console.print(f"explored {numbers['clips_explored']} clips of {len(numbers['genres'])} genres")
@@ -298,9 +333,32 @@ def figure(
     from genrekit.features import FeatureParams, log_mel_and_mfcc, power_to_db
     from genrekit.images import save_figure
 
+    _check_figure_target(out)
     params = FeatureParams()
     y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
     mel, _, mfcc = log_mel_and_mfcc(y, params)
     values = power_to_db(mel, ref=np.max) if kind == "mel" else mfcc
-    save_figure(values, out, kind=kind, sr=sr, hop_length=params.hop_length, title=audio_file.name)
-    console.print(f"wrote {out}")
+    try:
+        save_figure(
+            values, out, kind=kind, sr=sr, hop_length=params.hop_length, title=audio_file.name
+        )
+    except OSError as exc:
+        raise _usage(
+            f"{out}: cannot write the figure ({exc.strerror or exc}); choose a folder you can "
+            "write to"
+        ) from exc
+    console.print(f"wrote {out}", highlight=False)
+
+
+def _check_figure_target(out: Path) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = out.suffix.lower().lstrip(".")
+    if out.is_dir():
+        raise _usage(f"{out}: is a folder; give the figure a file name, e.g. {out / 'mel.png'}")
+    if suffix and suffix not in formats:
+        raise _usage(
+            f"{out}: cannot draw a .{suffix} file; end the name in one of "
+            f"{', '.join('.' + f for f in sorted(formats))}"
+        )
