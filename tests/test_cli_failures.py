@@ -8,6 +8,7 @@ done, 130 interrupted) and the message: one line on stderr that names the file o
 from __future__ import annotations
 
 import shutil
+import socket
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -17,9 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from pytest_httpserver import HTTPServer
 
+from genrekit.catalog import Catalog
 from genrekit.cli.app import main
+from genrekit.sources import TrackInfo
 from tests.conftest import EXAMPLES, music_like
+from tests.services import FakeDeezer
 
 
 @dataclass(frozen=True)
@@ -251,4 +256,104 @@ def test_explore_bad_input(
     for expected, (features, out) in cases.items():
         run = cli("explore", features, "-o", out)
         assert run.code == 2, (expected, run)
+        assert expected in run.error_line
+
+
+# --- fetch, import, catalog ------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A loopback port that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("source", ["deezer", "itunes"])
+@pytest.mark.parametrize("out_exists", [False, True])
+def test_fetch_without_network_fails_fast_and_leaves_no_catalog(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, out_exists: bool
+) -> None:
+    port = closed_port()
+    monkeypatch.setenv(f"GENREKIT_{source.upper()}_API", f"http://127.0.0.1:{port}")
+    out = tmp_path / "data"
+    if out_exists:
+        out.mkdir()
+    run = cli("fetch", source, "-g", "jazz=search:bebop", "-g", "rock=search:rock", "-o", out)
+    assert run.code == 2
+    assert f"{source}: cannot connect to 127.0.0.1:{port}" in run.error_line
+    assert "check the network connection" in run.error_line
+    assert out.exists() == out_exists
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_fetch_without_network_keeps_listed_tracks_pending(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "data"
+    with Catalog(out) as catalog:
+        catalog.add(TrackInfo("deezer", "7", "Song", "Ann"), "jazz", "search:x")
+    monkeypatch.setenv("GENREKIT_DEEZER_API", f"http://127.0.0.1:{closed_port()}")
+    run = cli("fetch", "deezer", "-g", "jazz=search:x", "-o", out, "--per-genre", "1")
+    assert run.code == 2 and "cannot connect" in run.error_line
+    with Catalog(out) as catalog:
+        (row,) = catalog.rows()
+    assert (row.status, row.attempts, row.error) == ("pending", 0, None)  # not the track's fault
+
+
+def test_fetch_where_every_query_fails_is_nothing_fetched(
+    cli: Cli, httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeDeezer(httpserver, b"")
+    monkeypatch.setenv("GENREKIT_DEEZER_API", httpserver.url_for("/"))
+    out = tmp_path / "data"
+    run = cli("fetch", "deezer", "-g", "jazz=playlist:404", "-o", out)
+    assert run.code == 2
+    assert "--genre jazz=playlist:404: deezer: no such item" in run.out
+    assert run.err.splitlines()[-1].startswith(f"error: nothing was fetched into {out}")
+    assert not out.exists()
+
+
+def test_import_bad_input_leaves_no_catalog(cli: Cli, tmp_path: Path) -> None:
+    write(tmp_path / "flat" / "song.wav", music_like(1.0, 22050))
+    (tmp_path / "fma_audio").mkdir()
+    tracks_csv = tmp_path / "tracks.csv"
+    tracks_csv.write_text(
+        ",track,track,artist\n,genre_top,title,name\ntrack_id,,,\n2,Hip-Hop,Food,AWOL\n"
+    )
+    cases = {
+        "does not exist": ("import", tmp_path / "nowhere"),
+        "1 audio files lie directly in this folder": ("import", tmp_path / "flat"),
+        "none of the 1 tracks with a genre": (
+            "import",
+            tmp_path / "fma_audio",
+            "--fma-metadata",
+            tracks_csv,
+        ),
+        "give FMA's fma_metadata/tracks.csv": (
+            "import",
+            tmp_path / "fma_audio",
+            "--fma-metadata",
+            tmp_path / "no.csv",
+        ),
+    }
+    for expected, args in cases.items():
+        run = cli(*args, "-o", tmp_path / "data")
+        assert run.code == 2, (args, run)
+        assert expected in run.error_line
+        assert not (tmp_path / "data").exists()
+
+
+def test_catalog_bad_input(cli: Cli, music: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    assert cli("import", music, "-o", tmp_path / "data").code == 0
+    cases = {
+        "does not exist": ("catalog", tmp_path / "nowhere"),
+        "is a file": ("catalog", tmp_path / "file"),
+        "not a data set (no catalog.sqlite)": ("catalog", music),
+        "cannot write the CSV": ("catalog", tmp_path / "data", "--csv", tmp_path / "file" / "x"),
+    }
+    for expected, args in cases.items():
+        run = cli(*args)
+        assert run.code == 2, (args, run)
         assert expected in run.error_line
