@@ -8,9 +8,12 @@ done, 130 interrupted) and the message: one line on stderr that names the file o
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import sqlite3
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from pytest_httpserver import HTTPServer
 
 from genrekit.catalog import Catalog
 from genrekit.cli.app import main
+from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.sources import TrackInfo
 from tests.conftest import EXAMPLES, music_like
 from tests.services import FakeDeezer
@@ -357,3 +361,77 @@ def test_catalog_bad_input(cli: Cli, music: Path, tmp_path: Path) -> None:
         run = cli(*args)
         assert run.code == 2, (args, run)
         assert expected in run.error_line
+
+
+# --- Ctrl-C ----------------------------------------------------------------------------------
+
+
+def many_tracks(root: Path, n: int) -> Path:
+    """``n`` distinct 30 s tracks (8 kHz, so they are quick to write but still take real work)."""
+    y = music_like(30.0, 8000)
+    for i in range(n):
+        y[0] = i / n  # one sample apart: other bytes, so no track is a duplicate of another
+        write(root / ("jazz" if i % 2 else "metal") / f"{i:03d}.wav", y, 8000)
+    return root
+
+
+def interrupt_when(
+    command: list[str], ready: Callable[[], bool]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command``, send it SIGINT (Ctrl-C) once ``ready()``, and wait for it to end."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A background job starts with SIGINT ignored; restore the default, as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def saved(store: Path, kind: str) -> int:
+    return len(list((store / "features" / kind).rglob("*.npy")))
+
+
+def test_extract_interrupted_keeps_finished_clips_and_exits_130(tmp_path: Path) -> None:
+    source, store = many_tracks(tmp_path / "in", 80), tmp_path / "store"
+    command = [
+        sys.executable,
+        "-m",
+        "genrekit",
+        "extract",
+        str(source),
+        "-o",
+        str(store),
+        "-j",
+        "1",
+    ]
+    result = interrupt_when(command, lambda: saved(store, "logmel") >= 2)
+    assert result.returncode == 130, result.stderr
+    assert "interrupted: finished clips are saved" in result.stderr
+    assert "Traceback" not in result.stderr
+    with sqlite3.connect(store / "index.sqlite") as db:
+        (kept,) = db.execute("SELECT count(*) FROM clips").fetchone()
+    # Every clip whose features were written is in the index, also those still running at Ctrl-C.
+    assert 2 <= kept < 80 and kept == saved(store, "logmel")
+    summary = extract_dataset(source, store, ExtractOptions(workers=2))
+    assert summary.ok and summary.counts["cached"] >= kept
+    assert summary.counts["cached"] + summary.counts["done"] == 80
+
+
+def test_embed_interrupted_keeps_finished_embeddings_and_exits_130(tmp_path: Path) -> None:
+    source, store = many_tracks(tmp_path / "in", 12), tmp_path / "store"
+    assert extract_dataset(source, store, ExtractOptions(workers=2)).ok
+    command = [sys.executable, "-m", "genrekit", "embed", str(source), "-o", str(store), "-j", "1"]
+    kind = "emb-msd-musicnn"
+    result = interrupt_when(command, lambda: saved(store, kind) >= 1)
+    assert result.returncode == 130, result.stderr
+    assert "interrupted: finished clips are saved" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert 1 <= saved(store, kind) < 12

@@ -319,6 +319,17 @@ def extract_dataset(
             return ClipOutcome(src.rel, src.genre, "cached"), None
         return _extract_one(root, src, sha, options)
 
+    def keep(outcome: ClipOutcome, feats: ClipFeatures | None, sha: str) -> None:
+        if feats is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO clips (sha256, duration, n_frames, n_valid, "
+                "peak_db) VALUES (?, ?, ?, ?, ?)",
+                (sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db),
+            )
+        record(outcome, sha, sizes[sha])
+
+    sizes: dict[str, int | None] = {}
+    pending: list[Future[tuple[tuple[ClipOutcome, ClipFeatures | None], str]]] = []
     try:
         # Our worker threads already fill the cores; BLAS threads inside each would only
         # oversubscribe them (measured: 2x slower features with 2 workers).
@@ -340,19 +351,13 @@ def extract_dataset(
                 else:
                     first_owner[sha] = src
                     todo.append((src, sha, size))
-            sizes = {sha: size for _, sha, size in todo}
+            sizes.update({sha: size for _, sha, size in todo})
             last_commit = time.monotonic()
             tasks = ((src, sha) for src, sha, _ in todo)
             for (outcome, feats), sha in _bounded_map(
-                pool, lambda t: (work(*t), t[1]), tasks, window=4 * options.workers
+                pool, lambda t: (work(*t), t[1]), tasks, window=4 * options.workers, pending=pending
             ):
-                if feats is not None:
-                    db.execute(
-                        "INSERT OR REPLACE INTO clips (sha256, duration, n_frames, n_valid, "
-                        "peak_db) VALUES (?, ?, ?, ?, ?)",
-                        (sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db),
-                    )
-                record(outcome, sha, sizes[sha])
+                keep(outcome, feats, sha)
                 if time.monotonic() - last_commit > 1.0:
                     db.commit()
                     last_commit = time.monotonic()
@@ -363,6 +368,12 @@ def extract_dataset(
         db.execute("DELETE FROM tracks WHERE path NOT IN (SELECT path FROM present)")
     except KeyboardInterrupt:
         summary.interrupted = True
+        # The pool has let its running tasks finish: keep what they computed, not only what
+        # this thread had taken from them when Ctrl-C came.
+        for future in pending:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                (outcome, feats), sha = future.result()
+                keep(outcome, feats, sha)
     finally:
         db.commit()
         db.close()
@@ -423,18 +434,31 @@ def _render_cached_images(root: Path, src: SourceFile, sha: str, options: Extrac
 
 
 def _bounded_map(
-    pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], *, window: int
+    pool: ThreadPoolExecutor,
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    window: int,
+    pending: list[Future[R]] | None = None,
 ) -> Iterator[R]:
-    """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded."""
-    pending: list[Future[R]] = []
+    """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded.
+
+    ``pending`` (if given) holds the tasks not yet yielded; when the caller stops early the queued
+    ones are cancelled and the running ones stay there, so the caller can still collect them.
+    """
+    pending = [] if pending is None else pending
     iterator = iter(items)
     try:
         for item in iterator:
             pending.append(pool.submit(fn, item))
             if len(pending) >= window:
-                yield pending.pop(0).result()
+                result = pending[0].result()  # taken off only once it is in hand
+                pending.pop(0)
+                yield result
         while pending:
-            yield pending.pop(0).result()
+            result = pending[0].result()
+            pending.pop(0)
+            yield result
     finally:
         for future in pending:
             future.cancel()
