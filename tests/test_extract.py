@@ -121,7 +121,7 @@ def test_other_parameters_are_an_error_not_a_mix(dataset: Path, tmp_path: Path) 
 
 def test_empty_or_missing_input(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FeatureStoreError, match="no audio found"):
+    with pytest.raises(FeatureStoreError, match="the folder is empty"):
         extract_dataset(tmp_path / "empty", tmp_path / "out", options())
     with pytest.raises(FeatureStoreError, match="does not exist"):
         extract_dataset(tmp_path / "nowhere", tmp_path / "out", options())

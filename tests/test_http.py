@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +12,12 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from genrekit.errors import ExpiredLinkError, FetchError, HttpStatusError
+from genrekit.errors import (
+    ExpiredLinkError,
+    FetchError,
+    HttpStatusError,
+    ServiceUnreachableError,
+)
 from genrekit.http import HttpClient, RateLimit, RateLimiter, RetryLaterError, RetryPolicy
 from genrekit.sources.deezer import check_answer
 from tests.services import json_response
@@ -165,3 +171,29 @@ def test_rate_limiter_keeps_the_window() -> None:
 def test_retry_later_carries_a_delay() -> None:
     later = RetryLaterError("quota", 5.0)
     assert later.delay == 5.0 and later.reason == "quota"
+
+
+def test_a_host_never_reached_fails_after_the_first_contact_attempts(client) -> None:
+    http, slept = client
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ServiceUnreachableError, match=f"svc: cannot connect to 127.0.0.1:{port}"):
+        http.get_json(f"http://127.0.0.1:{port}/nothing")
+    assert len(slept) == FAST.first_contact_attempts - 1  # not all FAST.attempts
+
+
+def test_a_host_that_answered_once_gets_every_retry() -> None:
+    slept: list[float] = []
+    http = HttpClient("svc", retry=FAST, default_limit=RateLimit(1000, 1.0), sleep=slept.append)
+    server = HTTPServer()
+    server.start()
+    server.expect_request("/x").respond_with_json({"ok": True})
+    url = server.url_for("/x")
+    assert http.get_json(url) == {"ok": True}
+    server.stop()  # the service goes away mid-run: a blip to wait out, not "no network"
+    with pytest.raises(FetchError, match="failed 3 times; last: ConnectError") as caught:
+        http.get_json(url)
+    assert not isinstance(caught.value, ServiceUnreachableError)
+    assert len(slept) == FAST.attempts - 1
+    http.close()

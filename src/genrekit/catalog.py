@@ -9,6 +9,7 @@ one transaction, so a killed process leaves the catalog as it was before or afte
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import sqlite3
@@ -111,6 +112,8 @@ class Catalog:
     def __init__(self, data_dir: str | os.PathLike[str]):
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / CATALOG_NAME
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise CatalogError(f"{self.data_dir}: is a file; give the data set a folder")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -122,12 +125,18 @@ class Catalog:
 
     @classmethod
     def open_existing(cls, data_dir: str | os.PathLike[str]) -> Catalog:
-        if not (Path(data_dir) / CATALOG_NAME).is_file():
-            raise CatalogError(
-                f"{data_dir}: no {CATALOG_NAME}; make a data set with 'genrekit fetch' "
-                "or 'genrekit import'"
-            )
-        return cls(data_dir)
+        root = Path(data_dir)
+        make = "make a data set with 'genrekit fetch' or 'genrekit import'"
+        if not root.exists():
+            raise CatalogError(f"{root}: does not exist; give a data set folder, or {make}")
+        if not root.is_dir():
+            raise CatalogError(f"{root}: is a file; give a data set folder, or {make}")
+        if not (root / CATALOG_NAME).is_file():
+            raise CatalogError(f"{root}: not a data set (no {CATALOG_NAME}); {make}")
+        return cls(root)
+
+    def is_empty(self) -> bool:
+        return self._count("SELECT count(*) FROM tracks") == 0
 
     def close(self) -> None:
         self._db.close()
@@ -293,3 +302,28 @@ def iter_done(data_dir: Path) -> Iterator[tuple[CatalogRow, Path]]:
             path = catalog.resolve(row)
             if path is not None:
                 yield row, path
+
+
+@contextlib.contextmanager
+def open_catalog(data_dir: str | os.PathLike[str]) -> Iterator[Catalog]:
+    """Open a data set's catalog, creating it if needed, and close it after the block.
+
+    A catalog this call created is removed again (with the folder, if that was created too) when
+    it is still empty at the end, error or not: a run that could not list anything leaves nothing
+    behind that looks like a data set.
+    """
+    root = Path(data_dir)
+    made_root = not root.exists()
+    made = not (root / CATALOG_NAME).exists()
+    catalog = Catalog(root)
+    try:
+        yield catalog
+    finally:
+        empty = made and catalog.is_empty()
+        catalog.close()
+        if empty:
+            for name in (CATALOG_NAME, f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm"):
+                (root / name).unlink(missing_ok=True)
+            if made_root:
+                with contextlib.suppress(OSError):  # not empty: something else was put there
+                    root.rmdir()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from genrekit.audio import read
-from genrekit.catalog import Catalog, CatalogRow
+from genrekit.catalog import Catalog, CatalogRow, open_catalog
 from genrekit.constants import CLIP_SECONDS, SAMPLE_RATE
 from genrekit.errors import (
     AudioLoadError,
@@ -28,6 +28,7 @@ from genrekit.errors import (
     FetchError,
     HttpStatusError,
     ParameterError,
+    ServiceUnreachableError,
 )
 from genrekit.http import HttpClient, RateLimit, short_url
 from genrekit.naming import safe_part, track_file_name
@@ -118,7 +119,9 @@ def fetch(
         check_kind(source, query)  # every mistake in the command line before any request
     root = Path(data_dir)
     summary = FetchSummary()
-    with Catalog(root) as catalog:
+    # A service that cannot be reached raises ServiceUnreachableError out of here; a first run
+    # that listed nothing leaves no empty catalog behind.
+    with open_catalog(root) as catalog:
         remove_stale_parts(root)
         genres = list(dict.fromkeys(q.genre for q in queries))
         try:
@@ -170,6 +173,8 @@ def _list(
                     )
             if selected >= options.per_genre or seen >= budget:
                 return
+    except ServiceUnreachableError:
+        raise  # no other query or download could do better
     except FetchError as exc:
         summary.query_errors.append(f"--genre {query.genre}={query.found_by}: {exc}")
 
@@ -240,6 +245,8 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
         tmp.replace(target)
         catalog.mark_done(row.id, rel, sha)
         return None
+    except ServiceUnreachableError:
+        raise  # not this track's fault: it keeps its attempts
     except HttpStatusError as exc:
         return _fail(catalog, row, str(exc), final=exc.status in (404, 410))
     except FetchError as exc:

@@ -152,6 +152,15 @@ def create_or_check(root: Path, info: StoreInfo) -> None:
                 "use another output folder or the store's own settings"
             )
         return
+    if root.exists() and not root.is_dir():
+        raise FeatureStoreError(
+            f"{root}: is a file; give the feature store a folder (new, or made by extract)"
+        )
+    if root.is_dir() and any(not p.name.startswith(".") for p in root.iterdir()):
+        raise FeatureStoreError(
+            f"{root}: this folder holds other files and is not a feature store (no store.json); "
+            "give a new or empty folder, or a store made by genrekit extract"
+        )
     root.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(root / "store.json", info.to_json().encode("utf-8"))
 

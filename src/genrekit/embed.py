@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from genrekit.audio import read
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
-from genrekit.errors import GenrekitError
+from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError
 from genrekit.extract import default_workers, scan_dataset
 from genrekit.storage import save_npy_atomic, sha256_file
 
@@ -40,6 +40,11 @@ class EmbedSummary:
     @property
     def ok(self) -> bool:
         return not self.failures and not self.interrupted
+
+    @property
+    def usable(self) -> int:
+        """Clips that have an embedding now."""
+        return self.done + self.cached
 
 
 def clip_embedding(path: Path, backbone: Backbone, clip_seconds: float) -> npt.NDArray[np.float32]:
@@ -63,8 +68,15 @@ def embed_dataset(
     """
     started = time.perf_counter()
     store = FeatureStore(store_dir)
+    if not store.tracks:
+        raise FeatureStoreError(
+            f"{store.root}: the store holds no usable clip to embed; extract a folder with "
+            "audible tracks into it first"
+        )
     files, _ = scan_dataset(Path(in_dir))
     workers = workers or default_workers()
+    if workers < 1:
+        raise ParameterError(f"workers={workers} must be at least 1 (or None: one per core)")
     model = load_backbone(backbone, threads=1 if workers > 1 else None)
     kind = embedding_kind(backbone)
     wanted = {t.sha256 for t in store.tracks}
@@ -94,6 +106,11 @@ def embed_dataset(
                     summary.cached += 1
                 else:
                     todo.setdefault(sha, (src.rel, src.path, sha))
+            if summary.not_in_store == len(files):
+                raise FeatureStoreError(
+                    f"{in_dir}: none of its {len(files)} audio files has a clip in the store "
+                    f"{store.root}; give the folder the store was extracted from"
+                )
             if on_start is not None:
                 on_start(len(todo))
             for rel, error in pool.map(one, todo.values()):

@@ -56,6 +56,10 @@ class SourceUnavailableError(FetchError):
     """A source cannot give previews at all (no credentials, or the service withdrew them)."""
 
 
+class ServiceUnreachableError(FetchError):
+    """A service's host could not be reached at all (no network, a wrong address, DNS failure)."""
+
+
 class CatalogError(GenrekitError):
     """A data set's catalog is missing, damaged, or asked for something it cannot do."""
 

@@ -9,6 +9,7 @@ content hash, so a rerun skips finished files even if they were renamed.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from genrekit.audio import read
 from genrekit.catalog import CATALOG_NAME, iter_done
-from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, SILENCE_DB
+from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
 from genrekit.dataset import StoreInfo, create_or_check, feature_path, open_index
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError
 from genrekit.features import FeatureParams, log_mel_and_mfcc
@@ -33,6 +34,10 @@ from genrekit.storage import save_npy_atomic, sha256_file
 Status = Literal["done", "cached", "failed", "silent", "duplicate"]
 T = TypeVar("T")
 R = TypeVar("R")
+MAX_CLIP_SECONDS = 600.0
+"""Longest ``clip_seconds`` accepted: every clip is stored zero-padded to this length, so a
+larger value mostly stores zeros (10 minutes is already ~15 MB of features per track)."""
+LAYOUT = "<genre>/<track files>"
 
 
 def default_workers() -> int:
@@ -54,8 +59,21 @@ class ExtractOptions:
     cmap: str = "magma"
 
     def __post_init__(self) -> None:
-        if not self.clip_seconds > 0:
-            raise ParameterError(f"clip_seconds={self.clip_seconds} must be positive")
+        seconds = self.clip_seconds
+        if not (math.isfinite(seconds) and seconds >= MIN_SECONDS):
+            raise ParameterError(
+                f"clip_seconds={seconds:g} is out of range: choose {MIN_SECONDS:g} to "
+                f"{MAX_CLIP_SECONDS:g} seconds"
+            )
+        if seconds > MAX_CLIP_SECONDS:
+            # Every clip is padded to this length: 100000 s on 5 clips once wrote 12 GB.
+            frames = self.params.n_frames(round(seconds * self.params.sr))
+            megabytes = (self.params.n_mels + self.params.n_mfcc) * frames * 4 / 1e6
+            raise ParameterError(
+                f"clip_seconds={seconds:g} is more than {MAX_CLIP_SECONDS:g} seconds: every clip "
+                f"is stored padded to this length ({megabytes:,.0f} MB of features per track); "
+                f"choose {MAX_CLIP_SECONDS:g} or less"
+            )
         if self.workers < 1:
             raise ParameterError(f"workers={self.workers} must be at least 1")
 
@@ -78,11 +96,22 @@ class ClipOutcome:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class DatasetScan:
+    """What an input folder holds: its tracks and the files that are not used."""
+
+    files: list[SourceFile]
+    ignored: int = 0  # files that are not audio
+    unlabelled: list[str] = field(default_factory=list)  # audio outside a <genre>/ folder
+
+
 @dataclass
 class ExtractSummary:
     counts: Counter[Status] = field(default_factory=Counter)
     failures: list[ClipOutcome] = field(default_factory=list)
+    skipped: list[ClipOutcome] = field(default_factory=list)  # silent and duplicate files
     ignored: int = 0
+    unlabelled: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -93,6 +122,11 @@ class ExtractSummary:
     @property
     def ok(self) -> bool:
         return not self.failures and not self.interrupted
+
+    @property
+    def usable(self) -> int:
+        """Clips of the input that the store now holds features of."""
+        return self.counts["done"] + self.counts["cached"]
 
 
 @dataclass(frozen=True)
@@ -132,17 +166,28 @@ def peak_rms_db(y: npt.NDArray[np.float32], frame: int) -> float:
 
 
 def scan_dataset(in_dir: Path) -> tuple[list[SourceFile], int]:
-    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored.
+    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored."""
+    scan = scan_input(in_dir)
+    return scan.files, scan.ignored + len(scan.unlabelled)
+
+
+def scan_input(in_dir: Path) -> DatasetScan:
+    """The tracks of an input folder: audio under ``in_dir/<genre>/`` (any depth).
 
     A data set made by ``genrekit fetch`` or ``import`` (it has a catalog) is read from its
-    catalog instead: its finished tracks, wherever they are, with their artists.
+    catalog instead: its finished tracks, wherever they are, with their artists. A folder without
+    any track is a :class:`FeatureStoreError` that says what it holds and what layout is expected.
     """
+    if not in_dir.exists():
+        raise FeatureStoreError(f"{in_dir}: does not exist; give the folder that holds {LAYOUT}")
     if not in_dir.is_dir():
-        raise FeatureStoreError(f"{in_dir}: input folder does not exist or is not a folder")
+        raise FeatureStoreError(
+            f"{in_dir}: is a file, not a folder; give the folder that holds {LAYOUT}"
+        )
     if (in_dir / CATALOG_NAME).is_file():
-        return _catalogued(in_dir), 0
+        return DatasetScan(_catalogued(in_dir))
     files: list[SourceFile] = []
-    ignored = 0
+    others: list[Path] = []
     for genre_dir in sorted(p for p in in_dir.iterdir() if p.is_dir()):
         if genre_dir.name.startswith("."):
             continue
@@ -153,14 +198,44 @@ def scan_dataset(in_dir: Path) -> tuple[list[SourceFile], int]:
                 rel = path.relative_to(in_dir).as_posix()
                 files.append(SourceFile(path, rel, genre_dir.name))
             else:
-                ignored += 1
-    ignored += sum(1 for p in in_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+                others.append(path)
+    loose = sorted(p for p in in_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    unlabelled = [p for p in loose if p.suffix.lower() in AUDIO_EXTENSIONS]
+    others += [p for p in loose if p.suffix.lower() not in AUDIO_EXTENSIONS]
     if not files:
-        raise FeatureStoreError(
-            f"{in_dir}: no audio found; expected <genre>/<track files> "
-            f"(endings: {', '.join(sorted(AUDIO_EXTENSIONS))})"
+        raise FeatureStoreError(_no_tracks_message(in_dir, unlabelled, others))
+    return DatasetScan(files, len(others), [p.name for p in unlabelled])
+
+
+def _no_tracks_message(in_dir: Path, unlabelled: list[Path], others: list[Path]) -> str:
+    if unlabelled:
+        first = unlabelled[0].name
+        return (
+            f"{in_dir}: {len(unlabelled)} audio files lie directly in this folder (e.g. {first}), "
+            f"but tracks are read from {in_dir}/{LAYOUT}: move each file into a folder named "
+            f"after its genre, e.g. {in_dir}/jazz/{first}"
         )
-    return files, ignored
+    if others:
+        example = others[0].relative_to(in_dir).as_posix()
+        return (
+            f"{in_dir}: no audio file in {in_dir}/{LAYOUT} ({len(others)} other files, e.g. "
+            f"{example}); audio files end in {', '.join(sorted(AUDIO_EXTENSIONS))}"
+        )
+    return f"{in_dir}: the folder is empty; put the tracks in {in_dir}/{LAYOUT}"
+
+
+def check_output(in_dir: Path, out_dir: Path) -> None:
+    """Refuse a store folder that is a file, or inside the input (it would be read as a genre)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FeatureStoreError(
+            f"{out_dir}: is a file; give the feature store a folder (new, or made by extract)"
+        )
+    source, target = in_dir.resolve(), out_dir.resolve()
+    if target == source or source in target.parents:
+        raise FeatureStoreError(
+            f"{out_dir}: the feature store cannot be inside the input folder {in_dir}; "
+            f"choose a folder outside it, e.g. {source.parent / (source.name + '-features')}"
+        )
 
 
 def _catalogued(data_dir: Path) -> list[SourceFile]:
@@ -192,9 +267,11 @@ def extract_dataset(
     options = options or ExtractOptions()
     source_root, root = Path(in_dir), Path(out_dir)
     started = time.perf_counter()
-    files, ignored = scan_dataset(source_root)
+    scan = scan_input(source_root)
+    files = scan.files
+    check_output(source_root, root)
     create_or_check(root, StoreInfo(options.params, options.clip_seconds))
-    summary = ExtractSummary(ignored=ignored)
+    summary = ExtractSummary(ignored=scan.ignored, unlabelled=scan.unlabelled)
     if on_start is not None:
         on_start(len(files))
 
@@ -207,6 +284,8 @@ def extract_dataset(
         summary.counts[outcome.status] += 1
         if outcome.status == "failed":
             summary.failures.append(outcome)
+        elif outcome.status in ("silent", "duplicate"):
+            summary.skipped.append(outcome)
         stored = "ok" if outcome.status in ("done", "cached") else outcome.status
         db.execute(
             "INSERT INTO tracks (path, genre, artist, sha256, size, status, reason, updated) "
@@ -244,6 +323,17 @@ def extract_dataset(
             reason = f"{src.path}: {type(exc).__name__}: {exc}"
             return ClipOutcome(src.rel, src.genre, "failed", reason), None
 
+    def keep(outcome: ClipOutcome, feats: ClipFeatures | None, sha: str) -> None:
+        if feats is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO clips (sha256, duration, n_frames, n_valid, "
+                "peak_db) VALUES (?, ?, ?, ?, ?)",
+                (sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db),
+            )
+        record(outcome, sha, sizes[sha])
+
+    sizes: dict[str, int | None] = {}
+    pending: list[Future[tuple[tuple[ClipOutcome, ClipFeatures | None], str]]] = []
     try:
         # Our worker threads already fill the cores; BLAS threads inside each would only
         # oversubscribe them (measured: 2x slower features with 2 workers).
@@ -265,19 +355,13 @@ def extract_dataset(
                 else:
                     first_owner[sha] = src
                     todo.append((src, sha, size))
-            sizes = {sha: size for _, sha, size in todo}
+            sizes.update({sha: size for _, sha, size in todo})
             last_commit = time.monotonic()
             tasks = ((src, sha) for src, sha, _ in todo)
             for (outcome, feats), sha in _bounded_map(
-                pool, lambda t: (work(*t), t[1]), tasks, window=4 * options.workers
+                pool, lambda t: (work(*t), t[1]), tasks, window=4 * options.workers, pending=pending
             ):
-                if feats is not None:
-                    db.execute(
-                        "INSERT OR REPLACE INTO clips (sha256, duration, n_frames, n_valid, "
-                        "peak_db) VALUES (?, ?, ?, ?, ?)",
-                        (sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db),
-                    )
-                record(outcome, sha, sizes[sha])
+                keep(outcome, feats, sha)
                 if time.monotonic() - last_commit > 1.0:
                     db.commit()
                     last_commit = time.monotonic()
@@ -288,6 +372,12 @@ def extract_dataset(
         db.execute("DELETE FROM tracks WHERE path NOT IN (SELECT path FROM present)")
     except KeyboardInterrupt:
         summary.interrupted = True
+        # The pool has let its running tasks finish: keep what they computed, not only what
+        # this thread had taken from them when Ctrl-C came.
+        for future in pending:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                (outcome, feats), sha = future.result()
+                keep(outcome, feats, sha)
     finally:
         db.commit()
         db.close()
@@ -348,18 +438,31 @@ def _render_cached_images(root: Path, src: SourceFile, sha: str, options: Extrac
 
 
 def _bounded_map(
-    pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], *, window: int
+    pool: ThreadPoolExecutor,
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    window: int,
+    pending: list[Future[R]] | None = None,
 ) -> Iterator[R]:
-    """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded."""
-    pending: list[Future[R]] = []
+    """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded.
+
+    ``pending`` (if given) holds the tasks not yet yielded; when the caller stops early the queued
+    ones are cancelled and the running ones stay there, so the caller can still collect them.
+    """
+    pending = [] if pending is None else pending
     iterator = iter(items)
     try:
         for item in iterator:
             pending.append(pool.submit(fn, item))
             if len(pending) >= window:
-                yield pending.pop(0).result()
+                result = pending[0].result()  # taken off only once it is in hand
+                pending.pop(0)
+                yield result
         while pending:
-            yield pending.pop(0).result()
+            result = pending[0].result()
+            pending.pop(0)
+            yield result
     finally:
         for future in pending:
             future.cancel()

@@ -3,8 +3,11 @@
 One :class:`HttpClient` per service. Every request first waits for the host's rate limiter, then
 is retried with exponential back-off and jitter on timeouts, connection errors, truncated bodies,
 HTTP 429 (honouring ``Retry-After``) and 5xx. Other 4xx answers raise at once: a wrong playlist id
-will not get better by asking again. A service may add its own check of a JSON answer (Deezer
-reports its quota error inside an HTTP 200) by raising :class:`RetryLaterError`.
+will not get better by asking again. A host that has not answered once yet and cannot be connected
+to (no network, a wrong address) raises :class:`ServiceUnreachableError` after
+``RetryPolicy.first_contact_attempts`` tries, so that a run without network fails fast. A service
+may add its own check of a JSON answer (Deezer reports its quota error inside an HTTP 200) by
+raising :class:`RetryLaterError`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from genrekit import __version__
-from genrekit.errors import ExpiredLinkError, FetchError, HttpStatusError
+from genrekit.errors import (
+    ExpiredLinkError,
+    FetchError,
+    HttpStatusError,
+    ServiceUnreachableError,
+)
 
 T = TypeVar("T")
 USER_AGENT = f"genrekit/{__version__} (+https://github.com/genrekit/genrekit)"
@@ -38,6 +46,8 @@ class RetryPolicy:
     base_delay: float = 1.0  # seconds before the 2nd attempt; doubles each time
     max_delay: float = 60.0  # cap of one wait, Retry-After included
     timeout: float = 20.0  # seconds per request (connect, read, write)
+    connect_timeout: float = 10.0  # seconds to open a connection
+    first_contact_attempts: int = 2  # tries to connect to a host that has never answered
 
 
 @dataclass(frozen=True)
@@ -112,12 +122,17 @@ class HttpClient:
         self._limits = dict(limits or {})
         self._default_limit = default_limit
         self._limiters: dict[str, RateLimiter] = {}
+        self._answered: set[str] = set()  # hosts that sent any HTTP response in this run
         self._lock = threading.Lock()
         self._client = httpx.Client(
-            timeout=retry.timeout,
+            timeout=httpx.Timeout(retry.timeout, connect=min(retry.connect_timeout, retry.timeout)),
             follow_redirects=True,
             headers={"User-Agent": USER_AGENT},
+            event_hooks={"response": [self._note_answer]},
         )
+
+    def _note_answer(self, response: httpx.Response) -> None:
+        self._answered.add(response.request.url.netloc.decode("ascii"))
 
     def close(self) -> None:
         self._client.close()
@@ -230,8 +245,23 @@ class HttpClient:
                 last, hint = later.reason, later.delay
             except httpx.TransportError as exc:  # timeouts, refused, reset, truncated
                 last, hint = _describe_transport_error(exc), None
+                if self._unreachable(url, exc, number + 1):
+                    raise ServiceUnreachableError(
+                        f"{self.service}: cannot connect to {urlsplit(url).netloc} ({last}); "
+                        "check the network connection (or the service's address, if you set "
+                        "one) and run the same command again"
+                    ) from None
         raise FetchError(
             f"{self.service}: {short_url(url)} failed {self.retry.attempts} times; last: {last}"
+        )
+
+    def _unreachable(self, url: str, exc: httpx.TransportError, attempts: int) -> bool:
+        """True if ``url``'s host never answered, cannot be connected to, and was tried enough."""
+        connect = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+        return (
+            connect
+            and urlsplit(url).netloc not in self._answered
+            and attempts >= min(self.retry.first_contact_attempts, self.retry.attempts)
         )
 
 

@@ -12,11 +12,11 @@ import csv
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genrekit.catalog import Catalog
+from genrekit.catalog import open_catalog
 from genrekit.errors import CatalogError
 from genrekit.naming import safe_part
 from genrekit.sources import TrackInfo
@@ -40,7 +40,7 @@ class LocalTrack:
 
 
 def import_tracks(
-    tracks: Iterator[LocalTrack],
+    tracks: Iterable[LocalTrack],
     data_dir: str | os.PathLike[str],
     *,
     source: str,
@@ -48,7 +48,7 @@ def import_tracks(
     copy: bool = False,
 ) -> ImportSummary:
     summary = ImportSummary()
-    with Catalog(data_dir) as catalog:
+    with open_catalog(data_dir) as catalog:
         for local in tracks:
             try:
                 sha = sha256_file(local.path)
@@ -77,25 +77,47 @@ def import_tracks(
     return summary
 
 
-def folder_tracks(folder: Path) -> Iterator[LocalTrack]:
-    """Audio files of a ``<genre>/<files>`` tree, each labelled by its top folder."""
+def folder_tracks(folder: Path) -> list[LocalTrack]:
+    """Audio files of a ``<genre>/<files>`` tree, each labelled by its top folder.
+
+    A folder without any (a missing folder, audio not sorted into genre folders) is an error
+    that says what it holds and what layout is expected.
+    """
     from genrekit.extract import scan_dataset
 
     files, _ = scan_dataset(folder)
-    for src in files:
-        yield LocalTrack(src.path, src.genre)
+    return [LocalTrack(src.path, src.genre) for src in files]
 
 
-def fma_tracks(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> Iterator[LocalTrack]:
+def fma_tracks(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> list[LocalTrack]:
     """Tracks of FMA's ``tracks.csv`` that have a top-level genre and audio in ``audio_dir``.
 
     FMA stores track 2 as ``000/000002.mp3``; ``tracks.csv`` has two header rows
-    (``track,genre_top`` ...) and a third naming the index column ``track_id``.
+    (``track,genre_top`` ...) and a third naming the index column ``track_id``. Rows without
+    audio are counted in ``summary.missing``; none with audio at all is a :class:`CatalogError`.
     """
+    if not audio_dir.is_dir():
+        raise CatalogError(
+            f"{audio_dir}: {'is not a folder' if audio_dir.exists() else 'does not exist'}; "
+            "give FMA's audio folder (with 000/000002.mp3 ...)"
+        )
+    found = list(_fma_rows(tracks_csv, audio_dir, summary))
+    if not found:
+        raise CatalogError(
+            f"{audio_dir}: none of the {summary.missing} tracks with a genre in {tracks_csv} has "
+            f"its audio here (expected e.g. {audio_dir / '000' / '000002.mp3'}); give the audio "
+            "folder that goes with this tracks.csv"
+        )
+    return found
+
+
+def _fma_rows(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> Iterator[LocalTrack]:
     try:
         handle = tracks_csv.open(newline="", encoding="utf-8")
     except OSError as exc:
-        raise CatalogError(f"{tracks_csv}: cannot read ({exc.strerror or exc})") from exc
+        raise CatalogError(
+            f"{tracks_csv}: cannot read ({exc.strerror or exc}); give FMA's fma_metadata/tracks.csv"
+        ) from exc
     with handle:
         reader = csv.reader(handle)
         try:

@@ -44,7 +44,11 @@ def fetch(
     ] = 3,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel downloads.")] = 4,
 ) -> None:
-    """Download labeled 30-second previews into OUT/<genre>/ with a catalog (resumable)."""
+    """Download labeled 30-second previews into OUT/<genre>/ with a catalog (resumable).
+
+    Exit status: 0 all done, 1 some tracks or queries failed (listed), 2 usage error, service
+    unreachable or nothing fetched, 130 interrupted (finished downloads are kept).
+    """
     from genrekit.collect import FetchOptions, open_source
     from genrekit.collect import fetch as run_fetch
     from genrekit.sources import GenreQuery
@@ -64,10 +68,21 @@ def fetch(
     if not any(summary.have.values()) and summary.no_preview:
         from genrekit.sources.spotify import NO_PREVIEWS
 
-        errors.print(styled("error:", "red", f"no track had a preview. {NO_PREVIEWS}"))
+        _error(f"no track had a preview. {NO_PREVIEWS}")
+        raise typer.Exit(EXIT_ERROR)
+    if not any(summary.have.values()):
+        _error(
+            f"nothing was fetched into {out} (see above); check the --genre queries, or run "
+            "the same command again later"
+        )
         raise typer.Exit(EXIT_ERROR)
     if not summary.ok:
         raise typer.Exit(EXIT_FAILURES)
+
+
+def _error(message: str) -> None:
+    """One ``error:`` line on stderr, the message printed as it is (never read as markup)."""
+    errors.print(styled("error:", "red", message))
 
 
 class _FetchDisplay:
@@ -96,8 +111,12 @@ class _FetchDisplay:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None:  # a fatal error is one line; a half-drawn bar would only hide it
+            self.progress.live.transient = True
+            self.progress.live.stop()
+        else:
+            self.progress.stop()
 
     def _task(self, genre: str) -> TaskID:
         if genre not in self.tasks:
@@ -169,7 +188,11 @@ def import_(
         typer.Option(help="FMA's tracks.csv: label FOLDER's tracks by their top-level genre."),
     ] = None,
 ) -> None:
-    """Add audio you already have to a data set's catalog (files stay put unless --copy)."""
+    """Add audio you already have to a data set's catalog (files stay put unless --copy).
+
+    Exit status: 0 all done, 1 some files could not be read (listed), 2 usage error or nothing
+    imported.
+    """
     from genrekit.importer import ImportSummary, fma_tracks, folder_tracks, import_tracks
 
     if fma_metadata is not None:
@@ -188,6 +211,9 @@ def import_(
     )
     for line in summary.conflicts[:10] + summary.failures:
         console.print(styled("  !", "yellow", line))
+    if summary.failures and not (summary.added or summary.known):
+        _error(f"{folder}: no file could be imported (see above)")
+        raise typer.Exit(EXIT_ERROR)
     if summary.failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -199,7 +225,10 @@ def catalog(
         Path | None, typer.Option("--csv", help="Export every track to this CSV ('-': stdout).")
     ] = None,
 ) -> None:
-    """Count a data set's tracks per genre and source, or export its catalog as CSV."""
+    """Count a data set's tracks per genre and source, or export its catalog as CSV.
+
+    Exit status: 0 done, 2 not a data set or the CSV cannot be written.
+    """
     from rich.table import Table
 
     from genrekit.catalog import Catalog
@@ -209,10 +238,17 @@ def catalog(
             if str(csv_out) == "-":
                 cat.write_csv(sys.stdout)
                 return
+            from genrekit.errors import CatalogError
             from genrekit.storage import atomic_path
 
-            with atomic_path(csv_out) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-                n = cat.write_csv(f)
+            try:
+                with atomic_path(csv_out) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+                    n = cat.write_csv(f)
+            except OSError as exc:
+                raise CatalogError(
+                    f"{csv_out}: cannot write the CSV ({exc.strerror or exc}); choose a file in a "
+                    "folder you can write to, or '-' for the terminal"
+                ) from exc
             console.print(f"wrote {n} tracks to {csv_out}")
             return
         counts = cat.counts()

@@ -2,15 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors, styled
+from genrekit.cli.app import (
+    EXIT_ERROR,
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    app,
+    console,
+    errors,
+    styled,
+)
 
 if TYPE_CHECKING:
-    from genrekit.extract import ExtractSummary, Status
+    from rich.progress import Progress
+
+    from genrekit.extract import ClipOutcome, ExtractSummary, Status
+
+WORKERS_HELP = "Parallel workers (default, or 0: one per core)."
+LISTED = 20
+"""Files listed by name per kind of outcome; the rest are in the store's index."""
+
+
+def _workers(value: int | None) -> int:
+    """``--workers``: 0 or none means one per core; a negative number is a usage error."""
+    from genrekit.errors import ParameterError
+    from genrekit.extract import default_workers
+
+    if value is not None and value < 0:
+        raise ParameterError(
+            f"--workers {value}: give a number of parallel workers, or 0 for one per core"
+        )
+    return value or default_workers()
+
+
+@contextmanager
+def _shown_once_started(progress: Progress) -> Iterator[Callable[[], None]]:
+    """Yield ``start()``: the bar appears once the inputs are checked, so that a usage error
+    stays one line on stderr, without a half-drawn bar before it."""
+    started = False
+
+    def start() -> None:
+        nonlocal started
+        if not started:
+            progress.start()
+            started = True
+
+    try:
+        yield start
+    finally:
+        if started:
+            progress.stop()
+
+
+def _usage(message: str) -> Exception:
+    """A usage error about a command-line value; main() prints it as one line and exits 2."""
+    from genrekit.errors import ParameterError
+
+    return ParameterError(message)
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print one ``error:`` line on stderr; raise the returned Exit(2)."""
+    errors.print(styled("error:", "red", message))
+    return typer.Exit(EXIT_ERROR)
 
 
 @app.command()
@@ -18,14 +78,17 @@ def extract(
     in_dir: Annotated[Path, typer.Argument(help="Folder of <genre>/<track files>.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Feature store folder to write.")],
     images: Annotated[bool, typer.Option("--images", help="Also write PNG images.")] = False,
-    workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Parallel workers (default: all cores).")
-    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)] = None,
     clip_seconds: Annotated[
-        float, typer.Option("--clip-seconds", help="Seconds analysed per track.")
+        float,
+        typer.Option("--clip-seconds", help="Seconds analysed per track (0.5 to 600)."),
     ] = 30.0,
 ) -> None:
-    """Extract log-mel spectrograms and MFCCs of every track (resumable)."""
+    """Extract log-mel spectrograms and MFCCs of every track (resumable).
+
+    Exit status: 0 all done, 1 some files failed (listed), 2 usage error or no usable clip,
+    130 interrupted (finished clips are kept).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -34,12 +97,11 @@ def extract(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
-    from genrekit.extract import ClipOutcome, ExtractOptions, default_workers, extract_dataset
+    from genrekit.extract import ExtractOptions, extract_dataset
 
-    options = ExtractOptions(
-        clip_seconds=clip_seconds, images=images, workers=workers or default_workers()
-    )
+    options = ExtractOptions(clip_seconds=clip_seconds, images=images, workers=_workers(workers))
     progress = Progress(
         TextColumn("extract", style="bold", markup=False),
         BarColumn(),
@@ -54,6 +116,7 @@ def extract(
     task = progress.add_task("extract", total=None, rate="-")
 
     def on_start(total: int) -> None:
+        start()
         progress.update(task, total=total)
 
     def on_clip(outcome: ClipOutcome) -> None:
@@ -62,14 +125,21 @@ def extract(
         done = progress.tasks[0].completed
         progress.update(task, rate=f"{done / elapsed:.1f}" if elapsed > 0 else "-")
         if outcome.status == "failed":
-            progress.console.print(styled("failed", "red", f"{outcome.rel}: {outcome.reason}"))
+            progress.console.print(
+                Text.assemble(("failed", "red"), f" {outcome.rel}: {outcome.reason}")
+            )
 
-    with progress:
+    with _shown_once_started(progress) as start:
         summary = extract_dataset(in_dir, out, options, on_start=on_start, on_clip=on_clip)
     _print_summary(summary, out)
     if summary.interrupted:
         errors.print("interrupted: finished clips are saved; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if not summary.usable:
+        raise _fail(
+            f"{in_dir}: no usable clip ({summary.total} files: every one failed, was silent or "
+            "a duplicate; see the list above)"
+        )
     if summary.failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -93,15 +163,46 @@ def _print_summary(summary: ExtractSummary, out: Path) -> None:
             table.add_row(label, str(summary.counts[status]), style=style)
     if summary.ignored:
         table.add_row("not audio (ignored)", str(summary.ignored))
+    if summary.unlabelled:
+        table.add_row("audio outside a <genre>/ folder (ignored)", str(len(summary.unlabelled)))
     rate = summary.counts["done"] / summary.seconds if summary.seconds else 0.0
     table.caption = (
         f"{summary.total} files in {summary.seconds:.1f} s ({rate:.1f} clips/s extracted)"
     )
     console.print(table)
-    for failure in summary.failures[:20]:
-        console.print(styled("  x", "red", f"{failure.rel}: {failure.reason}"))
-    if len(summary.failures) > 20:
-        console.print(f"  ... and {len(summary.failures) - 20} more (see index.sqlite)")
+    _list_outcomes(summary.failures, "x", "red")
+    _list_outcomes([o for o in summary.skipped if o.status == "silent"], "-", "yellow")
+    _list_outcomes([o for o in summary.skipped if o.status == "duplicate"], "=", "yellow")
+    if summary.unlabelled:
+        from rich.text import Text
+
+        names = ", ".join(summary.unlabelled[:LISTED])
+        more = (
+            f" and {len(summary.unlabelled) - LISTED} more"
+            if len(summary.unlabelled) > LISTED
+            else ""
+        )
+        console.print(
+            Text.assemble(
+                ("  ! ", "yellow"),
+                f"not in a <genre>/ folder, so without a label: {names}{more}; "
+                "move them into a folder named after their genre",
+            ),
+            soft_wrap=True,
+        )
+
+
+def _list_outcomes(outcomes: list[ClipOutcome], mark: str, style: str) -> None:
+    from rich.text import Text
+
+    for outcome in outcomes[:LISTED]:
+        console.print(Text.assemble((f"  {mark} ", style), f"{outcome.rel}: {outcome.reason}"))
+    if len(outcomes) > LISTED:
+        status = outcomes[0].status
+        console.print(
+            f"  ... and {len(outcomes) - LISTED} more {status} files "
+            f"(index.sqlite, table tracks, status '{status}')"
+        )
 
 
 @app.command()
@@ -109,11 +210,13 @@ def embed(
     in_dir: Annotated[Path, typer.Argument(help="The <genre>/<track files> folder extracted.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Its feature store (genrekit extract).")],
     backbone: Annotated[str, typer.Option(help="Pretrained backbone.")] = "msd-musicnn",
-    workers: Annotated[
-        int | None, typer.Option("--workers", "-j", help="Parallel workers (default: all cores).")
-    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)] = None,
 ) -> None:
-    """Add a pretrained backbone's clip embeddings to a feature store (resumable)."""
+    """Add a pretrained backbone's clip embeddings to a feature store (resumable).
+
+    Exit status: 0 all done, 1 some files failed (listed), 2 usage error or nothing embedded,
+    130 interrupted (finished clips are kept).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -122,6 +225,7 @@ def embed(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
 
     from genrekit.embed import embed_dataset
 
@@ -136,18 +240,22 @@ def embed(
     )
     task = progress.add_task("embed", total=None)
 
+    def on_start(total: int) -> None:
+        start()
+        progress.update(task, total=total)
+
     def on_clip(rel: str, error: str | None) -> None:
         progress.advance(task)
         if error:
-            progress.console.print(styled("failed", "red", f"{rel}: {error}"))
+            progress.console.print(Text.assemble(("failed", "red"), f" {rel}: {error}"))
 
-    with progress:
+    with _shown_once_started(progress) as start:
         summary = embed_dataset(
             in_dir,
             out,
             backbone=backbone,
-            workers=workers,
-            on_start=lambda n: progress.update(task, total=n),
+            workers=_workers(workers),
+            on_start=on_start,
             on_clip=on_clip,
         )
     console.print(
@@ -159,6 +267,8 @@ def embed(
     if summary.interrupted:
         errors.print("interrupted: finished clips are saved; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if not summary.usable:
+        raise _fail(f"{in_dir}: no clip could be embedded (every one failed, see above)")
     if summary.failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -194,9 +304,12 @@ def explore(
     task = progress.add_task("reading", total=None)
 
     def on_step(stage: str, done: int, total: int) -> None:
+        start()
         progress.update(task, description=stage, completed=done, total=total)
 
-    with progress:
+    if out.exists() and not out.is_dir():
+        raise _usage(f"{out}: is a file; give the report a folder (-o REPORT)")
+    with _shown_once_started(progress) as start:
         report = run_explore(features, out, options, on_step=on_step)
     numbers = report.numbers
     console.print(f"explored {numbers['clips_explored']} clips of {len(numbers['genres'])} genres")
@@ -226,9 +339,32 @@ def figure(
     from genrekit.features import FeatureParams, log_mel_and_mfcc, power_to_db
     from genrekit.images import save_figure
 
+    _check_figure_target(out)
     params = FeatureParams()
     y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
     mel, _, mfcc = log_mel_and_mfcc(y, params)
     values = power_to_db(mel, ref=np.max) if kind == "mel" else mfcc
-    save_figure(values, out, kind=kind, sr=sr, hop_length=params.hop_length, title=audio_file.name)
-    console.print(f"wrote {out}")
+    try:
+        save_figure(
+            values, out, kind=kind, sr=sr, hop_length=params.hop_length, title=audio_file.name
+        )
+    except OSError as exc:
+        raise _usage(
+            f"{out}: cannot write the figure ({exc.strerror or exc}); choose a folder you can "
+            "write to"
+        ) from exc
+    console.print(f"wrote {out}", highlight=False)
+
+
+def _check_figure_target(out: Path) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = out.suffix.lower().lstrip(".")
+    if out.is_dir():
+        raise _usage(f"{out}: is a folder; give the figure a file name, e.g. {out / 'mel.png'}")
+    if suffix and suffix not in formats:
+        raise _usage(
+            f"{out}: cannot draw a .{suffix} file; end the name in one of "
+            f"{', '.join('.' + f for f in sorted(formats))}"
+        )
