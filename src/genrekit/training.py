@@ -389,7 +389,7 @@ def train_model(
         state, arguments, log, outcome = _train_networks(
             store, reader, train_idx, val_idx, options, recipe, progress
         )
-    outcome |= {"patience": options.patience, "notes": notes}
+    outcome |= {"patience": options.patience, "val_clips": len(val_idx), "notes": notes}
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -409,6 +409,37 @@ def train_model(
         "state_dict": state,
     }
     return checkpoint, log
+
+
+def describe_outcome(training: dict[str, Any]) -> str:
+    """How training ended, in one line for people (``checkpoint["training"]``)."""
+    stopped = training["stopped"]
+    if stopped == "fitted":
+        return "fitted in closed form (no epochs to choose)"
+    kept, ran = training["kept"], training["ran"]
+    planned, patience = training["planned"], training["patience"]
+    accuracy = training.get("kept_val_accuracy") or []
+    if len(kept) == 1:
+        chosen = f"kept epoch {kept[0]}"
+    else:
+        chosen = "kept epochs " + ", ".join(map(str, kept)) + f" of networks 1-{len(kept)}"
+    if not training.get("val_clips"):
+        chosen += ", the lowest training loss (no validation clips)"
+    elif len(accuracy) == 1:
+        chosen += f", the best on validation ({100 * accuracy[0]:.1f} %)"
+    else:
+        chosen += ", each the best on validation"
+    last = ran[-1] if ran else 0
+    if stopped == "interrupted":
+        why = f"interrupted (Ctrl-C) after {last} of {planned} epochs"
+    elif stopped == "early":
+        why = (
+            f"early stopping after epoch {max(ran)}: no better validation accuracy for "
+            f"{patience} epochs"
+        )
+    else:
+        why = f"ran all {planned} epochs"
+    return f"{why}; {chosen}"
 
 
 def _check_embeddings(store: FeatureStore, model: str, recipe: Recipe, notes: list[str]) -> Recipe:
@@ -515,7 +546,17 @@ def _train_networks(
         if len(trained) > 1:
             arguments["members"] = len(trained)
     stopped = "interrupted" if "interrupted" in stops else "early" if "early" in stops else "epochs"
-    outcome = {"stopped": stopped, "kept": kept, "ran": ran, "planned": recipe.epochs}
+    best_val = [
+        next(e.val_accuracy for e in log if e.member == m + 1 and e.epoch == epoch)
+        for m, epoch in enumerate(kept)
+    ]
+    outcome = {
+        "stopped": stopped,
+        "kept": kept,
+        "ran": ran,
+        "planned": recipe.epochs,
+        "kept_val_accuracy": best_val,
+    }
     return model.state_dict(), arguments, log, outcome
 
 
