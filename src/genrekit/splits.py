@@ -107,12 +107,18 @@ def held_out_per_genre(n: int, fraction: float) -> int:
     return min(n - 1, max(1, round(fraction * n)))
 
 
+def keeps_every_genre(left: npt.NDArray[np.int64], taken: npt.NDArray[np.int64]) -> bool:
+    """Whether taking ``taken`` clips per genre out of ``left`` leaves one of each genre."""
+    return bool(np.all(left - taken >= np.minimum(left, 1)))
+
+
 def per_genre_holdout(
     labels: npt.NDArray[np.int64], groups: npt.NDArray[np.str_], fraction: float, seed: int = 0
 ) -> tuple[Indices, Indices]:
     """Hold out :func:`held_out_per_genre` clips of each genre, whole groups at a time (drawn
-    with ``seed``); a group that would overshoot a genre's share is left in the rest, so a
-    genre whose groups are all large may hold out fewer."""
+    with ``seed``). A group that would overshoot a genre's share stays in the rest, unless the
+    genre has nothing held out otherwise: then its smallest group goes, if every genre keeps
+    a clip in the rest."""
     rng = np.random.default_rng(seed)
     n_classes = int(labels.max()) + 1 if labels.size else 0
     need = np.array(
@@ -125,11 +131,21 @@ def per_genre_holdout(
         members = np.flatnonzero(group_of == g)
         counts = np.bincount(labels[members], minlength=n_classes)
         takes_needed = bool((counts[need > 0] > 0).any())
-        fits = bool(np.all(counts <= need)) and bool(np.all(left - counts >= 1))
+        fits = bool(np.all(counts <= need)) and keeps_every_genre(left, counts)
         if takes_needed and fits:
             held[members] = True
             need -= counts
             left -= counts
+    for c in np.flatnonzero((need > 0) & ~np.isin(np.arange(n_classes), labels[held])):
+        order = rng.permutation(names.size)
+        sizes = [(int(np.sum(group_of == g)), k) for k, g in enumerate(order)]
+        for _, k in sorted(sizes):
+            members = np.flatnonzero(group_of == order[k])
+            counts = np.bincount(labels[members], minlength=n_classes)
+            if counts[c] and not held[members].any() and keeps_every_genre(left, counts):
+                held[members] = True
+                left -= counts
+                break
     return np.flatnonzero(~held).astype(np.int64), np.flatnonzero(held).astype(np.int64)
 
 
