@@ -151,7 +151,7 @@ def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_pat
         if model == "baseline":  # any length: one clip at a time, its real frames only
             got = np.concatenate(
                 [
-                    session.run(["probabilities"], {"logmel": reader.valid(i)[None]})[0]
+                    session.run(["probabilities"], {"logmel": reader.valid(int(i))[None]})[0]
                     for i in everything
                 ]
             )
