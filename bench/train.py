@@ -150,13 +150,13 @@ def fused_scores(store: FeatureStore, results: list[CrossValidation]) -> list[fl
 
 
 def options_for(name: str, args: argparse.Namespace, draw: int = 0) -> TrainOptions:
-    """The recipe of ``name`` with the command line's changes (members only for networks);
-    ``draw`` k > 0 uses the seed ``--seed`` + k."""
+    """The recipe of ``name`` with the command line's changes (epochs and members only for
+    networks); ``draw`` k > 0 uses the seed ``--seed`` + k."""
     return TrainOptions(
         model=name,
         seed=args.seed + draw,
         mixup=args.mixup,
-        epochs=args.epochs,
+        epochs=args.epochs if RECIPES[name].epochs else None,
         members=args.members if RECIPES[name].epochs else None,
     )
 

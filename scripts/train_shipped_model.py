@@ -127,7 +127,7 @@ def main() -> None:
         everything = np.arange(len(store))
         checkpoint, log = train_model(store, everything, everything[:0], options)
         minutes = (time.perf_counter() - started) / 60
-        save_checkpoint(checkpoint, work / "model" / "model.pt")
+        save_checkpoint(checkpoint, work / "model")
         export_onnx(work / "model", OUT / f"{args.name}.onnx")
         counts = np.bincount(store.labels)
         params = store.params

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -51,10 +55,17 @@ def genre_audio(genre: str, rng: np.random.Generator) -> np.ndarray:
     return y + 0.002 * rng.standard_normal(t.size)
 
 
-def make_store(root: Path, genres: tuple[str, ...], per_genre: int, seed: int = 0) -> Path:
+def make_store(
+    root: Path,
+    genres: tuple[str, ...],
+    per_genre: int,
+    seed: int = 0,
+    sizes: dict[str, int] | None = None,
+) -> Path:
+    """A store of generated genres: ``per_genre`` clips each, or ``sizes[genre]``."""
     rng = np.random.default_rng(seed)
     for genre in genres:
-        for i in range(per_genre):
+        for i in range((sizes or {}).get(genre, per_genre)):
             path = root / "in" / genre / f"{genre}{i:02d}.wav"
             path.parent.mkdir(parents=True, exist_ok=True)
             sf.write(path, genre_audio(genre, rng).astype(np.float32), SR)
@@ -112,7 +123,7 @@ def test_checkpoint_describes_itself_and_round_trips(store_dir: Path, tiny_dir: 
 @pytest.mark.parametrize("model", ["tiny", "baseline"])
 def test_onnx_export_matches_pytorch(store_dir: Path, tmp_path: Path, model: str) -> None:
     model_dir = tmp_path / model
-    train(store_dir, model_dir, TrainOptions(model=model, epochs=2))
+    train(store_dir, model_dir, TrainOptions(model=model, epochs=2 if model == "tiny" else None))
     onnx_path = export_onnx(model_dir, tmp_path / f"{model}.onnx")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     meta = json.loads(session.get_modelmeta().custom_metadata_map["genrekit"])
@@ -418,11 +429,160 @@ def test_a_teacher_shapes_training_and_leaves_no_trace_in_the_model(
     assert "features.0.0.weight" in changed  # the teacher's loss reached the convolutions
     assert evaluate(tmp_path / "taught", taught)["accuracy"] > 0.9
     export_onnx(tmp_path / "taught", tmp_path / "taught.onnx")
-    with pytest.raises(ParameterError, match=r"genrekit embed.*--no-teacher"):
-        train(store_dir, tmp_path / "no-embeddings", TrainOptions(model="tiny", epochs=1))
+    fallback = train(store_dir, tmp_path / "no-embeddings", TrainOptions(model="tiny", epochs=1))
+    assert fallback["teacher"] is None  # no dead end: trained untaught, and said so
+    (note,) = fallback["training"]["notes"]
+    assert "36 of 36 clips" in note and "without its fake teacher" in note
+    assert "genrekit embed" in note and "--audio" in note
     untaught = train(
         store_dir, tmp_path / "untaught", TrainOptions(model="tiny", epochs=12, teacher=False)
     )
     assert untaught["teacher"] is None
     for name, value in untaught["state_dict"].items():  # as if the recipe had no teacher
         assert torch.equal(value, plain["state_dict"][name])
+
+
+# --- splits that stay sane, and a train command that says what it did ------------------------
+
+
+def test_one_small_genre_does_not_make_every_genre_hold_out_half() -> None:
+    from genrekit.splits import holdout
+
+    labels = np.repeat(np.arange(3), [52, 52, 4])  # the issue's store: 54/27/27 before
+    groups = np.array([f"clip:{i}" for i in range(labels.size)])
+    rest, test = holdout(labels, groups, 0.15)
+    assert np.bincount(labels[test]).tolist() == [8, 8, 1]  # 15 % of each, at least one
+    fit, val = holdout(labels[rest], groups[rest], 0.15)
+    assert np.bincount(labels[rest][val]).tolist() == [7, 7, 1]
+    assert np.bincount(labels[rest][fit]).tolist() == [37, 37, 2]
+    assert not set(rest) & set(test) and len(rest) + len(test) == labels.size
+
+
+def test_a_small_genre_split_keeps_artists_on_one_side() -> None:
+    from genrekit.splits import per_genre_holdout
+
+    labels = np.repeat(np.arange(2), [30, 4])
+    groups = np.array([f"artist:{i // 3}" for i in range(30)] + ["artist:x"] * 2 + ["artist:y"] * 2)
+    for seed in range(5):
+        rest, held = per_genre_holdout(labels, groups, 0.15, seed)
+        assert not set(groups[rest]) & set(groups[held])
+        assert 0 < np.bincount(labels[held], minlength=2)[0] <= 6
+        assert np.bincount(labels[held], minlength=2)[1] == 2  # a whole artist, never all four
+        assert np.bincount(labels[rest], minlength=2).min() >= 2
+
+
+def genrekit(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it: exit codes and one-line errors included."""
+    return subprocess.run(
+        [sys.executable, "-m", "genrekit", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture(scope="module")
+def uneven_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("uneven")
+    return make_store(root, ("clicks", "noise", "tones"), 14, sizes={"tones": 4})
+
+
+def test_train_says_what_it_held_out_how_it_stopped_and_its_test_accuracy(
+    uneven_dir: Path, tmp_path: Path
+) -> None:
+    result = genrekit("train", str(uneven_dir), "-o", str(tmp_path / "m"), "--model", "tiny")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "held out for testing: 5 of 32 clips, about 15 % of each genre" in out
+    assert "disjoint by clip (the store records no artists)" in out
+    assert "genre 'tones' has only 4 clips: 1 tested, 1 validated, 2 trained on" in out
+    assert re.search(
+        r"(ran all 15 epochs|early stopping after epoch \d+: no better validation "
+        r"accuracy for 15 epochs); kept epoch \d+, the best on validation",
+        out,
+    )
+    assert re.search(r"test accuracy: \d+\.\d % on the 5 held-out clips", out)
+    checkpoint = load_checkpoint(tmp_path / "m")
+    assert checkpoint["training"]["test_clips"] == 5
+    assert len(checkpoint["split"]["test"]) == 5 and len(checkpoint["split"]["train"]) == 22
+
+
+def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    real = training.predict
+
+    def interrupted_in_epoch_three(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the third epoch's validation
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "predict", interrupted_in_epoch_three)
+    args = ["train", str(store_dir), "-o", str(tmp_path / "m"), "--model", "tiny", "--epochs", "9"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 130
+    assert "interrupted (Ctrl-C) after 2 of 9 epochs; kept epoch" in result.output
+    assert "test accuracy" in result.output  # the kept network is tested and saved
+    assert load_checkpoint(tmp_path / "m")["training"]["ran"] == [2]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "baseline", "--folds", "1"], "--folds 1: cross-validation needs 2 folds"),
+        (["--model", "baseline", "--folds", "-3"], "--folds -3: cross-validation needs 2 folds"),
+        (["--model", "tiny", "--folds", "13"], "--folds 13: genre 'clicks' has only 12 clips"),
+        (["--model", "tiny", "--epochs", "0"], "--epochs 0: need 1 or more"),
+        (["--model", "cnn", "--epochs", "-2"], "--epochs -2: need 1 or more"),
+        (["--model", "baseline", "--epochs", "5"], "baseline is fitted in closed form"),
+        (["--model", "resnet"], "unknown model 'resnet'; choose one of: baseline,"),
+    ],
+)
+def test_impossible_options_fail_before_any_training(
+    store_dir: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = genrekit("train", str(store_dir), "-o", str(tmp_path / "m"), *args)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line
+    assert "tiny" not in line
+    assert not (tmp_path / "m").exists()
+
+
+def test_test_only_models_are_not_offered() -> None:
+    runner = CliRunner()
+    for args in (["train", "--help"], ["models"]):
+        result = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        assert "tiny" not in result.output
+    assert "cnn" in runner.invoke(app, ["models"]).output
+    with pytest.raises(ParameterError) as excinfo:
+        build("resnet")
+    assert "tiny" not in str(excinfo.value) and "baseline" in str(excinfo.value)
+
+
+def test_cnn_right_after_extract_trains_taught_with_audio_or_untaught_with_a_note(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(store_dir, copy)
+    runner = CliRunner()
+    args = ["train", str(copy), "--model", "cnn", "--epochs", "1"]
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "untaught")])
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: 36 of 36 clips" in result.output
+        and "without its msd-musicnn teacher" in result.output
+    )
+    assert "--audio IN_DIR" in result.output
+    assert load_checkpoint(tmp_path / "untaught")["teacher"] is None
+    audio = store_dir.parent / "in"
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "taught"), "--audio", str(audio)])
+    assert result.exit_code == 0, result.output
+    assert "36 clips embedded" in result.output and "note:" not in result.output
+    assert load_checkpoint(tmp_path / "taught")["teacher"] == "msd-musicnn"
+    assert FeatureStore(copy).has_embeddings("msd-musicnn")

@@ -2,7 +2,7 @@
 
 Evaluation uses only clips the model never saw in training or validation (the checkpoint keeps
 the content hashes of both), so evaluating on the training store gives its held-out test split,
-and on another store gives all of it.
+and on another store gives all of it. Models fitted in closed form need no PyTorch for either.
 """
 
 from __future__ import annotations
@@ -14,19 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
+from genrekit import linear
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ModelError
 from genrekit.features import FeatureParams
 from genrekit.storage import atomic_path, write_bytes_atomic
 from genrekit.training import (
+    CHECKPOINT_FILES,
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
-    ClipReader,
+    closed_form,
     load_model_state,
-    predict,
+    probabilities,
+    read_npz_checkpoint,
+    require_torch,
 )
 
 ONNX_OPSET = 17
@@ -34,20 +36,40 @@ MOST_CONFUSED = 15
 
 
 def load_checkpoint(model: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint from a model folder (its ``model.pt``) or file: weights only, no code."""
+    """A checkpoint from a model folder (its ``model.npz`` or ``model.pt``) or file: arrays and
+    plain types only, no code (``model.pt`` needs PyTorch, read with ``weights_only``)."""
     path = Path(model)
     if path.is_dir():
-        path = path / "model.pt"
+        path = next(
+            (path / name for name in CHECKPOINT_FILES if (path / name).is_file()), path / "model.pt"
+        )
     if not path.is_file():
         raise ModelError(f"{path}: no such model; train one with 'genrekit train'")
-    try:
-        checkpoint: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ModelError(f"{path}: not a readable genrekit model ({exc})") from exc
+    checkpoint: dict[str, Any]
+    if path.suffix == ".npz":
+        checkpoint = read_npz_checkpoint(path)
+    else:
+        require_torch(f"{path}: reading a network's checkpoint", ModelError)
+        import torch
+
+        try:
+            checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as exc:  # torch raises many kinds for a damaged file
+            raise ModelError(f"{path}: not a readable genrekit model ({exc})") from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: not a genrekit model checkpoint")
     if int(checkpoint.get("version", 0)) > CHECKPOINT_VERSION:
         raise ModelError(f"{path}: made by a newer genrekit (version {checkpoint['version']})")
+    for key in ("architecture", "arguments", "classes", "feature_params", "state_dict"):
+        if key not in checkpoint:
+            raise ModelError(f"{path}: damaged model checkpoint (no {key!r})")
+    if closed_form(str(checkpoint["architecture"])):
+        # Older closed-form checkpoints were saved by PyTorch: the same arrays, as tensors.
+        checkpoint["state_dict"] = {
+            name: np.asarray(value, dtype=np.float32)
+            for name, value in checkpoint["state_dict"].items()
+        }
+        linear.check_state(checkpoint["state_dict"], checkpoint["arguments"], str(path))
     return checkpoint
 
 
@@ -85,13 +107,7 @@ def evaluate(
         )
     indices = np.array(picked, dtype=np.int64)
     truth = np.array([classes.index(store.tracks[i].genre) for i in picked])
-    model = load_model_state(checkpoint)
-    probs = predict(
-        model,
-        ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone")),
-        indices,
-        torch.device("cpu"),
-    )
+    probs = probabilities(checkpoint, store, indices)
     guess = probs.argmax(axis=1)
     labels = list(range(len(classes)))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -185,10 +201,23 @@ def onnx_metadata(checkpoint: dict[str, Any]) -> dict[str, Any]:
 def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> Path:
     """Write the model as ONNX: input ``logmel`` (batch, n_mels, frames) in dB, or for a backbone
     model ``embedding`` (batch, size); output ``probabilities`` (batch, n_classes); the metadata
-    key ``genrekit`` holds ``onnx_metadata``."""
+    key ``genrekit`` holds ``onnx_metadata``. A model fitted in closed form is written node by
+    node with ``onnx``; a network is exported by PyTorch."""
     import onnx
 
     checkpoint = load_checkpoint(model_dir)
+    target = Path(out_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    metadata = json.dumps(onnx_metadata(checkpoint))
+    if closed_form(checkpoint["architecture"]):
+        graph = linear.onnx_graph(checkpoint, ONNX_OPSET, metadata)
+        with atomic_path(target) as tmp:
+            onnx.save(graph, str(tmp))
+        return target
+    require_torch(f"exporting a {checkpoint['architecture']} network", ModelError)
+    import torch
+    from torch import nn
+
     model = nn.Sequential(load_model_state(checkpoint), nn.Softmax(dim=1)).eval()
     if checkpoint.get("backbone"):
         input_name = "embedding"
@@ -200,8 +229,6 @@ def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[s
     dynamic = {input_name: {0: "batch"}, "probabilities": {0: "batch"}}
     if checkpoint["architecture"] == "baseline" or checkpoint["window_frames"]:
         dynamic["logmel"][2] = "frames"  # summaries and global pooling take any length
-    target = Path(out_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # The TorchScript exporter is deprecated but needs no extra packages (the torch.export
     # one needs onnxscript) and handles these plain feed-forward graphs exactly.
     with atomic_path(target) as tmp, warnings.catch_warnings():
@@ -218,6 +245,6 @@ def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[s
         )
         graph = onnx.load(str(tmp))
         entry = graph.metadata_props.add()
-        entry.key, entry.value = "genrekit", json.dumps(onnx_metadata(checkpoint))
+        entry.key, entry.value = "genrekit", metadata
         onnx.save(graph, str(tmp))
     return target

@@ -1,5 +1,8 @@
 """The genre classifiers, as PyTorch modules built from a name and plain arguments.
 
+Only networks need these modules to train; ``baseline`` and the backbone heads are fitted and
+run with numpy (:mod:`genrekit.linear`), and their modules here load the same arrays.
+
 Every model takes the same input, a batch of log-mel windows in dB re 1.0, shape
 ``(batch, n_mels, n_frames)``, exactly what the feature store holds, and returns class logits.
 What a model needs beyond that (MFCCs, statistics over time, normalization) happens inside it,
@@ -216,8 +219,9 @@ def build(name: str, *, members: int = 1, **kwargs: Any) -> nn.Module:
     try:
         cls = ARCHITECTURES[name]
     except KeyError:
+        offered = [a for a in ARCHITECTURES if a != "tiny"]  # tiny is for the tests
         raise ParameterError(
-            f"unknown model {name!r}; choose one of: {', '.join(ARCHITECTURES)}"
+            f"unknown model {name!r}; choose one of: {', '.join(offered)}"
         ) from None
     try:
         networks: list[nn.Module] = [cls(**kwargs) for _ in range(max(1, members))]

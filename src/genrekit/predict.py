@@ -168,7 +168,7 @@ def load_model(
             return Model(path / "model.onnx", name=path.name, threads=threads)
         hint = (
             f"; export it first: genrekit export {path} -o {path / 'model.onnx'}"
-            if (path / "model.pt").is_file()
+            if (path / "model.pt").is_file() or (path / "model.npz").is_file()
             else ""
         )
         raise ModelError(f"{path}: no model.onnx in this folder{hint}")

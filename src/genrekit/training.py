@@ -4,6 +4,9 @@
 validation clips (never on test clips), and returns a self-describing checkpoint.
 ``train`` splits a store (test / validation / training, stratified, disjoint by artist or clip)
 and writes a model folder; ``cross_validate`` gives accuracy over K disjoint folds.
+
+The models fitted in closed form (``baseline``, backbone heads: :mod:`genrekit.linear`) need
+numpy and scikit-learn only; PyTorch is imported only to train, evaluate or export a network.
 """
 
 from __future__ import annotations
@@ -11,25 +14,36 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
-from torch import nn
 
+from genrekit import linear
 from genrekit.dataset import FeatureStore
-from genrekit.errors import ParameterError
+from genrekit.errors import GenrekitError, ModelError, ParameterError
 from genrekit.features import loop_frames
-from genrekit.models import Baseline, EmbeddingHead, Ensemble, Standardize, build
-from genrekit.splits import Indices, check_trainable, groups_of, holdout, kfold
+from genrekit.splits import (
+    Indices,
+    check_folds,
+    check_trainable,
+    describe_split,
+    groups_of,
+    holdout,
+    kfold,
+)
 from genrekit.storage import atomic_path, write_bytes_atomic
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 CHECKPOINT_FORMAT = "genrekit-model"
 CHECKPOINT_VERSION = 1
@@ -84,6 +98,30 @@ RECIPES: dict[str, Recipe] = {
         arguments={"channels": (8, 16), "dropout": 0.0},
     ),
 }
+TEST_ONLY = frozenset({"tiny"})
+"""Recipes for the tests (built in seconds): usable by name, never offered to users."""
+INSTALL_TORCH = "pip install 'genrekit[train]'"
+CHECKPOINT_FILES = ("model.npz", "model.pt")
+"""A model folder's checkpoint: numpy arrays (closed-form models) or PyTorch (networks)."""
+
+
+def public_models() -> list[str]:
+    """The models users can train (``--model``)."""
+    return [name for name in RECIPES if name not in TEST_ONLY]
+
+
+def closed_form(architecture: str) -> bool:
+    """Whether a model is fitted in closed form with numpy and scikit-learn (no PyTorch)."""
+    recipe = RECIPES.get(architecture)
+    return recipe is not None and recipe.epochs == 0
+
+
+def require_torch(what: str, error: type[GenrekitError] = ParameterError) -> None:
+    """Raise ``error`` in one line with the install command if PyTorch cannot be imported."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise error(f"{what} needs PyTorch: {INSTALL_TORCH}") from None
 
 
 @dataclass(frozen=True)
@@ -102,12 +140,19 @@ class TrainOptions:
     def recipe(self) -> Recipe:
         if self.model not in RECIPES:
             raise ParameterError(
-                f"unknown model {self.model!r}; choose one of: {', '.join(RECIPES)}"
+                f"unknown model {self.model!r}; choose one of: {', '.join(public_models())}"
             )
         recipe = RECIPES[self.model]
         if not self.teacher:
             recipe = replace(recipe, teacher=None)
         if self.epochs is not None:
+            if self.epochs < 1:
+                raise ParameterError(f"--epochs {self.epochs}: need 1 or more")
+            if not recipe.epochs:
+                raise ParameterError(
+                    f"--epochs {self.epochs}: {self.model} is fitted in closed form and has no "
+                    "epochs; leave --epochs out"
+                )
             recipe = replace(recipe, epochs=self.epochs)
         if self.members is not None:
             if self.members < 1 or (self.members > 1 and not recipe.epochs):
@@ -182,7 +227,9 @@ class ClipReader:
                 start = int(rng.integers(0, valid - length + 1))
                 crop = np.asarray(image[:, start : start + length])
             if length != self.window:
-                stretched = nn.functional.interpolate(
+                import torch
+
+                stretched = torch.nn.functional.interpolate(
                     torch.tensor(crop)[None], size=self.window, mode="linear"
                 )
                 crop = stretched[0].numpy()
@@ -204,6 +251,8 @@ class ClipReader:
 def shift_bands(x: torch.Tensor, shifts: npt.NDArray[np.int64]) -> torch.Tensor:
     """Each example of (batch, bands, frames) moved up by ``shifts[i]`` mel bands (down if
     negative), the edge band repeated into the space left: a rough pitch shift."""
+    import torch
+
     bands = x.shape[1]
     rows = np.arange(bands)
     source = torch.from_numpy(np.clip(rows[None, :] - shifts[:, None], 0, bands - 1))
@@ -215,6 +264,8 @@ def augment(x: torch.Tensor, rng: np.random.Generator, band_shift: int = 0) -> t
 
     ``band_shift``: also shift each example by up to that many mel bands (:func:`shift_bands`).
     """
+    import torch
+
     batch, bands, frames = x.shape
     x = x + torch.from_numpy(rng.uniform(-6, 6, size=(batch, 1, 1)).astype(np.float32))
     if band_shift:
@@ -232,7 +283,11 @@ def augment(x: torch.Tensor, rng: np.random.Generator, band_shift: int = 0) -> t
 
 def fit_normalization(model: nn.Module, reader: ClipReader, indices: Indices) -> None:
     """Set every ``Standardize`` buffer from the training clips' real frames."""
-    sample = indices[: min(len(indices), 512)]
+    import torch
+
+    from genrekit.models import Baseline, EmbeddingHead, Standardize
+
+    sample = indices[: min(len(indices), linear.NORM_SAMPLE)]
     if isinstance(model, EmbeddingHead):
         values = torch.from_numpy(reader.embeddings(indices)).T
         model.norm.mean.copy_(values.mean(dim=1, keepdim=True))
@@ -259,6 +314,10 @@ def predict(
     model: nn.Module, reader: ClipReader, indices: Indices, device: torch.device
 ) -> npt.NDArray[np.float64]:
     """Track-level class probabilities: window probabilities averaged over each whole track."""
+    import torch
+
+    from genrekit.models import Baseline, EmbeddingHead
+
     model.eval()
     out = []
     with torch.no_grad():
@@ -284,26 +343,11 @@ def predict(
 
 def class_weights(labels: npt.NDArray[np.int64], n_classes: int) -> torch.Tensor:
     """Inverse-frequency weights, mean 1: each genre counts alike in the loss."""
+    import torch
+
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / n_classes, 0.0)
     return torch.tensor(weights, dtype=torch.float32)
-
-
-def architecture_arguments(name: str, store: FeatureStore, recipe: Recipe) -> dict[str, Any]:
-    params = store.params
-    n_frames = store.array("logmel", 0).shape[1]
-    base: dict[str, Any] = {"n_classes": len(store.genres)}
-    if recipe.backbone is not None:
-        base |= {"n_inputs": int(store.embedding(0, recipe.backbone).shape[0])}
-    elif name == "baseline":
-        base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc}
-    elif name in ("seed-mlp", "seed-cnn"):
-        base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc, "n_frames": n_frames}
-    else:
-        base |= {"n_mels": params.n_mels}
-    if recipe.members > 1:
-        base |= {"members": recipe.members}
-    return base | recipe.arguments
 
 
 def train_model(
@@ -316,71 +360,36 @@ def train_model(
 ) -> tuple[dict[str, Any], list[EpochLog]]:
     """Train ``options.model`` on ``train_idx``, keep the epoch best on ``val_idx``.
 
-    Returns the checkpoint (plain types and tensors only) and the per-epoch log. Ctrl-C stops
-    training early and keeps the best epoch so far.
+    Returns the checkpoint (plain types and arrays: numpy for models fitted in closed form,
+    tensors for networks) and the per-epoch log. ``checkpoint["training"]`` says how training
+    ended: ``stopped`` is "fitted" (closed form), "early" (no better validation accuracy for
+    ``options.patience`` epochs), "epochs" (all of them) or "interrupted" (Ctrl-C: the best
+    epoch so far is kept), ``kept``/``ran`` the epochs kept and run per network, ``notes`` what
+    a user should know (a teacher left out for want of embeddings).
     """
     recipe = options.recipe()
-    torch.manual_seed(options.seed)
-    rng = np.random.default_rng(options.seed)
-    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if recipe.epochs:
+        require_torch(f"--model {options.model}")
+    notes: list[str] = []
+    recipe = _check_embeddings(store, options.model, recipe, notes)
     window = window_frames(store) if recipe.window else None
-    if recipe.backbone is not None and not store.has_embeddings(recipe.backbone):
-        raise ParameterError(
-            f"{store.root}: model {options.model!r} needs {recipe.backbone} embeddings of every "
-            f"clip; run 'genrekit embed IN_DIR -o {store.root}' first"
-        )
-    if recipe.teacher is not None and not store.has_embeddings(recipe.teacher):
-        raise ParameterError(
-            f"{store.root}: model {options.model!r} learns from a {recipe.teacher} teacher, which "
-            f"needs the embedding of every clip; run 'genrekit embed IN_DIR -o {store.root}' "
-            "first, or train without the teacher (--no-teacher)"
-        )
     reader = ClipReader(store, window, recipe.backbone)
-    arguments = architecture_arguments(options.model, store, recipe)
-    model = build(options.model, **arguments)
-    fit_normalization(model, reader, train_idx)
     log: list[EpochLog] = []
-    if isinstance(model, EmbeddingHead):
-        _fit_head(model, reader.embeddings(train_idx), store.labels[train_idx], options.seed)
-    elif isinstance(model, Baseline):
-        _fit_baseline(model, reader, store.labels[train_idx], train_idx, options.seed)
+    outcome: dict[str, Any] = {"stopped": "fitted", "kept": [], "ran": []}
+    state: dict[str, Any]
+    if recipe.backbone is not None and not recipe.epochs:
+        n_classes = len(store.genres)
+        embeddings = reader.embeddings(train_idx)
+        state, arguments = linear.fit_head(
+            embeddings, store.labels[train_idx], n_classes, options.seed
+        )
+    elif not recipe.epochs:
+        state, arguments = linear.fit_baseline(store, train_idx, options.seed)
     else:
-        networks = list(model.members) if isinstance(model, Ensemble) else [model]
-        teacher = None  # the same for every member: fitted once
-        if recipe.teacher is not None:
-            teacher = torch.from_numpy(
-                teacher_genres(store, recipe.teacher, store.labels, train_idx, options.seed)
-            )
-        trained: list[nn.Module] = []
-        for k, network in enumerate(networks):
-            if k:  # member k starts from seed + k: other weights, crops and batches
-                torch.manual_seed(options.seed + k)
-                rng = np.random.default_rng(options.seed + k)
-            network.to(device)
-            member_log, interrupted = _fit_network(
-                network,
-                reader,
-                store.labels,
-                train_idx,
-                val_idx,
-                recipe,
-                options,
-                rng,
-                device,
-                progress,
-                teacher,
-                member=k + 1,
-            )
-            network.cpu()
-            log += member_log
-            trained.append(network)
-            if interrupted:
-                break
-        if len(trained) < len(networks):  # Ctrl-C: keep the networks trained so far
-            model = Ensemble(trained) if len(trained) > 1 else trained[0]
-            arguments = {a: v for a, v in arguments.items() if a != "members"}
-            if len(trained) > 1:
-                arguments["members"] = len(trained)
+        state, arguments, log, outcome = _train_networks(
+            store, reader, train_idx, val_idx, options, recipe, progress
+        )
+    outcome |= {"patience": options.patience, "val_clips": len(val_idx), "notes": notes}
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -396,69 +405,159 @@ def train_model(
         # A clip shorter than the window is looped to fill it (whole-clip models see the padding).
         "short_fill": "loop" if window else "silence",
         "options": asdict(options),
-        "state_dict": model.state_dict(),
+        "training": outcome,
+        "state_dict": state,
     }
     return checkpoint, log
 
 
-def _fit_baseline(
-    model: Baseline,
+def describe_outcome(training: dict[str, Any]) -> str:
+    """How training ended, in one line for people (``checkpoint["training"]``)."""
+    stopped = training["stopped"]
+    if stopped == "fitted":
+        return "fitted in closed form (no epochs to choose)"
+    kept, ran = training["kept"], training["ran"]
+    planned, patience = training["planned"], training["patience"]
+    accuracy = training.get("kept_val_accuracy") or []
+    if len(kept) == 1:
+        chosen = f"kept epoch {kept[0]}"
+    else:
+        chosen = "kept epochs " + ", ".join(map(str, kept)) + f" of networks 1-{len(kept)}"
+    if not training.get("val_clips"):
+        chosen += ", the lowest training loss (no validation clips)"
+    elif len(accuracy) == 1:
+        chosen += f", the best on validation ({100 * accuracy[0]:.1f} %)"
+    else:
+        chosen += ", each the best on validation"
+    last = ran[-1] if ran else 0
+    if stopped == "interrupted":
+        why = f"interrupted (Ctrl-C) after {last} of {planned} epochs"
+    elif stopped == "early":
+        why = (
+            f"early stopping after epoch {max(ran)}: no better validation accuracy for "
+            f"{patience} epochs"
+        )
+    else:
+        why = f"ran all {planned} epochs"
+    return f"{why}; {chosen}"
+
+
+def _check_embeddings(store: FeatureStore, model: str, recipe: Recipe, notes: list[str]) -> Recipe:
+    """The recipe, without its teacher when clips lack the teacher's embeddings (said in
+    ``notes``); an error when the model's own input, a backbone's embeddings, is missing."""
+    for backbone in (recipe.backbone, recipe.teacher):
+        if backbone is None:
+            continue
+        missing = sum(not store.has_embedding(i, backbone) for i in range(len(store)))
+        if not missing:
+            continue
+        what = f"{missing} of {len(store)} clips of {store.root} have no {backbone} embedding"
+        hint = f"'genrekit embed IN_DIR -o {store.root}' first, or give train --audio IN_DIR"
+        if backbone == recipe.backbone:
+            raise ParameterError(
+                f"model {model!r} reads {backbone} embeddings, but {what}; run {hint}"
+            )
+        notes.append(
+            f"{what}, so {model} trains without its {backbone} teacher (on GTZAN the teacher "
+            f"added 0.6-1.9 points of accuracy); to teach it, run {hint}"
+        )
+        recipe = replace(recipe, teacher=None)
+    return recipe
+
+
+def architecture_arguments(name: str, store: FeatureStore, recipe: Recipe) -> dict[str, Any]:
+    params = store.params
+    n_frames = store.array("logmel", 0).shape[1]
+    base: dict[str, Any] = {"n_classes": len(store.genres)}
+    if name in ("seed-mlp", "seed-cnn"):
+        base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc, "n_frames": n_frames}
+    else:
+        base |= {"n_mels": params.n_mels}
+    if recipe.members > 1:
+        base |= {"members": recipe.members}
+    return base | recipe.arguments
+
+
+def _train_networks(
+    store: FeatureStore,
     reader: ClipReader,
-    labels: npt.NDArray[np.int64],
     train_idx: Indices,
-    seed: int,
-) -> None:
-    """Multinomial logistic regression (scikit-learn) on standardized clip summaries."""
-    with torch.no_grad():
-        x = torch.cat(
-            [
-                model.norm(model.summaries(torch.from_numpy(reader.valid(int(i)))[None])).squeeze(
-                    -1
-                )
-                for i in train_idx
-            ]
-        ).numpy()
-    _fit_linear(model.linear, x, labels, seed, c=0.5)
+    val_idx: Indices,
+    options: TrainOptions,
+    recipe: Recipe,
+    progress: Progress | None,
+) -> tuple[dict[str, Any], dict[str, Any], list[EpochLog], dict[str, Any]]:
+    """Train the network (or the networks of an ensemble) of ``recipe``: its state dict, its
+    arguments, the log and how training ended (see :func:`train_model`)."""
+    import torch
 
+    from genrekit.models import Ensemble, build
 
-def _fit_head(
-    head: EmbeddingHead,
-    embeddings: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    seed: int,
-) -> None:
-    """Logistic regression of ``labels`` on the standardized ``embeddings`` (``head.norm`` set)."""
-    with torch.no_grad():
-        x = head.norm(torch.from_numpy(embeddings).T).T.numpy()
-    _fit_linear(head.linear, x, labels, seed, c=0.1)
-
-
-def _fit_linear(
-    linear: nn.Linear,
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    seed: int,
-    c: float,
-) -> None:
-    """Set ``linear`` to a class-balanced logistic regression of ``labels`` on ``x``."""
-    from sklearn.linear_model import LogisticRegression
-
-    classes = np.unique(labels)
-    clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=seed)
-    clf.fit(x, labels)
-    weight = np.zeros((linear.out_features, x.shape[1]), np.float32)
-    bias = np.full(linear.out_features, -1e4, np.float32)  # a class never seen: never chosen
-    coef = clf.coef_ if classes.size > 2 else np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
-    intercept = (
-        clf.intercept_
-        if classes.size > 2
-        else np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
-    )
-    weight[classes] = coef
-    bias[classes] = intercept
-    with torch.no_grad():
-        linear.weight.copy_(torch.from_numpy(weight))
-        linear.bias.copy_(torch.from_numpy(bias))
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    arguments = architecture_arguments(options.model, store, recipe)
+    model = build(options.model, **arguments)
+    fit_normalization(model, reader, train_idx)
+    log: list[EpochLog] = []
+    networks = list(model.members) if isinstance(model, Ensemble) else [model]
+    teacher = None  # the same for every member: fitted once
+    if recipe.teacher is not None:
+        teacher = torch.from_numpy(
+            teacher_genres(store, recipe.teacher, store.labels, train_idx, options.seed)
+        )
+    trained: list[nn.Module] = []
+    kept: list[int] = []
+    ran: list[int] = []
+    stops: list[str] = []
+    for k, network in enumerate(networks):
+        if k:  # member k starts from seed + k: other weights, crops and batches
+            torch.manual_seed(options.seed + k)
+            rng = np.random.default_rng(options.seed + k)
+        network.to(device)
+        member_log, stop, best = _fit_network(
+            network,
+            reader,
+            store.labels,
+            train_idx,
+            val_idx,
+            recipe,
+            options,
+            rng,
+            device,
+            progress,
+            teacher,
+            member=k + 1,
+        )
+        network.cpu()
+        log += member_log
+        if member_log:  # interrupted before its first epoch ended: nothing to keep
+            trained.append(network)
+            kept.append(best)
+            ran.append(len(member_log))
+        stops.append(stop)
+        if stop == "interrupted":
+            break
+    if not trained:
+        raise KeyboardInterrupt  # Ctrl-C before the first epoch ended: no model
+    if len(trained) < len(networks):  # Ctrl-C: keep the networks trained so far
+        model = Ensemble(trained) if len(trained) > 1 else trained[0]
+        arguments = {a: v for a, v in arguments.items() if a != "members"}
+        if len(trained) > 1:
+            arguments["members"] = len(trained)
+    stopped = "interrupted" if "interrupted" in stops else "early" if "early" in stops else "epochs"
+    best_val = [
+        next(e.val_accuracy for e in log if e.member == m + 1 and e.epoch == epoch)
+        for m, epoch in enumerate(kept)
+    ]
+    outcome = {
+        "stopped": stopped,
+        "kept": kept,
+        "ran": ran,
+        "planned": recipe.epochs,
+        "kept_val_accuracy": best_val,
+    }
+    return model.state_dict(), arguments, log, outcome
 
 
 def mixed(
@@ -483,13 +582,12 @@ def teacher_genres(
 ) -> npt.NDArray[np.float32]:
     """Softened genre probabilities of every training clip by a ``backbone`` head fitted on the
     training clips (rows of other clips stay zero: they are never trained on)."""
-    reader = ClipReader(store, None, backbone)
-    head = EmbeddingHead(int(store.embedding(0, backbone).shape[0]), int(labels.max()) + 1)
-    fit_normalization(head, reader, train_idx)
-    embeddings = reader.embeddings(train_idx)
-    _fit_head(head, embeddings, labels[train_idx], seed)
-    with torch.no_grad():
-        probs = torch.softmax(head(torch.from_numpy(embeddings)) / KD_TEMPERATURE, dim=1).numpy()
+    embeddings = ClipReader(store, None, backbone).embeddings(train_idx)
+    n_classes = int(labels.max()) + 1
+    state, _ = linear.fit_head(embeddings, labels[train_idx], n_classes, seed)
+    z = linear.standardize(embeddings, state)
+    logits = z @ state["linear.weight"].T + state["linear.bias"]
+    probs = linear.softmax(logits / KD_TEMPERATURE).astype(np.float32)
     targets = np.zeros((len(store), probs.shape[1]), np.float32)
     targets[train_idx] = probs
     return targets
@@ -498,6 +596,8 @@ def teacher_genres(
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Distillation loss: cross-entropy of softened logits against softened probabilities, times
     T squared so that its gradients keep their size whatever T is."""
+    import torch
+
     log_probs = torch.log_softmax(logits / KD_TEMPERATURE, dim=1)
     return -(target * log_probs).sum(dim=1).mean() * KD_TEMPERATURE**2
 
@@ -515,11 +615,15 @@ def _fit_network(
     progress: Progress | None,
     teacher: torch.Tensor | None = None,
     member: int = 1,
-) -> tuple[list[EpochLog], bool]:
-    """Train ``model`` on random crops; returns the log and whether Ctrl-C stopped it.
+) -> tuple[list[EpochLog], str, int]:
+    """Train ``model`` on random crops, keep its best epoch; returns the log, why training
+    stopped ("early", "epochs" or "interrupted" by Ctrl-C) and the epoch kept.
 
     ``teacher``: per clip, the genre probabilities to distil beside the labels (``teacher_genres``).
     """
+    import torch
+    from torch import nn
+
     n_classes = int(labels.max()) + 1
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], n_classes).to(device))
     optimizer = torch.optim.AdamW(
@@ -531,7 +635,7 @@ def _fit_network(
     )
     best_state, best_score, since_best = copy.deepcopy(model.state_dict()), (-1.0, 0.0), 0
     log: list[EpochLog] = []
-    interrupted = False
+    stop, best_epoch = "epochs", 0
     try:
         for epoch in range(1, recipe.epochs + 1):
             started = time.perf_counter()
@@ -588,29 +692,75 @@ def _fit_network(
             score = (val_acc, -entry.train_loss)
             if score > best_score:
                 best_state, best_score, since_best = copy.deepcopy(model.state_dict()), score, 0
+                best_epoch = epoch
             else:
                 since_best += 1
                 if since_best >= options.patience:
+                    stop = "early"
                     break
     except KeyboardInterrupt:
-        interrupted = True  # keep the best epoch so far
+        stop = "interrupted"  # keep the best epoch so far
     model.load_state_dict(best_state)
-    return log, interrupted
+    return log, stop, best_epoch
 
 
 def split_store(store: FeatureStore, options: TrainOptions) -> dict[str, Indices]:
-    """Test, validation and training clips: stratified, disjoint by artist or clip."""
+    """Test, validation and training clips: stratified, disjoint by artist or clip.
+
+    A model fitted in closed form chooses no epoch, so it needs no validation clips: they
+    stay in training.
+    """
     check_trainable(store, min_per_genre=3)
     groups = groups_of(store)
     rest, test = holdout(store.labels, groups, options.test_fraction, options.seed)
+    if not options.recipe().epochs:
+        return {"train": rest, "val": rest[:0], "test": test}
     fit, val = holdout(store.labels[rest], groups[rest], options.val_fraction, options.seed)
     return {"train": rest[fit], "val": rest[val], "test": test}
 
 
-def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+def save_checkpoint(checkpoint: dict[str, Any], model_dir: str | os.PathLike[str]) -> Path:
+    """Write ``checkpoint`` into ``model_dir``: ``model.npz`` (numpy arrays and a JSON
+    description, read without pickle) for a model fitted in closed form, else ``model.pt``
+    (PyTorch, read with ``weights_only``). A checkpoint of the other kind there is removed."""
+    folder = Path(model_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    if closed_form(checkpoint["architecture"]):
+        target = folder / "model.npz"
+        description = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+        arrays: dict[str, Any] = {
+            f"state/{k}": np.asarray(v) for k, v in checkpoint["state_dict"].items()
+        }
+        arrays["checkpoint"] = np.array(json.dumps(description))
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+    else:
+        import torch
+
+        target = folder / "model.pt"
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+    write_bytes_atomic(target, buffer.getvalue())
+    for name in CHECKPOINT_FILES:  # the previous model of this folder, of the other kind
+        if name != target.name:
+            (folder / name).unlink(missing_ok=True)
+    return target
+
+
+def read_npz_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`save_checkpoint` as ``model.npz`` (no pickle)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            checkpoint: dict[str, Any] = json.loads(str(data["checkpoint"]))
+            state = {
+                k[len("state/") :]: np.array(data[k]) for k in data.files if k.startswith("state/")
+            }
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+        raise ModelError(f"{path}: not a readable genrekit model ({exc})") from exc
+    if not isinstance(checkpoint, dict):
+        raise ModelError(f"{path}: not a genrekit model checkpoint")
+    checkpoint["state_dict"] = state
+    return checkpoint
 
 
 def write_log(log: list[EpochLog], model_dir: Path) -> None:
@@ -663,16 +813,31 @@ def train(
     *,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Split, train, and write ``model_dir`` (checkpoint, log, learning curve, split)."""
+    """Split, train, test, and write ``model_dir`` (checkpoint, log, learning curve, split).
+
+    Besides :func:`train_model`'s account, ``checkpoint["training"]`` holds ``held_out`` (what
+    was held out for testing and validation, and why) and ``test_accuracy`` on the test clips
+    (None if there are none).
+    """
     store = FeatureStore(store_dir)
+    options.recipe()  # a bad model or option fails before the split
     splits = split_store(store, options)
     checkpoint, log = train_model(store, splits["train"], splits["val"], options, progress=progress)
     checkpoint["split"] = {
         name: [store.tracks[int(i)].sha256 for i in idx] for name, idx in splits.items()
     }
+    test = splits["test"]
+    accuracy = None
+    if test.size:
+        guess = probabilities(checkpoint, store, test).argmax(axis=1)
+        accuracy = float((guess == store.labels[test]).mean())
+    checkpoint["training"] |= {
+        "held_out": describe_split(store, splits, options.test_fraction, options.val_fraction),
+        "test_accuracy": accuracy,
+        "test_clips": int(test.size),
+    }
     out = Path(model_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(checkpoint, out / "model.pt")
+    checkpoint["training"]["file"] = str(save_checkpoint(checkpoint, out))
     write_log(log, out)
     return checkpoint
 
@@ -705,11 +870,11 @@ def cross_validate(
     fitted in closed form (no epochs) use the whole training part: they choose no epoch, so
     they need no validation clips.
     """
-    check_trainable(store, min_per_genre=folds)
+    check_folds(store, folds)
     groups = groups_of(store)
     scores = []
     tests = []
-    probabilities = np.zeros((len(store), len(store.genres)))
+    probs = np.zeros((len(store), len(store.genres)))
     rng = np.random.default_rng(options.seed)
     for k, (rest, test) in enumerate(kfold(store.labels, groups, folds, options.seed)):
         if per_genre is not None:
@@ -726,18 +891,39 @@ def cross_validate(
         else:
             fit, val = holdout(store.labels[rest], groups[rest], options.val_fraction, options.seed)
         checkpoint, _ = train_model(store, rest[fit], rest[val], options)
-        model = load_model_state(checkpoint)
-        reader = ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone"))
-        probabilities[test] = predict(model, reader, test, torch.device("cpu"))
-        scores.append(float((probabilities[test].argmax(axis=1) == store.labels[test]).mean()))
+        probs[test] = probabilities(checkpoint, store, test)
+        scores.append(float((probs[test].argmax(axis=1) == store.labels[test]).mean()))
         tests.append(test)
         if progress:
             progress(k + 1, scores[-1])
-    return CrossValidation(scores, probabilities, tests)
+    return CrossValidation(scores, probs, tests)
+
+
+def probabilities(
+    checkpoint: dict[str, Any], store: FeatureStore, indices: Indices
+) -> npt.NDArray[np.float64]:
+    """Track-level class probabilities (n, n_classes) of the store's clips ``indices``; PyTorch
+    only for a network."""
+    if closed_form(checkpoint["architecture"]):
+        return linear.probabilities(checkpoint, store, indices)
+    import torch
+
+    model = load_model_state(checkpoint)
+    reader = ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone"))
+    return predict(model, reader, indices, torch.device("cpu"))
 
 
 def load_model_state(checkpoint: dict[str, Any]) -> nn.Module:
+    """The PyTorch module of a checkpoint (a closed-form model's arrays become tensors)."""
+    import torch
+
+    from genrekit.models import build
+
     model = build(checkpoint["architecture"], **checkpoint["arguments"])
-    model.load_state_dict(checkpoint["state_dict"])
+    state = {
+        name: torch.from_numpy(np.array(value)) if isinstance(value, np.ndarray) else value
+        for name, value in checkpoint["state_dict"].items()
+    }
+    model.load_state_dict(state)
     model.eval()
     return model

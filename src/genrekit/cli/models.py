@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from genrekit.cli.app import EXIT_FAILURES, app, console, errors, styled
+from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors, styled
 
 
 @app.command()
@@ -18,12 +18,15 @@ def train(
     model: Annotated[
         str,
         typer.Option(
-            help="baseline, seed-mlp, seed-cnn, cnn (short-chunk CNN, taught by musicnn: run "
-            "genrekit embed first) or backbone-msd-musicnn (a head on musicnn embeddings: "
-            "run genrekit embed first)."
+            help="baseline (no PyTorch needed), backbone-msd-musicnn (a head on musicnn "
+            "embeddings; no PyTorch needed), cnn (short-chunk CNN, taught by musicnn when the "
+            "store has its embeddings), seed-mlp or seed-cnn. Networks need PyTorch: "
+            "pip install 'genrekit[train]'."
         ),
     ] = "cnn",
-    epochs: Annotated[int | None, typer.Option(help="Epochs (default: the model's).")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs of a network, 1 or more (default: the model's).")
+    ] = None,
     members: Annotated[
         int | None,
         typer.Option(
@@ -32,7 +35,11 @@ def train(
         ),
     ] = None,
     folds: Annotated[
-        int, typer.Option(help="Also cross-validate over K artist/clip-disjoint folds (0: no).")
+        int,
+        typer.Option(
+            help="Also cross-validate over K artist/clip-disjoint folds, 2 or more, at most the "
+            "clips of the smallest genre (0: no)."
+        ),
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of splits, initialization and batches.")] = 0,
     mixup: Annotated[float, typer.Option(help="Mixup alpha (0: off).")] = 0.0,
@@ -40,24 +47,51 @@ def train(
         bool,
         typer.Option(
             help="Let the model's teacher guide training where its recipe has one (cnn: the "
-            "musicnn head's genre answers; needs genrekit embed). The model never needs it "
-            "to classify."
+            "musicnn head's genre answers; needs the store's musicnn embeddings, see --audio; "
+            "without them cnn trains untaught and says so). The model never needs it to "
+            "classify."
         ),
     ] = True,
+    audio: Annotated[
+        Path | None,
+        typer.Option(
+            "--audio",
+            help="The audio folder the store was extracted from: musicnn embeddings that the "
+            "model or its teacher needs and the store lacks are computed first (as genrekit "
+            "embed does, resumable).",
+        ),
+    ] = None,
 ) -> None:
     """Train a genre classifier with honest splits; Ctrl-C keeps the best epoch so far."""
     import json
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from genrekit.training import EpochLog, TrainOptions, cross_validate
+    from genrekit.dataset import FeatureStore
+    from genrekit.splits import check_folds
+    from genrekit.training import (
+        EpochLog,
+        TrainOptions,
+        cross_validate,
+        describe_outcome,
+        require_torch,
+    )
     from genrekit.training import train as run_train
 
     options = TrainOptions(
         model=model, epochs=epochs, members=members, seed=seed, mixup=mixup, teacher=teacher
     )
+    recipe = options.recipe()  # every usage error before any work
+    if recipe.epochs:
+        require_torch(f"--model {model}")
+    store = FeatureStore(features)
+    if folds:
+        check_folds(store, folds)
+    backbone = recipe.backbone or recipe.teacher
+    if audio is not None and backbone is not None and not store.has_embeddings(backbone):
+        _embed_missing(audio, features, backbone)
     # Linear models (baseline, backbone heads) are fitted in closed form: no epochs to show.
-    epoch_text = "epoch {task.completed}/{task.total}" if options.recipe().epochs else "fitting"
+    epoch_text = "epoch {task.completed}/{task.total}" if recipe.epochs else "fitting"
     progress = Progress(
         TextColumn(model, style="bold", markup=False),
         BarColumn(),
@@ -68,32 +102,41 @@ def train(
     )
     task = progress.add_task("train", total=None, stats="")
 
-    members = options.recipe().members
-
     def on_epoch(entry: EpochLog, planned: int) -> None:
         stats = (
             f"loss {entry.train_loss:.3f}  train {100 * entry.train_accuracy:.1f} %  "
             f"val {100 * entry.val_accuracy:.1f} %"
         )
-        if members > 1:  # an ensemble: its networks train one after another
-            stats = f"network {entry.member}/{members}  {stats}"
+        if recipe.members > 1:  # an ensemble: its networks train one after another
+            stats = f"network {entry.member}/{recipe.members}  {stats}"
         done = (entry.member - 1) * planned + entry.epoch
-        progress.update(task, completed=done, total=planned * members, stats=stats)
+        progress.update(task, completed=done, total=planned * recipe.members, stats=stats)
 
     with progress:
         checkpoint = run_train(features, out, options, progress=on_epoch)
+    result = checkpoint["training"]
     sizes = {name: len(v) for name, v in checkpoint["split"].items()}
-    console.print(
-        f"trained {model} on {sizes['train']} clips (validation {sizes['val']}, test held out "
-        f"{sizes['test']}): {out / 'model.pt'}"
-    )
-    console.print(f"evaluate it with: genrekit evaluate {out} {features}")
+    for line in result["held_out"]:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for note in result["notes"]:
+        errors.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    trained = f"trained {model} on {sizes['train']} clips: {result['file']}"
+    console.print(trained, markup=False, highlight=False)
+    console.print(describe_outcome(result), markup=False, highlight=False)
+    if result["test_accuracy"] is not None:
+        console.print(
+            f"test accuracy: {100 * result['test_accuracy']:.1f} % on the "
+            f"{result['test_clips']} held-out clips",
+            markup=False,
+            highlight=False,
+        )
+    console.print(f"evaluate it with: genrekit evaluate {out} {features}", markup=False)
+    if result["stopped"] == "interrupted":
+        errors.print("interrupted: the best epoch so far is saved", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if folds:
         import numpy as np
 
-        from genrekit.dataset import FeatureStore
-
-        store = FeatureStore(features)
         scores = cross_validate(
             store,
             options,
@@ -108,6 +151,44 @@ def train(
 
         summary = {"model": model, "folds": folds, "accuracy": scores, "mean": mean, "std": std}
         write_bytes_atomic(out / "cross_validation.json", json.dumps(summary, indent=2).encode())
+
+
+def _embed_missing(audio: Path, features: Path, backbone: str) -> None:
+    """Compute the store's missing ``backbone`` embeddings from ``audio``, with progress."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from genrekit.embed import embed_dataset
+
+    progress = Progress(
+        TextColumn(f"embedding the clips ({backbone})", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=errors,
+    )
+    task = progress.add_task("embed", total=None)
+
+    def on_clip(rel: str, error: str | None) -> None:
+        progress.advance(task)
+        if error:
+            progress.console.print(f"failed {rel}: {error}", markup=False, highlight=False)
+
+    with progress:
+        summary = embed_dataset(
+            audio,
+            features,
+            backbone=backbone,
+            on_start=lambda n: progress.update(task, total=n),
+            on_clip=on_clip,
+        )
+    errors.print(
+        f"{summary.done} clips embedded, {summary.cached} already done, "
+        f"{len(summary.failures)} failed ({summary.seconds:.1f} s)",
+        markup=False,
+        highlight=False,
+    )
+    if summary.interrupted:
+        errors.print("interrupted: finished embeddings are saved; run again to resume")
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @app.command()
@@ -216,6 +297,7 @@ def models(
     """List the models shipped with genrekit, and your own exported ones."""
     from genrekit.errors import ModelError
     from genrekit.predict import DEFAULT_MODEL, available_models, load_model
+    from genrekit.training import public_models
 
     for name in available_models():
         loaded = load_model(name)
@@ -242,5 +324,9 @@ def models(
                 soft_wrap=True,
             )
     console.print(
-        "your own: genrekit train ..., then genrekit export DIR -o DIR/model.onnx", style="dim"
+        f"your own: genrekit train STORE -o DIR --model {'|'.join(public_models())}, then "
+        "genrekit export DIR -o DIR/model.onnx",
+        style="dim",
+        markup=False,
+        highlight=False,
     )

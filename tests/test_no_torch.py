@@ -1,0 +1,160 @@
+"""The base install: baseline and backbone heads train, evaluate, export and classify without
+PyTorch; the networks say in one line that they need it. Each command runs in a fresh Python
+whose import system refuses ``torch``, as on a machine without it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrekit.dataset import FeatureStore
+from genrekit.evaluation import export_onnx, load_checkpoint
+from genrekit.training import TrainOptions, load_model_state, probabilities, train
+from tests.test_training import make_store
+
+NO_TORCH = """
+import sys
+
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+@pytest.fixture(scope="module")
+def no_torch_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    shim = tmp_path_factory.mktemp("no-torch")
+    (shim / "sitecustomize.py").write_text(NO_TORCH)
+    root = Path(__file__).resolve().parent.parent
+    path = os.pathsep.join([str(shim), str(root), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "genrekit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_the_shim_really_hides_torch(no_torch_env: dict[str, str]) -> None:
+    code = (
+        "import genrekit.training, genrekit.evaluation, genrekit.linear, sys\n"
+        "assert 'torch' not in sys.modules\n"
+        "import torch"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=no_torch_env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("ModuleNotFoundError: No module named 'torch'")
+
+
+@pytest.fixture(scope="module")
+def light_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_store(tmp_path_factory.mktemp("light"), ("clicks", "noise", "tones"), 8)
+
+
+def test_light_models_work_without_torch(
+    no_torch_env: dict[str, str], light_store: Path, tmp_path: Path
+) -> None:
+    audio = light_store.parent / "in"
+    song = audio / "tones" / "tones03.wav"
+    for model, extra in (("baseline", []), ("backbone-msd-musicnn", ["--audio", str(audio)])):
+        out = tmp_path / model
+        args = ["train", str(light_store), "-o", str(out), "--model", model, *extra]
+        result = run(no_torch_env, *args)
+        assert result.returncode == 0, result.stderr
+        assert "fitted in closed form" in result.stdout and "test accuracy: " in result.stdout
+        if extra:  # the head's input was computed first, with its progress and count
+            assert "24 clips embedded" in result.stderr
+        assert (out / "model.npz").is_file() and not (out / "model.pt").exists()
+        result = run(no_torch_env, "evaluate", str(out), str(light_store))
+        assert result.returncode == 0, result.stderr
+        assert "accuracy" in result.stdout
+        result = run(no_torch_env, "export", str(out), "-o", str(out / "model.onnx"))
+        assert result.returncode == 0, result.stderr
+        result = run(no_torch_env, "classify", str(song), "--model", str(out), "--format", "json")
+        assert result.returncode == 0, result.stderr
+        assert '"genre": "tones"' in result.stdout
+
+
+def test_networks_say_they_need_torch_in_one_line(
+    no_torch_env: dict[str, str], light_store: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "m"
+    for model in ("cnn", "seed-mlp", "seed-cnn"):
+        result = run(no_torch_env, "train", str(light_store), "-o", str(out), "--model", model)
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: --model {model} needs PyTorch: pip install")
+    assert not out.exists()  # refused before any work
+    network = tmp_path / "tiny"  # a network's checkpoint, made where PyTorch is installed
+    train(light_store, network, TrainOptions(model="tiny", epochs=1))
+    for command in (
+        ["evaluate", str(network), str(light_store)],
+        ["export", str(network), "-o", str(tmp_path / "x.onnx")],
+    ):
+        result = run(no_torch_env, *command)
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert "model.pt" in line and "needs PyTorch: pip install" in line
+
+
+def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_path: Path) -> None:
+    """The numpy path, the ONNX graph and the PyTorch modules the checkpoints also load into
+    (the code that ran these models before) give the same probabilities."""
+    import onnxruntime as ort
+    import torch
+
+    from genrekit.dataset import embedding_kind, feature_path
+    from genrekit.storage import save_npy_atomic
+    from genrekit.training import ClipReader, predict
+
+    copy = tmp_path / "store"
+    shutil.copytree(light_store, copy)
+    store = FeatureStore(copy)
+    rng = np.random.default_rng(1)
+    for i, track in enumerate(store.tracks):  # fake embeddings: the genre, beside noise
+        vector = rng.standard_normal(16).astype(np.float32)
+        vector[store.labels[i]] += 1.5
+        save_npy_atomic(feature_path(copy, embedding_kind("msd-musicnn"), track.sha256), vector)
+    everything = np.arange(len(store))
+    for model in ("baseline", "backbone-msd-musicnn"):
+        checkpoint = train(copy, tmp_path / model, TrainOptions(model=model))
+        loaded = load_checkpoint(tmp_path / model)
+        ours = probabilities(loaded, store, everything)
+        np.testing.assert_array_equal(ours, probabilities(checkpoint, store, everything))
+        if model != "baseline":
+            assert ours.max(axis=1).min() < 0.9  # not all certain: a real comparison
+        reader = ClipReader(store, None, loaded.get("backbone"))
+        theirs = predict(load_model_state(loaded), reader, everything, torch.device("cpu"))
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+        onnx_path = export_onnx(tmp_path / model, tmp_path / f"{model}.onnx")
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        if model == "baseline":  # any length: one clip at a time, its real frames only
+            got = np.concatenate(
+                [
+                    session.run(["probabilities"], {"logmel": reader.valid(int(i))[None]})[0]
+                    for i in everything
+                ]
+            )
+        else:
+            got = session.run(["probabilities"], {"embedding": reader.embeddings(everything)})[0]
+        np.testing.assert_allclose(got, ours, atol=1e-5)
