@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +12,11 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
+from genrekit.audio import load
 from genrekit.cli import app
 from genrekit.errors import AudioTooShortError, ModelError, ParameterError, SilentAudioError
 from genrekit.evaluation import export_onnx
-from genrekit.predict import MAX_WINDOWS, classify, load_model
+from genrekit.predict import MAX_SEGMENTS, classify, load_model
 from genrekit.training import TrainOptions, train
 from tests.test_training import SR, genre_audio, make_store
 
@@ -72,8 +75,11 @@ def test_genre_subset_renormalizes(onnx_model: Path, songs: Path) -> None:
     )
     assert set(prediction.probabilities) == {"noise", "clicks"}
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
-    with pytest.raises(ParameterError, match="not known to model"):
+    with pytest.raises(ParameterError, match=r"'polka' is not known.*: clicks, noise, tones$"):
         classify(songs / "tones.wav", model=load_model(onnx_model), genres=["polka"])
+    # Any case, the model's names back.
+    mixed = classify(songs / "tones.wav", model=load_model(onnx_model), genres=["NOISE", "Clicks"])
+    assert set(mixed.probabilities) == {"noise", "clicks"}
 
 
 def test_long_tracks_are_sampled_not_read_whole(onnx_model: Path, tmp_path: Path) -> None:
@@ -82,10 +88,74 @@ def test_long_tracks_are_sampled_not_read_whole(onnx_model: Path, tmp_path: Path
     path = tmp_path / "long.flac"
     sf.write(path, y.astype(np.float32), SR)
     prediction = classify(path, model=load_model(onnx_model), segments=True)
-    assert len(prediction.segments) == MAX_WINDOWS
-    assert prediction.segments[-1].end == pytest.approx(300.0, abs=0.1)
-    assert prediction.duration is not None and prediction.duration < 60  # only sampled windows
+    assert prediction.heard < 60  # only sampled windows
+    assert prediction.duration == pytest.approx(300.0, abs=0.1)
     assert prediction.genre == "clicks"
+    # The timeline tiles the whole track: 32 equal segments, no gaps, 0 to the end.
+    timeline = prediction.segments
+    assert len(timeline) == MAX_SEGMENTS
+    assert timeline[0].start == 0.0 and timeline[-1].end == pytest.approx(300.0, abs=0.1)
+    assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(timeline))
+    assert {round(s.end - s.start, 3) for s in timeline} == {round(300.0 / MAX_SEGMENTS, 3)}
+
+
+def test_short_timeline_has_a_segment_per_window(onnx_model: Path) -> None:
+    rng = np.random.default_rng(5)
+    y = np.concatenate(
+        [genre_audio("noise", rng), np.zeros(SR * 4), genre_audio("tones", rng)]
+    )  # 2 s of noise, 4 s of silence, 2 s of tones
+    model = load_model(onnx_model)
+    prediction = classify(y, sr=SR, model=model, segments=True)
+    width = model.window_seconds
+    assert width is not None
+    timeline = prediction.segments
+    assert len(timeline) == math.ceil(8.0 / width)
+    assert timeline[0].start == 0.0 and timeline[-1].end == pytest.approx(8.0)
+    assert timeline[0].genre == "noise" and timeline[-1].genre == "tones"
+    middle = [s for s in timeline if 2.0 + width / 2 < (s.start + s.end) / 2 < 6.0 - width / 2]
+    assert middle and all(s.silent and s.genre == "" and not s.probabilities for s in middle)
+
+
+def test_silence_at_the_edges_does_not_change_the_answer(
+    example_clip: Path, tmp_path: Path
+) -> None:
+    model = load_model()  # the default: a head on musicnn patches
+    y, sr = load(example_clip, sr=44100)
+    padded = np.concatenate([np.zeros(5 * sr), y, np.zeros(20 * sr)]).astype(np.float32)
+    sf.write(tmp_path / "padded.wav", padded, sr)
+    plain = classify(example_clip, model=model)
+    assert plain.genre == "metal"
+    for audio, rate in ((tmp_path / "padded.wav", None), (padded, sr)):
+        found = classify(audio, sr=rate, model=model)
+        assert found.genre == "metal"
+        assert found.probabilities["metal"] == pytest.approx(plain.probabilities["metal"], abs=0.05)
+    # Silence in the middle (a hidden track after a long gap) is skipped too.
+    gap = np.concatenate([y, np.zeros(60 * sr), y]).astype(np.float32)
+    assert classify(gap, sr=sr, model=model).genre == "metal"
+
+
+def test_arrays_are_checked_like_files(onnx_model: Path) -> None:
+    model = load_model(onnx_model)
+    rng = np.random.default_rng(1)
+    with pytest.raises(AudioTooShortError, match=r"only 0\.200 s"):
+        classify(genre_audio("noise", rng)[: SR // 5], sr=SR, model=model)
+    with pytest.raises(AudioTooShortError):
+        classify(np.zeros(0, np.float32), sr=SR, model=model)
+    with pytest.raises(SilentAudioError, match="silent"):
+        classify(np.zeros(SR * 3, np.float32), sr=SR, model=model)
+    with pytest.raises(SilentAudioError):  # too quiet to tell: -80 dBFS
+        classify(1e-4 * rng.standard_normal(SR * 3), sr=SR, model=model)
+    with pytest.raises(ParameterError, match="NaN"):
+        classify(np.full(SR, np.nan), sr=SR, model=model)
+
+
+def test_truncated_mp3_is_classified_from_what_decodes(example_clip: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(example_clip.read_bytes()[:200_000])  # its header still says 30 s
+    prediction = classify(cut)
+    assert prediction.genre == "metal"
+    assert prediction.damage is not None
+    assert prediction.duration is not None and 5.0 < prediction.duration < 25.0
 
 
 def test_silence_and_too_short_get_clear_answers(onnx_model: Path, tmp_path: Path) -> None:
