@@ -50,6 +50,9 @@ class Writer:
             max(5, min(longest, 48) if self.fold else longest),
             max(5, *map(len, genres)),
         ]
+        if tags:  # the tags column comes after the top genres: give those a fixed width too
+            longest_top = sorted(map(len, genres), reverse=True)[:top_k]  # "name 100 %, "
+            self.widths.append(sum(longest_top) + 8 * len(longest_top) - 2)
 
     def header(self) -> None:
         if self.output == "csv":
