@@ -136,6 +136,12 @@ def test_silence_at_the_edges_does_not_change_the_answer(
     # Silence in the middle (a hidden track after a long gap) is skipped too.
     gap = np.concatenate([y, np.zeros(60 * sr), y]).astype(np.float32)
     assert classify(gap, sr=sr, model=model).genre == "metal"
+    # The CNN listens the same way: 30 s of silence before and 60 s after change nothing.
+    cnn = load_model("gtzan-cnn")
+    lead = np.concatenate([np.zeros(30 * sr), y, np.zeros(60 * sr)]).astype(np.float32)
+    assert classify(lead, sr=sr, model=cnn).probabilities["metal"] == pytest.approx(
+        classify(y, sr=sr, model=cnn).probabilities["metal"], abs=0.05
+    )
 
 
 def test_arrays_are_checked_like_files(onnx_model: Path) -> None:
