@@ -1,49 +1,137 @@
-"""Many files at once for ``genrekit classify``: threads, one model, results in order.
+"""Many files at once for ``genrekit classify``: threads, one model, results in order as they come.
 
 Each thread runs decoding, features and inference for one track; all three release the GIL. The
 model is loaded once with one inference thread per worker, so the workers do not fight over the
-cores. A bad file is reported with its reason and the others go on.
+cores. A bad file is reported with its reason and the others go on. :func:`classify_each`
+yields each outcome as soon as it (and those before it) are done, so a caller can print as it
+goes and stop at any moment (Ctrl-C) keeping what was done.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from genrekit.constants import AUDIO_EXTENSIONS
-from genrekit.errors import GenrekitError
+from genrekit.errors import AudioLoadError, GenrekitError, ParameterError
 from genrekit.extract import default_workers
-from genrekit.predict import Prediction, classify, load_model
+from genrekit.predict import Model, Prediction, check_genres, classify, load_model
 
 
-def find_audio(paths: Sequence[Path]) -> list[Path]:
-    """Files given, and the audio files under folders given, in a stable order."""
-    found: list[Path] = []
+@dataclass(frozen=True)
+class AudioFile:
+    """A file to classify and its name as shown: its path relative to the folder given."""
+
+    path: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file: a prediction, or the one-line reason it failed."""
+
+    file: AudioFile
+    prediction: Prediction | None = None
+    error: str | None = None
+
+
+def find_audio(paths: Sequence[Path]) -> list[AudioFile]:
+    """Files given, and the audio files under folders given (at any depth), in a stable order.
+
+    A file under a folder is named by its path relative to that folder (with the folder in
+    front when several paths are given), so ``metal/a/song.ogg`` and ``rock/b/song.ogg`` stay
+    apart. Raises :class:`AudioLoadError` for a path that does not exist and
+    :class:`ParameterError` for a folder that holds no audio file.
+    """
+    found: list[AudioFile] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(
+            inside = sorted(
                 p
                 for p in path.rglob("*")
                 if p.is_file()
                 and p.suffix.lower() in AUDIO_EXTENSIONS
                 and not p.name.startswith(".")
             )
+            if not inside:
+                raise ParameterError(
+                    f"{path}: no audio files in this folder or below (looked for "
+                    f"{', '.join(sorted(AUDIO_EXTENSIONS))})"
+                )
+            prefix = path if len(paths) > 1 else Path()
+            found += [AudioFile(p, (prefix / p.relative_to(path)).as_posix()) for p in inside]
+        elif path.exists():
+            found.append(AudioFile(path, str(path)))
         else:
-            found.append(path)  # a missing file is reported by the loader, with the others
+            raise AudioLoadError(f"{path}: no such file or folder")
     return found
 
 
+def batch_workers(workers: int | None, n_files: int) -> int:
+    """Threads for ``n_files``: ``workers`` (default: one per core), at most one per file."""
+    if workers is not None and workers < 1:
+        raise ParameterError(f"workers={workers}: give 1 or more (or none for one per core)")
+    return max(1, min(workers or default_workers(), n_files or 1))
+
+
+def load_for_batch(model: Model | str | os.PathLike[str] | None, workers: int) -> Model:
+    """The model once, with one inference thread per worker when there are several."""
+    if isinstance(model, Model):
+        return model
+    return load_model(model, threads=1 if workers > 1 else None)
+
+
+def classify_each(
+    files: Sequence[AudioFile],
+    model: Model,
+    *,
+    segments: bool = False,
+    genres: list[str] | None = None,
+    tags: bool = False,
+    workers: int = 1,
+) -> Iterator[Outcome]:
+    """An :class:`Outcome` per file, in the order of ``files``, each as soon as it is ready.
+
+    At most two files per worker are in flight: when the caller stops (``break``, or
+    ``KeyboardInterrupt`` while waiting), files not started are never started and the few in
+    flight finish first. ``genres`` are checked before any file is read.
+    """
+    genres = check_genres(model, genres) if genres else None
+
+    def one(file: AudioFile) -> Outcome:
+        try:
+            found = classify(file.path, model=model, segments=segments, genres=genres, tags=tags)
+        except GenrekitError as exc:
+            return Outcome(file, error=_without_path(str(exc), file.path))
+        except Exception as exc:  # a decoder's surprise must not end the batch
+            return Outcome(file, error=f"unexpected {type(exc).__name__}: {exc}")
+        return Outcome(file, prediction=found)
+
+    pending: deque[Future[Outcome]] = deque()
+    queue = iter(files)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        try:
+            for file in queue:
+                pending.append(pool.submit(one, file))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                outcome = pending.popleft().result()
+                following = next(queue, None)
+                if following is not None:
+                    pending.append(pool.submit(one, following))
+                yield outcome
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 def classify_many(
-    files: Sequence[Path],
+    files: Sequence[Path | AudioFile],
     *,
     model: str | None = None,
     segments: bool = False,
@@ -52,92 +140,24 @@ def classify_many(
     tags: bool = False,
 ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
     """Predictions for the files that worked, and (file, reason) for those that did not."""
-    workers = max(1, min(workers or default_workers(), len(files) or 1))
-    loaded = load_model(model, threads=1 if workers > 1 else None)
-
-    def one(path: Path) -> Prediction | str:
-        try:
-            return classify(path, model=loaded, segments=segments, genres=genres, tags=tags)
-        except GenrekitError as exc:
-            return str(exc)
-
+    threads = batch_workers(workers, len(files))
+    loaded = load_for_batch(model, threads)
     results: list[Prediction] = []
     failures: list[tuple[Path, str]] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for path, outcome in zip(files, pool.map(one, files), strict=True):
-            if isinstance(outcome, str):
-                failures.append((path, outcome))
-            else:
-                results.append(outcome)
+    named = [f if isinstance(f, AudioFile) else AudioFile(Path(f), str(f)) for f in files]
+    for outcome in classify_each(
+        named, loaded, segments=segments, genres=genres, tags=tags, workers=threads
+    ):
+        if outcome.prediction is not None:
+            results.append(outcome.prediction)
+        else:
+            failures.append((outcome.file.path, outcome.error or "failed"))
     return results, failures
 
 
-TOP_TAGS = 5
-"""Tags shown per track with ``--tags``."""
-
-
-def as_dict(prediction: Prediction, top_k: int, segments: bool, tags: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "file": prediction.source,
-        "genre": prediction.genre,
-        "top": [{"genre": g, "probability": round(p, 4)} for g, p in prediction.top(top_k)],
-        "seconds": round(prediction.duration or 0.0, 2),
-    }
-    if segments:
-        data["segments"] = [
-            {"start": round(s.start, 2), "end": round(s.end, 2), "genre": s.genre}
-            for s in prediction.segments
-        ]
-    if tags:
-        data["tags"] = [
-            {"tag": t, "probability": round(p, 4)}
-            for t, p in list(prediction.tags.items())[:TOP_TAGS]
-        ]
-    return data
-
-
-def render(
-    results: list[Prediction],
-    failures: list[tuple[Path, str]],
-    *,
-    output: str,
-    top_k: int,
-    segments: bool,
-    console: Console,
-    tags: bool = False,
-) -> None:
-    if output == "json":
-        payload = {
-            "results": [as_dict(r, top_k, segments, tags) for r in results],
-            "failed": [{"file": str(p), "reason": reason} for p, reason in failures],
-        }
-        console.print_json(json.dumps(payload))
-        return
-    if output == "csv":
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(
-            ["file", "genre", *[f"top{i + 1}" for i in range(top_k)], *(["tags"] if tags else [])]
-        )
-        for r in results:
-            row = [r.source, r.genre, *[f"{g}:{p:.4f}" for g, p in r.top(top_k)]]
-            if tags:
-                row.append(";".join(list(r.tags)[:TOP_TAGS]))
-            writer.writerow(row)
-        console.out(text.getvalue(), end="", highlight=False)
-        return
-    table = Table(show_edge=False)
-    table.add_column("track")
-    table.add_column("genre", style="bold")
-    table.add_column(f"top {top_k}")
-    if tags:
-        table.add_column("tags (musicnn)")
-    for r in results:
-        name = Path(r.source or "").name
-        top = ", ".join(f"{g} {100 * p:.0f} %" for g, p in r.top(top_k))
-        extra = [", ".join(list(r.tags)[:TOP_TAGS])] if tags else []
-        table.add_row(name, r.genre, top, *extra)
-        if segments:
-            line = " ".join(f"{s.start:.0f}s:{s.genre}" for s in r.segments)
-            table.add_row("", "", Text(line, style="dim"))
-    console.print(table)
+def _without_path(message: str, path: Path) -> str:
+    """A loader's message names the file first; the batch shows the file's name once."""
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message

@@ -1,10 +1,10 @@
 """Classify songs with an exported model: onnxruntime and genrekit's own features, no PyTorch.
 
 ``load_model()`` opens a model once (the shipped one by default); ``classify(path_or_array)``
-decodes the audio, computes the log-mel the model was trained on, cuts it into the model's
-windows, and averages the window probabilities into one answer per track. Long tracks are
-sampled: at most ``MAX_WINDOWS`` windows spread evenly over the track, each decoded on its own,
-so the time per track stays bounded whatever its length.
+listens to a few windows spread over the sound of the track (``genrekit.listen``: silence
+skipped, each window decoded on its own, so the time per track stays bounded whatever its
+length), computes what the model reads (musicnn embeddings or the log-mel) and gives one answer
+per track, and on demand a timeline of at most ``MAX_SEGMENTS`` segments.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genrekit.audio import duration as file_duration
-from genrekit.audio import read, resample
-from genrekit.constants import HOP_LENGTH, SILENCE_DB
+from genrekit.constants import SILENCE_DB
 from genrekit.embedding import (
     BACKBONES,
     PATCH_FRAMES,
@@ -30,11 +28,13 @@ from genrekit.embedding import (
     BackboneOutputs,
     backbone_file,
     load_backbone,
+    musicnn_input,
+    musicnn_patches,
 )
 from genrekit.embedding import HOP_LENGTH as PATCH_HOP
 from genrekit.errors import ModelError, ParameterError, SilentAudioError
-from genrekit.extract import peak_rms_db
 from genrekit.features import FeatureParams, log_mel_and_mfcc, loop_frames
+from genrekit.listen import Track, Window, listen, loudness
 from genrekit.onnx_session import open_session
 
 DEFAULT_MODEL = "gtzan-musicnn"
@@ -46,9 +46,12 @@ another (80.8 % against 85.2 %); about as fast (~30 tracks/s on 2 cores)."""
 PATCH_SECONDS = PATCH_FRAMES * PATCH_HOP / SAMPLE_RATE
 """Audio of one backbone patch (~3 s)."""
 MAX_WINDOWS = 16
-"""At most this many windows per track; longer tracks are sampled evenly."""
+"""Windows a log-mel model (``gtzan-cnn``) reads per track, spread evenly over its sound."""
+MAX_SEGMENTS = 32
+"""At most this many segments in a timeline (``segments=True``): a track of up to ~96 s gets one
+per ~3 s window; a longer one is cut into 32 equal segments, each judged by its middle window."""
 BACKBONE_PATCHES = 3
-"""Patches a backbone model reads per track (evenly spread) unless a timeline is asked for.
+"""Patches a backbone model reads per track, spread evenly over its sound (silence skipped).
 
 Measured on GTZAN's development set (5 folds, head trained on whole-clip embeddings): 3 spread
 patches gave 86.5 % where every patch gave 85.2 % (2: 85.9 %, 1: 83.3 %), at a third of the
@@ -62,8 +65,9 @@ class Segment:
 
     start: float  # seconds
     end: float
-    genre: str
+    genre: str  # "" when silent
     probabilities: dict[str, float]
+    silent: bool = False  # mostly silence: no genre told
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,11 @@ class Prediction:
     genre: str
     probabilities: dict[str, float]
     source: str | None = None  # the file, when classified from a file
-    duration: float | None = None  # seconds of audio considered
+    duration: float | None = None  # the track's length in seconds
     segments: list[Segment] = field(default_factory=list)
     tags: dict[str, float] = field(default_factory=dict)  # the backbone's tags, when asked
+    damage: str | None = None  # why only part of a damaged file was decoded
+    heard: float = 0.0  # seconds of audio the answer was judged from (its windows)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return list(self.probabilities.items())[:k]
@@ -195,100 +201,88 @@ def classify(
 ) -> Prediction:
     """The genre of a file or of samples (``sr`` required for samples).
 
-    ``genres`` restricts the answer to a subset of the model's genres (probabilities are
-    renormalized over it); ``tags`` adds the pretrained backbone's tags of the track. Raises
-    :class:`SilentAudioError` for silence and the loader's errors (``AudioTooShortError`` under
-    0.5 s, ...) for audio that cannot be read.
+    A model listens to a few windows spread over the sound of the track (silence at its edges,
+    or between its parts, is skipped): the answer is the same with or without it. ``segments``
+    adds a timeline: the whole track in at most :data:`MAX_SEGMENTS` equal segments, a genre
+    each. ``genres`` restricts the answer to a subset of the model's genres (any case;
+    probabilities are renormalized over it); ``tags`` adds the pretrained backbone's tags.
+
+    Raises :class:`SilentAudioError` for silence, :class:`AudioTooShortError` for under
+    ``MIN_SECONDS`` of audio (a file's or an array's) and the loader's errors for a file that
+    cannot be read. A damaged file is classified from what decodes, and ``damage`` says why.
     """
     model = model if isinstance(model, Model) else load_model(model)
-    keep = _genre_subset(model, genres)
+    keep = [model.classes.index(g) for g in check_genres(model, genres)]
     source = str(audio) if isinstance(audio, str | os.PathLike) else None
+    rate = SAMPLE_RATE if model.backbone is not None else model.params.sr
+    track = Track(audio, sr=rate, source_sr=sr)
     if model.backbone is not None:
-        most = MAX_WINDOWS if segments else BACKBONE_PATCHES
-        chunks, starts_s = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS, most)
-        return _classify_embeddings(model, model.backbone, chunks, starts_s, source, keep, segments)
-    chunks, starts_s = _audio(audio, sr, model, model.params.sr, model.window_seconds)
-    prediction = _classify_log_mel(model, chunks, starts_s, source, keep, segments)
-    if tags:
-        backbone = load_backbone()
-        chunks, _ = _audio(audio, sr, model, SAMPLE_RATE, PATCH_SECONDS, BACKBONE_PATCHES)
-        found = [backbone.outputs_of(c) for c in chunks]
-        prediction = replace(prediction, tags=_track_tags(backbone, found))
-    return prediction
-
-
-def _audio(
-    audio: str | os.PathLike[str] | npt.ArrayLike,
-    sr: int | None,
-    model: Model,
-    rate: int,
-    window_s: float | None,
-    most: int = MAX_WINDOWS,
-) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
-    """Mono samples at ``rate``: a file decoded (at most ``most`` windows of a long track, evenly
-    spread), or samples resampled."""
-    if isinstance(audio, str | os.PathLike):
-        chunks, starts_s = _decode(Path(audio), rate, window_s, model.clip_seconds, most)
-        source = str(audio)
+        prediction = _classify_embeddings(model, model.backbone, track, keep, segments)
     else:
-        if sr is None:
-            raise ParameterError("classify(samples) needs sr=, the samples' rate")
-        y = np.asarray(audio, dtype=np.float32)
-        if y.ndim == 2:
-            y = y.mean(axis=0 if y.shape[0] <= 8 else 1)
-        if sr != rate:
-            y = resample(y, orig_sr=sr, target_sr=rate)
-        chunks, starts_s, source = [y], [0.0], "audio"
-    if max(peak_rms_db(c, HOP_LENGTH) for c in chunks) < SILENCE_DB:
-        raise SilentAudioError(
-            f"{source}: silent (never louder than {SILENCE_DB:g} dBFS); no genre to tell"
+        prediction = _classify_log_mel(model, track, keep, segments)
+        if tags:
+            backbone = load_backbone()
+            tagged = Track(audio, sr=SAMPLE_RATE, source_sr=sr)
+            heard = _backbone_run(backbone, listen(tagged, BACKBONE_PATCHES, PATCH_SECONDS))
+            prediction = replace(prediction, tags=_track_tags(backbone, [heard]))
+    return replace(prediction, source=source, duration=track.length, damage=track.damage)
+
+
+def check_genres(model: Model, genres: list[str] | None) -> list[str]:
+    """The model's own names of ``genres`` (any case, duplicates dropped); all if None or empty.
+
+    Raises :class:`ParameterError` naming the unknown ones and the model's genres."""
+    if not genres:
+        return list(model.classes)
+    by_lower = {c.lower(): c for c in model.classes}
+    unknown = [g for g in genres if g.strip().lower() not in by_lower]
+    if unknown:
+        raise ParameterError(
+            f"genre {', '.join(repr(g) for g in unknown)} is not known to model {model.name}; "
+            f"its genres: {', '.join(model.classes)}"
         )
-    return chunks, starts_s
+    return list(dict.fromkeys(by_lower[g.strip().lower()] for g in genres))
+
+
+def _backbone_run(backbone: Backbone, windows: list[Window]) -> BackboneOutputs:
+    """The backbone's outputs for one patch per window."""
+    patches = np.stack([musicnn_patches(musicnn_input(w.y))[0] for w in windows])
+    return backbone.run(patches)
 
 
 def _classify_embeddings(
-    model: Model,
-    backbone: Backbone,
-    chunks: list[npt.NDArray[np.float32]],
-    starts_s: list[float],
-    source: str | None,
-    keep: list[int],
-    segments: bool,
+    model: Model, backbone: Backbone, track: Track, keep: list[int], segments: bool
 ) -> Prediction:
     """A backbone model: the track's embedding (mean over its patches) through the head."""
-    found = [backbone.outputs_of(c) for c in chunks]
-    per_patch = np.concatenate([f.patch_embeddings() for f in found])
-    # Samples given as an array (or a file short enough to decode whole) may hold more patches
-    # than the answer needs: the same evenly spread few a long file is sampled with.
-    most = MAX_WINDOWS if segments else BACKBONE_PATCHES
-    chosen = np.unique(np.linspace(0, per_patch.shape[0] - 1, most).round().astype(int))
-    batch = per_patch[chosen].mean(axis=0, keepdims=True)
-    if segments:
-        batch = np.concatenate([batch, per_patch])
-    probs = _renormalized(model.probabilities(batch), keep)
+    heard = listen(track, BACKBONE_PATCHES, PATCH_SECONDS)
+    outputs = _backbone_run(backbone, heard)
+    embedding = outputs.patch_embeddings().mean(axis=0, keepdims=True)
     names = [model.classes[k] for k in keep]
-    result = _ranked(names, probs[0])
-    spans = []
-    for chunk, offset, outputs in zip(chunks, starts_s, found, strict=True):
-        length = chunk.size / SAMPLE_RATE
-        for k in range(outputs.taggram.shape[0]):
-            start = offset + k * PATCH_SECONDS
-            spans.append((start, min(start + PATCH_SECONDS, offset + max(length, PATCH_SECONDS))))
-    found_segments = []
+    result = _ranked(names, _renormalized(model.probabilities(embedding), keep)[0])
+    found: list[Segment] = []
     if segments:
-        found_segments = [
-            Segment(start, end, names[int(p.argmax())], _ranked(names, p))
-            for (start, end), p in zip(spans, probs[1:], strict=True)
-        ]
-    total = sum(c.size for c in chunks) / SAMPLE_RATE
+        parts = track.timeline(MAX_SEGMENTS, PATCH_SECONDS)
+        each = _backbone_run(backbone, [w for _, _, w in parts]).patch_embeddings()
+        found = _segments(parts, names, _renormalized(model.probabilities(each), keep))
     return Prediction(
         next(iter(result)),
         result,
-        source,
-        total,
-        found_segments,
-        _track_tags(backbone, found),
+        heard=sum(w.y.size for w in heard) / SAMPLE_RATE,
+        segments=found,
+        tags=_track_tags(backbone, [outputs]),
     )
+
+
+def _segments(
+    parts: list[tuple[float, float, Window]], names: list[str], probs: npt.NDArray[np.float32]
+) -> list[Segment]:
+    """The timeline: a genre per segment, none for a segment that is mostly silence."""
+    return [
+        Segment(start, end, names[int(p.argmax())], _ranked(names, p))
+        if window.loud
+        else Segment(start, end, "", {}, silent=True)
+        for (start, end, window), p in zip(parts, probs, strict=True)
+    ]
 
 
 def _track_tags(backbone: Backbone, found: list[BackboneOutputs]) -> dict[str, float]:
@@ -302,74 +296,44 @@ def _renormalized(probs: npt.NDArray[np.float32], keep: list[int]) -> npt.NDArra
     return out
 
 
-def _classify_log_mel(
-    model: Model,
-    chunks: list[npt.NDArray[np.float32]],
-    starts_s: list[float],
-    source: str | None,
-    keep: list[int],
-    segments: bool,
-) -> Prediction:
-    params = model.params
-    batch, spans = [], []
-    for chunk, offset in zip(chunks, starts_s, strict=True):
-        _, log_mel, _ = log_mel_and_mfcc(chunk, params)
-        inputs, starts = model.inputs(log_mel)
-        batch.append(inputs)
-        hop_s = params.hop_length / params.sr
-        width = inputs.shape[2] * hop_s
-        spans += [
-            (offset + s * hop_s, min(offset + s * hop_s + width, offset + chunk.size / params.sr))
-            for s in starts
-        ]
-    probs = _renormalized(model.probabilities(np.concatenate(batch)), keep)
+def _classify_log_mel(model: Model, track: Track, keep: list[int], segments: bool) -> Prediction:
+    """A log-mel model: the mean of its windows' probabilities (one input for whole-clip models)."""
+    width = model.window_seconds
+    if width is None:  # a whole-clip model reads what it was trained on: the first clip_seconds
+        y = track.head(model.clip_seconds)
+        heard = [Window(0.0, y, *loudness(y, model.params.sr))]
+        if not heard[0].sound:
+            raise SilentAudioError(
+                f"{track.name}: silent (never louder than {SILENCE_DB:g} dBFS); no genre to tell"
+            )
+    else:
+        heard = listen(track, MAX_WINDOWS, width)
     names = [model.classes[k] for k in keep]
-    mean = probs.mean(axis=0)
-    result = _ranked(names, mean)
-    found = []
-    if segments:
-        found = [
-            Segment(start, end, names[int(p.argmax())], _ranked(names, p))
-            for (start, end), p in zip(spans, probs, strict=True)
-        ]
-    total = sum(c.size for c in chunks) / params.sr
-    return Prediction(next(iter(result)), result, source, total, found)
+    probs = _renormalized(model.probabilities(_inputs(model, heard)), keep)
+    result = _ranked(names, probs.mean(axis=0))
+    found: list[Segment] = []
+    if segments and width is None:
+        length = heard[0].y.size / model.params.sr
+        found = [Segment(0.0, length, next(iter(result)), result)]
+    elif segments and width is not None:
+        parts = track.timeline(MAX_SEGMENTS, width)
+        each = _renormalized(model.probabilities(_inputs(model, [w for _, _, w in parts])), keep)
+        found = _segments(parts, names, each)
+    return Prediction(
+        next(iter(result)),
+        result,
+        heard=sum(w.y.size for w in heard) / model.params.sr,
+        segments=found,
+    )
+
+
+def _inputs(model: Model, windows: list[Window]) -> npt.NDArray[np.float32]:
+    """One model input per window (its log-mel, looped or padded if short)."""
+    return np.concatenate(
+        [model.inputs(log_mel_and_mfcc(w.y, model.params)[1])[0][:1] for w in windows]
+    )
 
 
 def _ranked(names: list[str], probs: npt.NDArray[np.floating[Any]]) -> dict[str, float]:
     order = np.argsort(-probs, kind="stable")
     return {names[i]: float(probs[i]) for i in order}
-
-
-def _genre_subset(model: Model, genres: list[str] | None) -> list[int]:
-    if not genres:
-        return list(range(len(model.classes)))
-    unknown = [g for g in genres if g not in model.classes]
-    if unknown:
-        raise ParameterError(
-            f"--genres {','.join(unknown)}: not known to model {model.name} "
-            f"({', '.join(model.classes)})"
-        )
-    return [model.classes.index(g) for g in dict.fromkeys(genres)]
-
-
-def _decode(
-    path: Path, sr: int, window_s: float | None, clip_seconds: float, most: int = MAX_WINDOWS
-) -> tuple[list[npt.NDArray[np.float32]], list[float]]:
-    """The audio a model reads from a file: whole, or evenly spaced excerpts of a long track.
-
-    ``window_s`` is the audio of one model input; ``None`` for whole-clip models, which read
-    what they were trained on: the first ``clip_seconds``.
-    """
-    if window_s is None:
-        return [read(path, sr=sr, duration=clip_seconds).y], [0.0]
-    length = file_duration(path)
-    if length is None or length <= most * window_s:
-        return [read(path, sr=sr).y], [0.0]
-    offsets = np.linspace(0.0, length - window_s, most)
-    chunks = []
-    for offset in offsets:
-        chunks.append(
-            read(path, sr=sr, offset=float(offset), duration=window_s, min_duration=0.5).y
-        )
-    return chunks, [float(o) for o in offsets]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors, styled
+from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
 
 
 @app.command()
@@ -247,13 +247,28 @@ def classify(
     model: Annotated[
         str | None, typer.Option(help="Shipped model name, .onnx file or model folder.")
     ] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Genres shown per track.")] = 3,
-    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", help="Genres shown per track in the table.")
+    ] = 3,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table, csv (a column per genre's probability) or json (JSON lines: an object "
+            "per track, printed as it is ready).",
+        ),
+    ] = "table",
     segments: Annotated[
-        bool, typer.Option("--segments", help="Add a genre per ~3 s window (a timeline).")
+        bool,
+        typer.Option(
+            "--segments",
+            help="Add a timeline: the whole track in at most 32 equal segments, a genre each "
+            "(table and json).",
+        ),
     ] = False,
     genres: Annotated[
-        str | None, typer.Option(help="Only these genres, comma-separated (renormalized).")
+        str | None,
+        typer.Option(help="Only these genres, comma-separated, any case (renormalized)."),
     ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", "-j", help="Parallel tracks (default: one per core).")
@@ -262,28 +277,60 @@ def classify(
         bool, typer.Option("--tags", help="Add the pretrained tagger's top tags (musicnn, MSD).")
     ] = False,
 ) -> None:
-    """Tell the genre of songs with the shipped model (or your own)."""
-    from genrekit.classify_batch import classify_many, find_audio, render
+    """Tell the genre of songs with the shipped model (or your own).
 
-    if output not in ("table", "json", "csv"):
-        raise typer.BadParameter(f"--format {output!r}: use table, json or csv")
+    Results go to stdout as each track is ready, progress and failures to stderr. Exit status:
+    0 all classified, 1 some failed (listed), 2 bad usage or nothing to classify, 130
+    interrupted (what was done is printed)."""
+    from rich.text import Text
+
+    from genrekit.classify_batch import batch_workers, classify_each, find_audio, load_for_batch
+    from genrekit.cli.classify_output import FORMATS, Status, Writer, damage_text
+    from genrekit.predict import check_genres
+
+    if output not in FORMATS:
+        raise typer.BadParameter(f"{output!r}: use table, csv or json", param_hint="--format")
+    if segments and output == "csv":
+        raise typer.BadParameter(
+            "a timeline does not fit CSV's one row per track; use --format json or table",
+            param_hint="--segments",
+        )
+    if top_k < 1:
+        raise typer.BadParameter(f"{top_k}: show 1 genre or more", param_hint="--top-k")
     files = find_audio(paths)
-    subset = [g.strip() for g in genres.split(",") if g.strip()] if genres else None
-    results, failures = classify_many(
-        files, model=model, segments=segments, genres=subset, workers=workers, tags=tags
+    threads = batch_workers(workers, len(files))
+    loaded = load_for_batch(model, threads)
+    subset = [g for g in genres.split(",") if g.strip()] if genres is not None else None
+    names = check_genres(loaded, subset)
+    writer = Writer(
+        console, output, files=files, genres=names, top_k=top_k, segments=segments, tags=tags
     )
-    render(
-        results,
-        failures,
-        output=output,
-        top_k=top_k,
-        segments=segments,
-        tags=tags,
-        console=console,
-    )
-    for path, reason in failures:
-        errors.print(styled("x", "red", f"{path}: {reason}"))
-    if failures:
+    status = Status(errors, len(files))
+    writer.header()
+    status.draw()
+    interrupted = False
+    try:
+        for outcome in classify_each(
+            files, loaded, segments=segments, genres=subset, tags=tags, workers=threads
+        ):
+            status.clear()
+            if outcome.prediction is None:
+                line = f"x {outcome.file.name}: {outcome.error}"
+                errors.print(Text(line, style="red"), soft_wrap=True)
+                writer.failed(outcome)
+            else:
+                writer.row(outcome.file, outcome.prediction)
+                if outcome.prediction.damage:
+                    line = f"warning: {outcome.file.name}: {damage_text(outcome.prediction)}"
+                    errors.print(Text(line, style="yellow"), soft_wrap=True)
+            status.advance(failed=outcome.prediction is None)
+    except KeyboardInterrupt:
+        interrupted = True
+    status.clear()
+    errors.print(Text(status.summary(interrupted), style="dim"), soft_wrap=True)
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if status.failed:
         raise typer.Exit(EXIT_FAILURES)
 
 

@@ -1,0 +1,219 @@
+"""What ``genrekit classify`` prints: a row per track as soon as it is ready, progress on stderr.
+
+Three formats, all streamed: a table (one row per track, columns of fixed width), CSV (one
+column per genre's probability, the same columns in every row) and JSON lines (one object per
+track, so every line printed is complete even when the run is interrupted). Text from outside
+(paths, genres, tags, reasons) is passed to rich as plain cells or ``Text``, never as markup.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from genrekit.classify_batch import AudioFile, Outcome
+from genrekit.predict import MAX_SEGMENTS, Prediction, Segment
+
+TOP_TAGS = 5
+"""Tags shown per track with ``--tags``."""
+FORMATS = ("table", "csv", "json")
+
+
+class Writer:
+    """Prints one track at a time on stdout in one of :data:`FORMATS`."""
+
+    def __init__(
+        self,
+        console: Console,
+        output: str,
+        *,
+        files: list[AudioFile],
+        genres: list[str],
+        top_k: int,
+        segments: bool,
+        tags: bool,
+    ):
+        self.console, self.output = console, output
+        self.genres, self.top_k, self.segments, self.tags = genres, top_k, segments, tags
+        # Fixed widths, known before the first row, keep streamed table rows aligned. On a
+        # terminal long names fold within their column; into a file or pipe nothing wraps.
+        longest = max((len(f.name) for f in files), default=5)
+        self.fold = console.is_terminal
+        self.widths = [
+            max(5, min(longest, 48) if self.fold else longest),
+            max(5, *map(len, genres)),
+        ]
+        if tags:  # the tags column comes after the top genres: give those a fixed width too
+            longest_top = sorted(map(len, genres), reverse=True)[:top_k]  # "name 100 %, "
+            self.widths.append(sum(longest_top) + 8 * len(longest_top) - 2)
+
+    def header(self) -> None:
+        if self.output == "csv":
+            self._csv(["file", "genre", *(f"p_{g}" for g in self.genres), *self._tag_column()])
+        elif self.output == "table":
+            extra = ["tags (musicnn)"] if self.tags else []
+            self._print(self._table(["track", "genre", f"top {self.top_k}", *extra], True))
+
+    def row(self, file: AudioFile, prediction: Prediction) -> None:
+        if self.output == "json":
+            self._line(self._as_dict(file, prediction))
+        elif self.output == "csv":
+            p = prediction.probabilities
+            cells = [file.name, prediction.genre, *(f"{p[g]:.4f}" for g in self.genres)]
+            tags = [";".join(list(prediction.tags)[:TOP_TAGS])] if self.tags else []
+            self._csv([*cells, *tags])
+        else:
+            top = ", ".join(f"{g} {100 * p:.0f} %" for g, p in prediction.top(self.top_k))
+            extra = [", ".join(list(prediction.tags)[:TOP_TAGS])] if self.tags else []
+            self._print(self._table([file.name, prediction.genre, top, *extra], False))
+            if self.segments:
+                line = Text(timeline_line(prediction.segments), style="dim")
+                self.console.print(line, soft_wrap=True)
+
+    def failed(self, outcome: Outcome) -> None:
+        """A failure in the stream too, for JSON lines (CSV and the table list it on stderr)."""
+        if self.output == "json":
+            self._line({"file": outcome.file.name, "error": outcome.error})
+
+    def _as_dict(self, file: AudioFile, prediction: Prediction) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "file": file.name,
+            "genre": prediction.genre,
+            "probabilities": {g: round(p, 4) for g, p in prediction.probabilities.items()},
+            "seconds": round(prediction.duration or 0.0, 2),
+        }
+        if prediction.damage:
+            data["warning"] = damage_text(prediction)
+        if self.segments:
+            data["segments"] = [
+                {
+                    "start": round(s.start, 2),
+                    "end": round(s.end, 2),
+                    "genre": None if s.silent else s.genre,
+                }
+                for s in prediction.segments
+            ]
+        if self.tags:
+            data["tags"] = [
+                {"tag": t, "probability": round(p, 4)}
+                for t, p in list(prediction.tags.items())[:TOP_TAGS]
+            ]
+        return data
+
+    def _table(self, cells: list[str], header: bool) -> Table:
+        table = Table(box=None, show_header=header, show_edge=False, pad_edge=False)
+        for i, cell in enumerate(cells):
+            fixed = self.widths[i] if i < len(self.widths) else None
+            table.add_column(
+                Text(cell, style="bold") if header else "",
+                width=fixed,
+                min_width=fixed,
+                no_wrap=i == 1,
+                overflow="fold",
+                style="bold" if i == 1 and not header else None,
+            )
+        if not header:
+            table.add_row(*(Text(c) for c in cells))
+        return table
+
+    def _print(self, table: Table) -> None:
+        if self.fold:
+            self.console.print(table)
+            return
+        # Into a file or pipe: as wide as the row needs (rich would wrap at 80 columns).
+        wide = Console(file=io.StringIO(), width=10_000, color_system=None, highlight=False)
+        wide.print(table)
+        lines = wide.file.getvalue().splitlines()  # type: ignore[attr-defined]
+        self._out("".join(line.rstrip() + "\n" for line in lines))
+
+    def _tag_column(self) -> list[str]:
+        return ["tags"] if self.tags else []
+
+    def _csv(self, cells: list[str]) -> None:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerow(cells)
+        self._out(text.getvalue())
+
+    def _line(self, data: dict[str, Any]) -> None:
+        self._out(json.dumps(data, ensure_ascii=False) + "\n")
+
+    def _out(self, text: str) -> None:
+        self.console.file.write(text)
+        self.console.file.flush()
+
+
+def timeline_line(segments: list[Segment]) -> str:
+    """``timeline, 32 segments of 9.4 s (at most 32): 0:00 metal, 1:34 rock, ...``: where the
+    genre changes, silence included."""
+    if not segments:
+        return "timeline: none"
+    size = segments[0].end - segments[0].start
+    changes = []
+    previous = None
+    for s in segments:
+        label = "silence" if s.silent else s.genre
+        if label != previous:
+            changes.append(f"{_clock(s.start)} {label}")
+            previous = label
+    count = f"{len(segments)} segment{'s' if len(segments) != 1 else ''}"
+    return f"  timeline, {count} of {size:.1f} s (at most {MAX_SEGMENTS}): {', '.join(changes)}"
+
+
+def damage_text(prediction: Prediction) -> str:
+    seconds = prediction.duration or 0.0
+    return f"damaged ({prediction.damage}); classified from the {seconds:.1f} s that decoded"
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+class Status:
+    """A one-line progress count on stderr, redrawn in place; only on a terminal."""
+
+    def __init__(self, console: Console, total: int):
+        self.console, self.total = console, total
+        self.done = self.failed = 0
+        self.started = time.perf_counter()
+        self._shown = False
+
+    def clear(self) -> None:
+        if self._shown:
+            self.console.file.write("\r\x1b[K")
+            self.console.file.flush()
+            self._shown = False
+
+    def advance(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        self.draw()
+
+    def draw(self) -> None:
+        if not self.console.is_terminal:
+            return
+        elapsed = time.perf_counter() - self.started
+        rate = f", {self.done / elapsed:.1f} tracks/s" if self.done and elapsed > 0 else ""
+        failed = f", {self.failed} failed" if self.failed else ""
+        self.clear()
+        self.console.file.write(f"classify {self.done}/{self.total}{rate}{failed}")
+        self.console.file.flush()
+        self._shown = True
+
+    def summary(self, interrupted: bool) -> str:
+        elapsed = time.perf_counter() - self.started
+        ok = self.done - self.failed
+        failed = f"; {self.failed} failed" if self.failed else ""
+        if interrupted:
+            return (
+                f"interrupted: {ok} of {self.total} tracks classified{failed} (printed above); "
+                f"{self.total - self.done} not done"
+            )
+        return f"classified {ok} of {self.total} tracks in {elapsed:.1f} s{failed}"
