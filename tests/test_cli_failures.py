@@ -239,6 +239,9 @@ def test_figure_bad_input(cli: Cli, tmp_path: Path) -> None:
         "is a folder; give the figure a file name": (clip, tmp_path / "folder"),
         "cannot write the figure": (clip, tmp_path / "no" / "such" / "dir" / "a.png"),
     }
+    assert (
+        "--kind 'spectrum'" in cli("figure", clip, "-o", "a.png", "--kind", "spectrum").error_line
+    )
     (tmp_path / "no").write_text("a file where a folder should be")
     for expected, (audio, out) in cases.items():
         run = cli("figure", audio, "-o", out, "--duration", "2")

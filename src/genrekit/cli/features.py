@@ -23,13 +23,10 @@ LISTED = 20
 
 def _workers(value: int | None) -> int:
     """``--workers``: 0 or none means one per core; a negative number is a usage error."""
-    from genrekit.errors import ParameterError
     from genrekit.extract import default_workers
 
     if value is not None and value < 0:
-        raise ParameterError(
-            f"--workers {value}: give a number of parallel workers, or 0 for one per core"
-        )
+        raise _usage(f"--workers {value}: give a number of parallel workers, or 0 for one per core")
     return value or default_workers()
 
 
@@ -333,6 +330,8 @@ def figure(
     from genrekit.features import FeatureParams, log_mel_and_mfcc, power_to_db
     from genrekit.images import save_figure
 
+    if kind not in ("mel", "mfcc"):
+        raise _usage(f"--kind {kind!r}: choose 'mel' or 'mfcc'")
     _check_figure_target(out)
     params = FeatureParams()
     y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
