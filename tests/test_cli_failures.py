@@ -22,13 +22,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from genrekit.catalog import Catalog
 from genrekit.cli.app import main
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.sources import TrackInfo
 from tests.conftest import EXAMPLES, music_like
-from tests.services import FakeDeezer
+from tests.services import FakeDeezer, Song, mp3_bytes
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,24 @@ def test_fetch_where_every_query_fails_is_nothing_fetched(
     assert not out.exists()
 
 
+def test_fetch_exit_codes_all_done_and_some_failed(
+    cli: Cli, httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeDeezer(httpserver, mp3_bytes(3.0))
+    fake.playlists["9"] = [Song(1, "One", "Ann", 10), Song(2, "Two", "Bo", 11)]
+    fake.preview_override[2] = lambda: Response("gone", status=404)
+    monkeypatch.setenv("GENREKIT_DEEZER_API", httpserver.url_for("/"))
+    out = tmp_path / "data"
+    some = cli("fetch", "deezer", "-g", "pop=playlist:9", "-o", out, "--per-genre", "2")
+    assert some.code == 1, some.err
+    assert "pop/Bo - Two (deezer-2): deezer: HTTP 404" in some.out
+    del fake.playlists["9"][1]
+    done = cli(
+        "fetch", "deezer", "-g", "pop=playlist:9", "-o", tmp_path / "new", "--per-genre", "1"
+    )
+    assert done.code == 0, done.err
+
+
 def test_import_bad_input_leaves_no_catalog(cli: Cli, tmp_path: Path) -> None:
     write(tmp_path / "flat" / "song.wav", music_like(1.0, 22050))
     (tmp_path / "fma_audio").mkdir()
@@ -349,6 +368,9 @@ def test_import_bad_input_leaves_no_catalog(cli: Cli, tmp_path: Path) -> None:
         assert run.code == 2, (args, run)
         assert expected in run.error_line
         assert not (tmp_path / "data").exists()
+    write(tmp_path / "music" / "jazz" / "a.wav", music_like(1.0, 22050))
+    run = cli("import", tmp_path / "music", "-o", tmp_path / "fma_audio" / ".." / "tracks.csv")
+    assert run.code == 2 and "tracks.csv: is a file; give the data set a folder" in run.error_line
 
 
 def test_catalog_bad_input(cli: Cli, music: Path, tmp_path: Path) -> None:
