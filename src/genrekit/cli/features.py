@@ -117,7 +117,8 @@ def extract(
         progress.update(task, rate=f"{done / elapsed:.1f}" if elapsed > 0 else "-")
         if outcome.status == "failed":
             progress.console.print(
-                Text.assemble(("failed", "red"), f" {outcome.rel}: {outcome.reason}")
+                Text.assemble(("failed", "red"), f" {outcome.rel}: {outcome.reason}"),
+                soft_wrap=True,
             )
 
     with _shown_once_started(progress) as start:
@@ -187,7 +188,8 @@ def _list_outcomes(outcomes: list[ClipOutcome], mark: str, style: str) -> None:
     from rich.text import Text
 
     for outcome in outcomes[:LISTED]:
-        console.print(Text.assemble((f"  {mark} ", style), f"{outcome.rel}: {outcome.reason}"))
+        line = Text.assemble((f"  {mark} ", style), f"{outcome.rel}: {outcome.reason}")
+        console.print(line, soft_wrap=True)  # one file a line, so that grep finds it whole
     if len(outcomes) > LISTED:
         status = outcomes[0].status
         console.print(
@@ -238,7 +240,9 @@ def embed(
     def on_clip(rel: str, error: str | None) -> None:
         progress.advance(task)
         if error:
-            progress.console.print(Text.assemble(("failed", "red"), f" {rel}: {error}"))
+            progress.console.print(
+                Text.assemble(("failed", "red"), f" {rel}: {error}"), soft_wrap=True
+            )
 
     with _shown_once_started(progress) as start:
         summary = embed_dataset(
