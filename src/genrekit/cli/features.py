@@ -77,8 +77,8 @@ def extract(
 ) -> None:
     """Extract log-mel spectrograms and MFCCs of every track (resumable).
 
-    Exit status: 0 all done, 1 some files failed (listed), 2 usage error or no usable clip,
-    130 interrupted (finished clips are kept).
+    Exit status: 0 all done, 1 some files failed (listed),
+    2 usage error or no usable clip, 130 interrupted (finished clips are kept).
     """
     from rich.progress import (
         BarColumn,
@@ -207,8 +207,8 @@ def embed(
 ) -> None:
     """Add a pretrained backbone's clip embeddings to a feature store (resumable).
 
-    Exit status: 0 all done, 1 some files failed (listed), 2 usage error or nothing embedded,
-    130 interrupted (finished clips are kept).
+    Exit status: 0 all done, 1 some files failed (listed),
+    2 usage error or nothing embedded, 130 interrupted (finished clips are kept).
     """
     from rich.progress import (
         BarColumn,
@@ -281,7 +281,10 @@ def explore(
     seed: Annotated[int, typer.Option(help="Seed of the sampling, t-SNE and k-NN folds.")] = 0,
     gallery: Annotated[int, typer.Option(help="Example clips per genre in the gallery.")] = 3,
 ) -> None:
-    """PCA of genres, t-SNE, gallery, class balance and separation numbers in one HTML report."""
+    """PCA of genres, t-SNE, gallery, class balance and separation numbers in one HTML report.
+
+    Exit status: 0 done, 2 usage error (not a store, no usable clip), 130 interrupted.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from genrekit.report import ExploreOptions
@@ -327,7 +330,10 @@ def figure(
     offset: Annotated[float, typer.Option(help="Start, in seconds.")] = 0.0,
     duration: Annotated[float, typer.Option(help="Length, in seconds.")] = 30.0,
 ) -> None:
-    """Draw a labelled mel-spectrogram or MFCC figure of one file."""
+    """Draw a labelled mel-spectrogram or MFCC figure of one file.
+
+    Exit status: 0 done, 2 usage error (not audio, a name that cannot be written).
+    """
     import numpy as np
 
     from genrekit.audio import load
