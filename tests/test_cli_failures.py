@@ -290,7 +290,8 @@ def test_fetch_without_network_fails_fast_and_leaves_no_catalog(
     run = cli("fetch", source, "-g", "jazz=search:bebop", "-g", "rock=search:rock", "-o", out)
     assert run.code == 2
     assert f"{source}: cannot connect to 127.0.0.1:{port}" in run.error_line
-    assert "check the network connection" in run.error_line
+    assert "check the network connection and the address set in " in run.error_line
+    assert f"GENREKIT_{source.upper()}_API=http://127.0.0.1:{port}" in run.error_line
     assert out.exists() == out_exists
     assert not out.exists() or list(out.iterdir()) == []
 
