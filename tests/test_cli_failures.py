@@ -178,6 +178,9 @@ def test_extract_refuses_a_bad_output_folder(
     run = cli("extract", music, "-o", out)
     assert run.code == 2
     assert run.error_line.startswith(f"error: {out}: ")
+    if where == "file":
+        below = cli("extract", music, "-o", out / "store")
+        assert below.code == 2 and "cannot create the feature store" in below.error_line
     assert sorted(p.name for p in music.iterdir()) == ["jazz", "metal"]
     if where == "other files":
         assert sorted(p.name for p in out.iterdir()) == ["letters", "thesis.odt"]
@@ -260,6 +263,7 @@ def test_explore_bad_input(
         "not a feature store": (tmp_path / "nowhere", tmp_path / "report"),
         "holds no usable clip": (silent_store[1], tmp_path / "report"),
         "is a file": (store, tmp_path / "report.html"),
+        "cannot create the report folder": (store, tmp_path / "report.html" / "report"),
     }
     for expected, (features, out) in cases.items():
         run = cli("explore", features, "-o", out)

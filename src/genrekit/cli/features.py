@@ -307,6 +307,13 @@ def explore(
 
     if out.exists() and not out.is_dir():
         raise _usage(f"{out}: is a file; give the report a folder (-o REPORT)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _usage(
+            f"{out}: cannot create the report folder ({exc.strerror or exc}); choose a folder "
+            "you can write to"
+        ) from exc
     with _shown_once_started(progress) as start:
         report = run_explore(features, out, options, on_step=on_step)
     numbers = report.numbers
