@@ -22,13 +22,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from genrekit.catalog import Catalog
 from genrekit.cli.app import main
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.sources import TrackInfo
 from tests.conftest import EXAMPLES, music_like
-from tests.services import FakeDeezer
+from tests.services import FakeDeezer, Song, mp3_bytes
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,9 @@ def test_extract_refuses_a_bad_output_folder(
     run = cli("extract", music, "-o", out)
     assert run.code == 2
     assert run.error_line.startswith(f"error: {out}: ")
+    if where == "file":
+        below = cli("extract", music, "-o", out / "store")
+        assert below.code == 2 and "cannot create the feature store" in below.error_line
     assert sorted(p.name for p in music.iterdir()) == ["jazz", "metal"]
     if where == "other files":
         assert sorted(p.name for p in out.iterdir()) == ["letters", "thesis.odt"]
@@ -239,6 +243,9 @@ def test_figure_bad_input(cli: Cli, tmp_path: Path) -> None:
         "is a folder; give the figure a file name": (clip, tmp_path / "folder"),
         "cannot write the figure": (clip, tmp_path / "no" / "such" / "dir" / "a.png"),
     }
+    assert (
+        "--kind 'spectrum'" in cli("figure", clip, "-o", "a.png", "--kind", "spectrum").error_line
+    )
     (tmp_path / "no").write_text("a file where a folder should be")
     for expected, (audio, out) in cases.items():
         run = cli("figure", audio, "-o", out, "--duration", "2")
@@ -256,6 +263,7 @@ def test_explore_bad_input(
         "not a feature store": (tmp_path / "nowhere", tmp_path / "report"),
         "holds no usable clip": (silent_store[1], tmp_path / "report"),
         "is a file": (store, tmp_path / "report.html"),
+        "cannot create the report folder": (store, tmp_path / "report.html" / "report"),
     }
     for expected, (features, out) in cases.items():
         run = cli("explore", features, "-o", out)
@@ -286,7 +294,8 @@ def test_fetch_without_network_fails_fast_and_leaves_no_catalog(
     run = cli("fetch", source, "-g", "jazz=search:bebop", "-g", "rock=search:rock", "-o", out)
     assert run.code == 2
     assert f"{source}: cannot connect to 127.0.0.1:{port}" in run.error_line
-    assert "check the network connection" in run.error_line
+    assert "check the network connection and the address set in " in run.error_line
+    assert f"GENREKIT_{source.upper()}_API=http://127.0.0.1:{port}" in run.error_line
     assert out.exists() == out_exists
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -318,6 +327,24 @@ def test_fetch_where_every_query_fails_is_nothing_fetched(
     assert not out.exists()
 
 
+def test_fetch_exit_codes_all_done_and_some_failed(
+    cli: Cli, httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeDeezer(httpserver, mp3_bytes(3.0))
+    fake.playlists["9"] = [Song(1, "One", "Ann", 10), Song(2, "Two", "Bo", 11)]
+    fake.preview_override[2] = lambda: Response("gone", status=404)
+    monkeypatch.setenv("GENREKIT_DEEZER_API", httpserver.url_for("/"))
+    out = tmp_path / "data"
+    some = cli("fetch", "deezer", "-g", "pop=playlist:9", "-o", out, "--per-genre", "2")
+    assert some.code == 1, some.err
+    assert "pop/Bo - Two (deezer-2): deezer: HTTP 404" in some.out
+    del fake.playlists["9"][1]
+    done = cli(
+        "fetch", "deezer", "-g", "pop=playlist:9", "-o", tmp_path / "new", "--per-genre", "1"
+    )
+    assert done.code == 0, done.err
+
+
 def test_import_bad_input_leaves_no_catalog(cli: Cli, tmp_path: Path) -> None:
     write(tmp_path / "flat" / "song.wav", music_like(1.0, 22050))
     (tmp_path / "fma_audio").mkdir()
@@ -346,6 +373,9 @@ def test_import_bad_input_leaves_no_catalog(cli: Cli, tmp_path: Path) -> None:
         assert run.code == 2, (args, run)
         assert expected in run.error_line
         assert not (tmp_path / "data").exists()
+    write(tmp_path / "music" / "jazz" / "a.wav", music_like(1.0, 22050))
+    run = cli("import", tmp_path / "music", "-o", tmp_path / "fma_audio" / ".." / "tracks.csv")
+    assert run.code == 2 and "tracks.csv: is a file; give the data set a folder" in run.error_line
 
 
 def test_catalog_bad_input(cli: Cli, music: Path, tmp_path: Path) -> None:

@@ -88,18 +88,22 @@ def open_source(name: str) -> Source:
 
     from genrekit.sources import deezer, itunes, spotify
 
-    def client(base: str, quota: RateLimit) -> HttpClient:
-        return HttpClient(name, limits={urlsplit(base).netloc: quota})
+    def client(base: str, quota: RateLimit, *variables: str) -> HttpClient:
+        # A message about an unreachable service names the variables that moved its address.
+        moved = [f"{v}={os.environ[v]}" for v in variables if os.environ.get(v)]
+        note = f"the address set in {', '.join(moved)}" if moved else None
+        return HttpClient(name, limits={urlsplit(base).netloc: quota}, address_note=note)
 
     if name == "deezer":
         base = api_base("GENREKIT_DEEZER_API", deezer.DEFAULT_API)
-        return deezer.Deezer(client(base, deezer.QUOTA), base)
+        return deezer.Deezer(client(base, deezer.QUOTA, "GENREKIT_DEEZER_API"), base)
     if name == "itunes":
         base = api_base("GENREKIT_ITUNES_API", itunes.DEFAULT_API)
-        return itunes.ITunes(client(base, itunes.QUOTA), base)
+        return itunes.ITunes(client(base, itunes.QUOTA, "GENREKIT_ITUNES_API"), base)
     if name == "spotify":
         base = api_base("GENREKIT_SPOTIFY_API", spotify.DEFAULT_API)
-        return spotify.Spotify(client(base, spotify.QUOTA), base=base)
+        variables = ("GENREKIT_SPOTIFY_API", "GENREKIT_SPOTIFY_ACCOUNTS")
+        return spotify.Spotify(client(base, spotify.QUOTA, *variables), base=base)
     raise ParameterError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
 
 

@@ -161,8 +161,14 @@ def create_or_check(root: Path, info: StoreInfo) -> None:
             f"{root}: this folder holds other files and is not a feature store (no store.json); "
             "give a new or empty folder, or a store made by genrekit extract"
         )
-    root.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(root / "store.json", info.to_json().encode("utf-8"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(root / "store.json", info.to_json().encode("utf-8"))
+    except OSError as exc:
+        raise FeatureStoreError(
+            f"{root}: cannot create the feature store ({exc.strerror or exc}); choose a folder "
+            "you can write to"
+        ) from exc
 
 
 class FeatureStore:

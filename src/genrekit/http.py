@@ -105,6 +105,8 @@ class HttpClient:
     """A thread-safe HTTP client for one service, with per-host rate limits and retries.
 
     ``limits`` maps a host name to its :class:`RateLimit`; other hosts get ``default_limit``.
+    ``address_note`` says where the service's address came from, for the message when no host
+    can be reached (e.g. "GENREKIT_DEEZER_API is set to http://...").
     """
 
     def __init__(
@@ -115,8 +117,10 @@ class HttpClient:
         default_limit: RateLimit = RateLimit(20, 1.0),
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
+        address_note: str | None = None,
     ):
         self.service = service
+        self.address_note = address_note
         self.retry = retry
         self._sleep = sleep
         self._limits = dict(limits or {})
@@ -246,10 +250,10 @@ class HttpClient:
             except httpx.TransportError as exc:  # timeouts, refused, reset, truncated
                 last, hint = _describe_transport_error(exc), None
                 if self._unreachable(url, exc, number + 1):
+                    also = f" and {self.address_note}" if self.address_note else ""
                     raise ServiceUnreachableError(
                         f"{self.service}: cannot connect to {urlsplit(url).netloc} ({last}); "
-                        "check the network connection (or the service's address, if you set "
-                        "one) and run the same command again"
+                        f"check the network connection{also}, then run the same command again"
                     ) from None
         raise FetchError(
             f"{self.service}: {short_url(url)} failed {self.retry.attempts} times; last: {last}"

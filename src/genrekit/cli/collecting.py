@@ -46,8 +46,9 @@ def fetch(
 ) -> None:
     """Download labeled 30-second previews into OUT/<genre>/ with a catalog (resumable).
 
-    Exit status: 0 all done, 1 some tracks or queries failed (listed), 2 usage error, service
-    unreachable or nothing fetched, 130 interrupted (finished downloads are kept).
+    Exit status: 0 all done, 1 some tracks or queries failed (listed),
+    2 usage error, service unreachable or nothing fetched,
+    130 interrupted (finished downloads are kept).
     """
     from genrekit.collect import FetchOptions, open_source
     from genrekit.collect import fetch as run_fetch
@@ -190,8 +191,8 @@ def import_(
 ) -> None:
     """Add audio you already have to a data set's catalog (files stay put unless --copy).
 
-    Exit status: 0 all done, 1 some files could not be read (listed), 2 usage error or nothing
-    imported.
+    Exit status: 0 all done, 1 some files could not be read (listed),
+    2 usage error or nothing imported.
     """
     from genrekit.importer import ImportSummary, fma_tracks, folder_tracks, import_tracks
 

@@ -31,13 +31,10 @@ LISTED = 20
 
 def _workers(value: int | None) -> int:
     """``--workers``: 0 or none means one per core; a negative number is a usage error."""
-    from genrekit.errors import ParameterError
     from genrekit.extract import default_workers
 
     if value is not None and value < 0:
-        raise ParameterError(
-            f"--workers {value}: give a number of parallel workers, or 0 for one per core"
-        )
+        raise _usage(f"--workers {value}: give a number of parallel workers, or 0 for one per core")
     return value or default_workers()
 
 
@@ -86,8 +83,8 @@ def extract(
 ) -> None:
     """Extract log-mel spectrograms and MFCCs of every track (resumable).
 
-    Exit status: 0 all done, 1 some files failed (listed), 2 usage error or no usable clip,
-    130 interrupted (finished clips are kept).
+    Exit status: 0 all done, 1 some files failed (listed),
+    2 usage error or no usable clip, 130 interrupted (finished clips are kept).
     """
     from rich.progress import (
         BarColumn,
@@ -126,7 +123,8 @@ def extract(
         progress.update(task, rate=f"{done / elapsed:.1f}" if elapsed > 0 else "-")
         if outcome.status == "failed":
             progress.console.print(
-                Text.assemble(("failed", "red"), f" {outcome.rel}: {outcome.reason}")
+                Text.assemble(("failed", "red"), f" {outcome.rel}: {outcome.reason}"),
+                soft_wrap=True,
             )
 
     with _shown_once_started(progress) as start:
@@ -196,7 +194,8 @@ def _list_outcomes(outcomes: list[ClipOutcome], mark: str, style: str) -> None:
     from rich.text import Text
 
     for outcome in outcomes[:LISTED]:
-        console.print(Text.assemble((f"  {mark} ", style), f"{outcome.rel}: {outcome.reason}"))
+        line = Text.assemble((f"  {mark} ", style), f"{outcome.rel}: {outcome.reason}")
+        console.print(line, soft_wrap=True)  # one file a line, so that grep finds it whole
     if len(outcomes) > LISTED:
         status = outcomes[0].status
         console.print(
@@ -214,8 +213,8 @@ def embed(
 ) -> None:
     """Add a pretrained backbone's clip embeddings to a feature store (resumable).
 
-    Exit status: 0 all done, 1 some files failed (listed), 2 usage error or nothing embedded,
-    130 interrupted (finished clips are kept).
+    Exit status: 0 all done, 1 some files failed (listed),
+    2 usage error or nothing embedded, 130 interrupted (finished clips are kept).
     """
     from rich.progress import (
         BarColumn,
@@ -247,7 +246,9 @@ def embed(
     def on_clip(rel: str, error: str | None) -> None:
         progress.advance(task)
         if error:
-            progress.console.print(Text.assemble(("failed", "red"), f" {rel}: {error}"))
+            progress.console.print(
+                Text.assemble(("failed", "red"), f" {rel}: {error}"), soft_wrap=True
+            )
 
     with _shown_once_started(progress) as start:
         summary = embed_dataset(
@@ -286,7 +287,10 @@ def explore(
     seed: Annotated[int, typer.Option(help="Seed of the sampling, t-SNE and k-NN folds.")] = 0,
     gallery: Annotated[int, typer.Option(help="Example clips per genre in the gallery.")] = 3,
 ) -> None:
-    """PCA of genres, t-SNE, gallery, class balance and separation numbers in one HTML report."""
+    """PCA of genres, t-SNE, gallery, class balance and separation numbers in one HTML report.
+
+    Exit status: 0 done, 2 usage error (not a store, no usable clip), 130 interrupted.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from genrekit.report import ExploreOptions
@@ -309,6 +313,13 @@ def explore(
 
     if out.exists() and not out.is_dir():
         raise _usage(f"{out}: is a file; give the report a folder (-o REPORT)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _usage(
+            f"{out}: cannot create the report folder ({exc.strerror or exc}); choose a folder "
+            "you can write to"
+        ) from exc
     with _shown_once_started(progress) as start:
         report = run_explore(features, out, options, on_step=on_step)
     numbers = report.numbers
@@ -332,13 +343,18 @@ def figure(
     offset: Annotated[float, typer.Option(help="Start, in seconds.")] = 0.0,
     duration: Annotated[float, typer.Option(help="Length, in seconds.")] = 30.0,
 ) -> None:
-    """Draw a labelled mel-spectrogram or MFCC figure of one file."""
+    """Draw a labelled mel-spectrogram or MFCC figure of one file.
+
+    Exit status: 0 done, 2 usage error (not audio, a name that cannot be written).
+    """
     import numpy as np
 
     from genrekit.audio import load
     from genrekit.features import FeatureParams, log_mel_and_mfcc, power_to_db
     from genrekit.images import save_figure
 
+    if kind not in ("mel", "mfcc"):
+        raise _usage(f"--kind {kind!r}: choose 'mel' or 'mfcc'")
     _check_figure_target(out)
     params = FeatureParams()
     y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
