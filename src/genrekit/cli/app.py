@@ -67,3 +67,15 @@ def main() -> None:
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:
+        # The system refused something no check foresaw (a full disk, a permission, a vanished
+        # folder): that is the machine's state, not a bug to trace back, so one line says which.
+        errors.print(styled("error:", "red", os_error_text(exc)))
+        sys.exit(EXIT_ERROR)
+
+
+def os_error_text(exc: OSError) -> str:
+    """``path: reason`` for an OSError, as ``cp`` or ``git`` would say it."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    return f"{' -> '.join(files)}: {reason}" if files else reason
