@@ -202,7 +202,7 @@ def classify(
     interrupted (what was done is printed)."""
     from rich.text import Text
 
-    from genrekit.classify_batch import batch_workers, classify_each, find_audio, load_for_batch
+    from genrekit.classify_batch import batch_workers, classify_each, find_tracks, load_for_batch
     from genrekit.cli.classify_output import FORMATS, Status, Writer, damage_text
     from genrekit.predict import check_genres
 
@@ -215,7 +215,7 @@ def classify(
         )
     if top_k < 1:
         raise typer.BadParameter(f"{top_k}: show 1 genre or more", param_hint="--top-k")
-    files = find_audio(paths)
+    files = find_tracks(paths)
     threads = batch_workers(workers, len(files))
     loaded = load_for_batch(model, threads)
     subset = [g for g in genres.split(",") if g.strip()] if genres is not None else None
