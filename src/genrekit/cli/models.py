@@ -197,9 +197,10 @@ def classify(
 ) -> None:
     """Tell the genre of songs with the shipped model (or your own).
 
-    Results go to stdout as each track is ready, progress and failures to stderr. Exit status:
-    0 all classified, 1 some failed (listed), 2 bad usage or nothing to classify, 130
-    interrupted (what was done is printed)."""
+    Each result goes to stdout as soon as it is ready; progress and failures go to stderr.
+
+    Exit: 0 all classified, 1 some failed, 2 usage error or nothing to do, 130 interrupted.
+    """
     from rich.text import Text
 
     from genrekit.classify_batch import batch_workers, classify_each, find_tracks, load_for_batch
