@@ -39,7 +39,7 @@ class Outcome:
     error: str | None = None
 
 
-def find_audio(paths: Sequence[Path]) -> list[AudioFile]:
+def find_tracks(paths: Sequence[Path]) -> list[AudioFile]:
     """Files given, and the audio files under folders given (at any depth), in a stable order.
 
     A file under a folder is named by its path relative to that folder (with the folder in
@@ -69,6 +69,11 @@ def find_audio(paths: Sequence[Path]) -> list[AudioFile]:
         else:
             raise AudioLoadError(f"{path}: no such file or folder")
     return found
+
+
+def find_audio(paths: Sequence[Path]) -> list[Path]:
+    """The paths of :func:`find_tracks`."""
+    return [f.path for f in find_tracks(paths)]
 
 
 def batch_workers(workers: int | None, n_files: int) -> int:

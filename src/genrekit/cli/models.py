@@ -279,12 +279,13 @@ def classify(
 ) -> None:
     """Tell the genre of songs with the shipped model (or your own).
 
-    Results go to stdout as each track is ready, progress and failures to stderr. Exit status:
-    0 all classified, 1 some failed (listed), 2 bad usage or nothing to classify, 130
-    interrupted (what was done is printed)."""
+    Each result goes to stdout as soon as it is ready; progress and failures go to stderr.
+
+    Exit: 0 all classified, 1 some failed, 2 usage error or nothing to do, 130 interrupted.
+    """
     from rich.text import Text
 
-    from genrekit.classify_batch import batch_workers, classify_each, find_audio, load_for_batch
+    from genrekit.classify_batch import batch_workers, classify_each, find_tracks, load_for_batch
     from genrekit.cli.classify_output import FORMATS, Status, Writer, damage_text
     from genrekit.predict import check_genres
 
@@ -297,7 +298,7 @@ def classify(
         )
     if top_k < 1:
         raise typer.BadParameter(f"{top_k}: show 1 genre or more", param_hint="--top-k")
-    files = find_audio(paths)
+    files = find_tracks(paths)
     threads = batch_workers(workers, len(files))
     loaded = load_for_batch(model, threads)
     subset = [g for g in genres.split(",") if g.strip()] if genres is not None else None
