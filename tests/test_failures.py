@@ -165,6 +165,32 @@ def test_pyav_without_metadata_errors_still_decodes(
     assert load(audio_files["m4a"], offset=1.0, duration=1.0)[0].size == sr
 
 
+@pytest.mark.parametrize(
+    ("fmt", "codec", "name"), [("ipod", "aac", "tag.m4a"), ("mp3", "mp3", "tag.mp3")]
+)
+def test_a_tag_that_is_not_utf8_does_not_stop_decoding(
+    tmp_path: Path, fmt: str, codec: str, name: str
+) -> None:
+    import av
+
+    y = music_like(2.0, 44100, channels=2)
+    path = tmp_path / name
+    with av.open(str(path), "w", format=fmt) as out:
+        out.metadata["title"] = "PLACEHOLDER"
+        stream = out.add_stream(codec, rate=44100, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(y.T), format="fltp", layout="stereo"
+        )
+        frame.sample_rate = 44100
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    data = path.read_bytes()
+    assert data.count(b"PLACEHOLDER") == 1
+    path.write_bytes(data.replace(b"PLACEHOLDER", "Mot\xf6rhead \xe9t\xe9".encode("latin-1")))
+    y, sr = load(path)
+    assert 1.9 < y.size / sr < 2.1
+
+
 class _BoomError(Exception):
     pass
 

@@ -358,8 +358,9 @@ def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
     return _Decoded(samples, sr_native, partial)
 
 
-# PyAV 12-18 decode a container's metadata strictly unless told `metadata_errors`; PyAV 19
-# dropped the argument. Tried once, then remembered.
+# PyAV 12-18 decode a container's metadata strictly (UnicodeDecodeError on a latin-1 tag) unless
+# told `metadata_errors`; PyAV 19 dropped the argument and decodes leniently itself. Tried once,
+# then remembered.
 _av_takes_metadata_errors = True
 
 
