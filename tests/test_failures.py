@@ -177,7 +177,7 @@ def test_a_tag_that_is_not_utf8_does_not_stop_decoding(
     path = tmp_path / name
     with av.open(str(path), "w", format=fmt) as out:
         out.metadata["title"] = "PLACEHOLDER"
-        stream = out.add_stream(codec, rate=44100, layout="stereo")
+        stream: Any = out.add_stream(codec, rate=44100, layout="stereo")
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(y.T), format="fltp", layout="stereo"
         )
