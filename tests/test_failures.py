@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -310,6 +312,18 @@ def test_damaged_mp3s_decode_without_decoder_noise(
         assert audio.damage is not None and audio.y.size / audio.sr > 10.0
     err = capfd.readouterr().err
     assert "libmpg123" not in err and "Note:" not in err and "Warning:" not in err, err
+
+
+def test_ffmpeg_log_lines_do_not_reach_stderr() -> None:
+    # PyAV 12 passes FFmpeg's warnings to logging as "libav.<codec>"; with no handler of the
+    # application's, Python would print them. Checked in a fresh interpreter: pytest handles logs.
+    code = (
+        "import logging, genrekit.audio; "
+        "logging.getLogger('libav.mp3float').error('Header missing'); "
+        "logging.getLogger('genrekit.other').error('an application log line')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr == "an application log line\n"
 
 
 def test_the_stderr_filter_passes_everything_else(capfd: pytest.CaptureFixture[str]) -> None:
