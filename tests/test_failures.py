@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +167,32 @@ def test_pyav_without_metadata_errors_still_decodes(
     assert load(audio_files["m4a"], offset=1.0, duration=1.0)[0].size == sr
 
 
+@pytest.mark.parametrize(
+    ("fmt", "codec", "name"), [("ipod", "aac", "tag.m4a"), ("mp3", "mp3", "tag.mp3")]
+)
+def test_a_tag_that_is_not_utf8_does_not_stop_decoding(
+    tmp_path: Path, fmt: str, codec: str, name: str
+) -> None:
+    import av
+
+    y = music_like(2.0, 44100, channels=2)
+    path = tmp_path / name
+    with av.open(str(path), "w", format=fmt) as out:
+        out.metadata["title"] = "PLACEHOLDER"
+        stream: Any = out.add_stream(codec, rate=44100, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(y.T), format="fltp", layout="stereo"
+        )
+        frame.sample_rate = 44100
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    data = path.read_bytes()
+    assert data.count(b"PLACEHOLDER") == 1
+    path.write_bytes(data.replace(b"PLACEHOLDER", "Mot\xf6rhead \xe9t\xe9".encode("latin-1")))
+    y, sr = load(path)
+    assert 1.9 < y.size / sr < 2.1
+
+
 class _BoomError(Exception):
     pass
 
@@ -284,6 +312,18 @@ def test_damaged_mp3s_decode_without_decoder_noise(
         assert audio.damage is not None and audio.y.size / audio.sr > 10.0
     err = capfd.readouterr().err
     assert "libmpg123" not in err and "Note:" not in err and "Warning:" not in err, err
+
+
+def test_ffmpeg_log_lines_do_not_reach_stderr() -> None:
+    # PyAV 12 passes FFmpeg's warnings to logging as "libav.<codec>"; with no handler of the
+    # application's, Python would print them. Checked in a fresh interpreter: pytest handles logs.
+    code = (
+        "import logging, genrekit.audio; "
+        "logging.getLogger('libav.mp3float').error('Header missing'); "
+        "logging.getLogger('genrekit.other').error('an application log line')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr == "an application log line\n"
 
 
 def test_the_stderr_filter_passes_everything_else(capfd: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ librosa does by default.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -32,6 +33,11 @@ from genrekit.errors import (
     PartialDecodeWarning,
 )
 from genrekit.native_stderr import filtered as native_stderr_filtered
+
+# PyAV up to 12 passes FFmpeg's log lines ("Header missing" for every damaged mp3 frame) to the
+# logger "libav.<codec>", which Python prints on stderr unless someone handles them: we do, by
+# discarding them, as a library should. An application that configures logging still gets them.
+logging.getLogger("libav").addHandler(logging.NullHandler())
 
 # libsndfile reads these natively (mp3 since libsndfile 1.1); everything else goes to FFmpeg first.
 _SNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au"})
@@ -358,8 +364,9 @@ def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
     return _Decoded(samples, sr_native, partial)
 
 
-# PyAV 12-18 decode a container's metadata strictly unless told `metadata_errors`; PyAV 19
-# dropped the argument. Tried once, then remembered.
+# PyAV 12-18 decode a container's metadata strictly (UnicodeDecodeError on a latin-1 tag) unless
+# told `metadata_errors`; PyAV 19 dropped the argument and decodes leniently itself. Tried once,
+# then remembered.
 _av_takes_metadata_errors = True
 
 
