@@ -158,3 +158,29 @@ def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_pat
         else:
             got = session.run(["probabilities"], {"embedding": reader.embeddings(everything)})[0]
         np.testing.assert_allclose(got, ours, atol=1e-5)
+
+
+def test_a_closed_form_model_saved_by_pytorch_still_loads(
+    light_store: Path, tmp_path: Path
+) -> None:
+    """Baselines trained before model.npz were saved with torch.save: the same arrays."""
+    import torch
+
+    train(light_store, tmp_path / "new", TrainOptions(model="baseline"))
+    (tmp_path / "new" / "train_log.csv").write_text("a stale log of an earlier network\n")
+    checkpoint = load_checkpoint(tmp_path / "new")
+    old = dict(checkpoint)
+    old["state_dict"] = {k: torch.from_numpy(v) for k, v in checkpoint["state_dict"].items()}
+    (tmp_path / "old").mkdir()
+    torch.save(old, tmp_path / "old" / "model.pt")
+    store = FeatureStore(light_store)
+    everything = np.arange(len(store))
+    np.testing.assert_array_equal(
+        probabilities(load_checkpoint(tmp_path / "old"), store, everything),
+        probabilities(checkpoint, store, everything),
+    )
+    export_onnx(tmp_path / "old", tmp_path / "old.onnx")
+    train(light_store, tmp_path / "old", TrainOptions(model="baseline"))  # retrained in place
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["model.npz"]
+    train(light_store, tmp_path / "new", TrainOptions(model="baseline"))
+    assert not (tmp_path / "new" / "train_log.csv").exists()

@@ -764,7 +764,11 @@ def read_npz_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def write_log(log: list[EpochLog], model_dir: Path) -> None:
+    """``train_log.csv`` and ``learning_curve.png`` of a network; none for a closed-form model
+    (a previous network's in this folder are removed: they describe another model)."""
     if not log:
+        for name in ("train_log.csv", "learning_curve.png"):
+            (model_dir / name).unlink(missing_ok=True)
         return
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(asdict(log[0])))

@@ -55,6 +55,8 @@ def train(
         Path | None,
         typer.Option(
             "--audio",
+            exists=True,
+            file_okay=False,
             help="The audio folder the store was extracted from: musicnn embeddings that the "
             "model or its teacher needs and the store lacks are computed first (as genrekit "
             "embed does, resumable).",
@@ -67,7 +69,7 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from genrekit.dataset import FeatureStore
-    from genrekit.splits import check_folds
+    from genrekit.splits import check_folds, check_trainable
     from genrekit.training import (
         EpochLog,
         TrainOptions,
@@ -84,6 +86,7 @@ def train(
     if recipe.epochs:
         require_torch(f"--model {model}")
     store = FeatureStore(features)
+    check_trainable(store, min_per_genre=3)
     if folds:
         check_folds(store, folds)
     backbone = recipe.backbone or recipe.teacher
