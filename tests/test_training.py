@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import numpy as np
 import onnxruntime as ort
 import pytest
-import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
@@ -38,40 +37,10 @@ from genrekit.training import (
     shift_bands,
     train,
 )
-
-SR = 22050
-SECONDS = 2.0
-
-
-def genre_audio(genre: str, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(int(SECONDS * SR)) / SR
-    if genre == "tones":
-        f = rng.uniform(200, 600)
-        return 0.3 * np.sin(2 * np.pi * f * t) + 0.1 * np.sin(2 * np.pi * 2 * f * t)
-    if genre == "noise":
-        return 0.2 * rng.standard_normal(t.size)
-    y = np.zeros(t.size)  # clicks
-    y[:: int(SR / rng.uniform(4, 8))] = 0.9
-    return y + 0.002 * rng.standard_normal(t.size)
-
-
-def make_store(
-    root: Path,
-    genres: tuple[str, ...],
-    per_genre: int,
-    seed: int = 0,
-    sizes: dict[str, int] | None = None,
-) -> Path:
-    """A store of generated genres: ``per_genre`` clips each, or ``sizes[genre]``."""
-    rng = np.random.default_rng(seed)
-    for genre in genres:
-        for i in range((sizes or {}).get(genre, per_genre)):
-            path = root / "in" / genre / f"{genre}{i:02d}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, genre_audio(genre, rng).astype(np.float32), SR)
-    summary = extract_dataset(root / "in", root / "store", ExtractOptions(clip_seconds=SECONDS))
-    assert summary.ok
-    return root / "store"
+from tests.stores import SECONDS
+from tests.stores import SR as SR  # re-exported: other test modules import these from here
+from tests.stores import genre_audio as genre_audio
+from tests.stores import make_store as make_store
 
 
 @pytest.fixture(scope="module")
