@@ -56,7 +56,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_shim_really_hides_torch(no_torch_env: dict[str, str]) -> None:
     code = (
-        "import genrekit.training, genrekit.evaluation, genrekit.linear, sys\n"
+        "import genrekit.training, genrekit.evaluation, genrekit.linear, genrekit.networks, sys\n"
         "assert 'torch' not in sys.modules\n"
         "import torch"
     )
@@ -151,8 +151,9 @@ def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_pat
     import onnxruntime as ort
 
     from genrekit.dataset import embedding_kind, feature_path
+    from genrekit.networks import predict
     from genrekit.storage import save_npy_atomic
-    from genrekit.training import ClipReader, predict
+    from genrekit.training import ClipReader
 
     copy = tmp_path / "store"
     shutil.copytree(light_store, copy)

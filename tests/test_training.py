@@ -18,7 +18,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from genrekit import training
+from genrekit import networks, training
 from genrekit.cli import app
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, ModelError, ParameterError
@@ -26,6 +26,7 @@ from genrekit.evaluation import evaluate, export_onnx, load_checkpoint
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.features import FeatureParams
 from genrekit.models import Ensemble, build
+from genrekit.networks import predict, shift_bands
 from genrekit.splits import groups_of, kfold
 from genrekit.storage import save_npy_atomic
 from genrekit.training import (
@@ -33,8 +34,6 @@ from genrekit.training import (
     TrainOptions,
     cross_validate,
     load_model_state,
-    predict,
-    shift_bands,
     train,
 )
 from tests.stores import SECONDS
@@ -373,7 +372,7 @@ def test_teacher_genres_come_from_a_head_fitted_on_the_training_clips(
 ) -> None:
     store = FeatureStore(with_embeddings(store_dir, tmp_path))
     train_idx = np.arange(0, 36, 2)
-    targets = training.teacher_genres(store, "fake", store.labels, train_idx, seed=0)
+    targets = networks.teacher_genres(store, "fake", store.labels, train_idx, seed=0)
     assert targets.shape == (36, 3)
     np.testing.assert_allclose(targets[train_idx].sum(axis=1), 1.0, rtol=1e-5)
     assert np.all(targets[train_idx].argmax(axis=1) == store.labels[train_idx])
@@ -483,7 +482,7 @@ def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
     store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real = training.predict
+    real = networks.predict
 
     def interrupted_in_epoch_three(*args, **kwargs):
         calls.append(1)
@@ -491,7 +490,7 @@ def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "predict", interrupted_in_epoch_three)
+    monkeypatch.setattr(networks, "predict", interrupted_in_epoch_three)
     args = ["train", str(store_dir), "-o", str(tmp_path / "m"), "--model", "tiny", "--epochs", "9"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 130
