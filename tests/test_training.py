@@ -522,6 +522,17 @@ def test_impossible_options_fail_before_any_training(
     assert not (tmp_path / "m").exists()
 
 
+def test_a_file_as_model_folder_is_refused_before_training(store_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "m").write_text("my notes")
+    result = genrekit("train", str(store_dir), "-o", str(tmp_path / "m"), "--model", "baseline")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: -o {tmp_path / 'm'}: a file, not a folder; give a folder for the model"
+    with pytest.raises(ParameterError, match="a file, not a folder"):
+        train(store_dir, tmp_path / "m", TrainOptions(model="baseline"))
+    assert (tmp_path / "m").read_text() == "my notes"
+
+
 def test_test_only_models_are_not_offered() -> None:
     runner = CliRunner()
     for args in (["train", "--help"], ["models"]):

@@ -482,6 +482,9 @@ def train(
     was held out for testing and validation, and why) and ``test_accuracy`` on the test clips
     (None if there are none).
     """
+    out = Path(model_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"{out}: a file, not a folder; a model is written into a folder")
     store = FeatureStore(store_dir)
     options.recipe()  # a bad model or option fails before the split
     splits = split_store(store, options)
@@ -499,7 +502,6 @@ def train(
         "test_accuracy": accuracy,
         "test_clips": int(test.size),
     }
-    out = Path(model_dir)
     checkpoint["training"]["file"] = str(save_checkpoint(checkpoint, out))
     write_log(log, out)
     return checkpoint

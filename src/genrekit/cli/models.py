@@ -69,6 +69,7 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from genrekit.dataset import FeatureStore
+    from genrekit.errors import ParameterError
     from genrekit.splits import check_folds, check_trainable
     from genrekit.training import (
         EpochLog,
@@ -83,6 +84,8 @@ def train(
         model=model, epochs=epochs, members=members, seed=seed, mixup=mixup, teacher=teacher
     )
     recipe = options.recipe()  # every usage error before any work
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"-o {out}: a file, not a folder; give a folder for the model")
     if recipe.epochs:
         require_torch(f"--model {model}")
     store = FeatureStore(features)
