@@ -19,8 +19,8 @@ def train(
         typer.Option(
             help="baseline (no PyTorch needed), backbone-msd-musicnn (a head on musicnn "
             "embeddings; no PyTorch needed), cnn (short-chunk CNN, taught by musicnn when the "
-            "store has its embeddings), seed-mlp or seed-cnn. Networks need PyTorch: "
-            "pip install 'genrekit[train]'."
+            "store has its embeddings), seed-mlp or seed-cnn. The networks (cnn, seed-mlp, "
+            "seed-cnn) need PyTorch, genrekit's train extra."
         ),
     ] = "cnn",
     epochs: Annotated[
