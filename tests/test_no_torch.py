@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from genrekit.dataset import FeatureStore
+from genrekit.errors import ParameterError
 from genrekit.evaluation import export_onnx, load_checkpoint
 from genrekit.training import TrainOptions, load_model_state, probabilities, train
-from tests.test_training import make_store
+from tests.stores import make_store
 
 NO_TORCH = """
 import sys
@@ -55,7 +56,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_shim_really_hides_torch(no_torch_env: dict[str, str]) -> None:
     code = (
-        "import genrekit.training, genrekit.evaluation, genrekit.linear, sys\n"
+        "import genrekit.training, genrekit.evaluation, genrekit.linear, genrekit.networks, sys\n"
         "assert 'torch' not in sys.modules\n"
         "import torch"
     )
@@ -105,6 +106,32 @@ def test_networks_say_they_need_torch_in_one_line(
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"error: --model {model} needs PyTorch: pip install")
     assert not out.exists()  # refused before any work
+    with pytest.raises(ParameterError, match=r"needs PyTorch: pip install 'genrekit\[train\]'"):
+        run_without_torch(lambda: TrainOptions(model="cnn"), light_store, tmp_path)
+
+
+def run_without_torch(options, store: Path, out: Path) -> None:
+    """``train`` in this process with ``torch`` unimportable."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    builtins.__import__ = no_torch
+    try:
+        train(store, out / "m", options())
+    finally:
+        builtins.__import__ = real_import
+
+
+def test_networks_saved_by_pytorch_say_they_need_it(
+    no_torch_env: dict[str, str], light_store: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
     network = tmp_path / "tiny"  # a network's checkpoint, made where PyTorch is installed
     train(light_store, network, TrainOptions(model="tiny", epochs=1))
     for command in (
@@ -120,12 +147,13 @@ def test_networks_say_they_need_torch_in_one_line(
 def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_path: Path) -> None:
     """The numpy path, the ONNX graph and the PyTorch modules the checkpoints also load into
     (the code that ran these models before) give the same probabilities."""
+    torch = pytest.importorskip("torch")
     import onnxruntime as ort
-    import torch
 
     from genrekit.dataset import embedding_kind, feature_path
+    from genrekit.networks import predict
     from genrekit.storage import save_npy_atomic
-    from genrekit.training import ClipReader, predict
+    from genrekit.training import ClipReader
 
     copy = tmp_path / "store"
     shutil.copytree(light_store, copy)
@@ -158,3 +186,29 @@ def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_pat
         else:
             got = session.run(["probabilities"], {"embedding": reader.embeddings(everything)})[0]
         np.testing.assert_allclose(got, ours, atol=1e-5)
+
+
+def test_a_closed_form_model_saved_by_pytorch_still_loads(
+    light_store: Path, tmp_path: Path
+) -> None:
+    """Baselines trained before model.npz were saved with torch.save: the same arrays."""
+    torch = pytest.importorskip("torch")
+
+    train(light_store, tmp_path / "new", TrainOptions(model="baseline"))
+    (tmp_path / "new" / "train_log.csv").write_text("a stale log of an earlier network\n")
+    checkpoint = load_checkpoint(tmp_path / "new")
+    old = dict(checkpoint)
+    old["state_dict"] = {k: torch.from_numpy(v) for k, v in checkpoint["state_dict"].items()}
+    (tmp_path / "old").mkdir()
+    torch.save(old, tmp_path / "old" / "model.pt")
+    store = FeatureStore(light_store)
+    everything = np.arange(len(store))
+    np.testing.assert_array_equal(
+        probabilities(load_checkpoint(tmp_path / "old"), store, everything),
+        probabilities(checkpoint, store, everything),
+    )
+    export_onnx(tmp_path / "old", tmp_path / "old.onnx")
+    train(light_store, tmp_path / "old", TrainOptions(model="baseline"))  # retrained in place
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["model.npz"]
+    train(light_store, tmp_path / "new", TrainOptions(model="baseline"))
+    assert not (tmp_path / "new" / "train_log.csv").exists()

@@ -15,11 +15,10 @@ from types import SimpleNamespace
 import numpy as np
 import onnxruntime as ort
 import pytest
-import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from genrekit import training
+from genrekit import networks, training
 from genrekit.cli import app
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, ModelError, ParameterError
@@ -27,6 +26,7 @@ from genrekit.evaluation import evaluate, export_onnx, load_checkpoint
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.features import FeatureParams
 from genrekit.models import Ensemble, build
+from genrekit.networks import predict, shift_bands
 from genrekit.splits import groups_of, kfold
 from genrekit.storage import save_npy_atomic
 from genrekit.training import (
@@ -34,44 +34,12 @@ from genrekit.training import (
     TrainOptions,
     cross_validate,
     load_model_state,
-    predict,
-    shift_bands,
     train,
 )
-
-SR = 22050
-SECONDS = 2.0
-
-
-def genre_audio(genre: str, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(int(SECONDS * SR)) / SR
-    if genre == "tones":
-        f = rng.uniform(200, 600)
-        return 0.3 * np.sin(2 * np.pi * f * t) + 0.1 * np.sin(2 * np.pi * 2 * f * t)
-    if genre == "noise":
-        return 0.2 * rng.standard_normal(t.size)
-    y = np.zeros(t.size)  # clicks
-    y[:: int(SR / rng.uniform(4, 8))] = 0.9
-    return y + 0.002 * rng.standard_normal(t.size)
-
-
-def make_store(
-    root: Path,
-    genres: tuple[str, ...],
-    per_genre: int,
-    seed: int = 0,
-    sizes: dict[str, int] | None = None,
-) -> Path:
-    """A store of generated genres: ``per_genre`` clips each, or ``sizes[genre]``."""
-    rng = np.random.default_rng(seed)
-    for genre in genres:
-        for i in range((sizes or {}).get(genre, per_genre)):
-            path = root / "in" / genre / f"{genre}{i:02d}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, genre_audio(genre, rng).astype(np.float32), SR)
-    summary = extract_dataset(root / "in", root / "store", ExtractOptions(clip_seconds=SECONDS))
-    assert summary.ok
-    return root / "store"
+from tests.stores import SECONDS
+from tests.stores import SR as SR  # re-exported: other test modules import these from here
+from tests.stores import genre_audio as genre_audio
+from tests.stores import make_store as make_store
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +173,8 @@ def test_clear_errors(tmp_path: Path, store_dir: Path, tiny_dir: Path) -> None:
     with pytest.raises(FeatureStoreError, match="only one genre"):
         train(single, tmp_path / "m", TrainOptions(model="tiny", epochs=1))
     few = make_store(tmp_path / "few", ("tones", "noise"), 2)
-    with pytest.raises(FeatureStoreError, match="too few clips for the split"):
+    few_clips = r"too few clips in noise \(2\), tones \(2\); each genre needs at least 3"
+    with pytest.raises(FeatureStoreError, match=few_clips):
         train(few, tmp_path / "m", TrainOptions(model="tiny", epochs=1))
     with pytest.raises(ParameterError, match="unknown model 'resnet'"):
         train(store_dir, tmp_path / "m", TrainOptions(model="resnet"))
@@ -403,7 +372,7 @@ def test_teacher_genres_come_from_a_head_fitted_on_the_training_clips(
 ) -> None:
     store = FeatureStore(with_embeddings(store_dir, tmp_path))
     train_idx = np.arange(0, 36, 2)
-    targets = training.teacher_genres(store, "fake", store.labels, train_idx, seed=0)
+    targets = networks.teacher_genres(store, "fake", store.labels, train_idx, seed=0)
     assert targets.shape == (36, 3)
     np.testing.assert_allclose(targets[train_idx].sum(axis=1), 1.0, rtol=1e-5)
     assert np.all(targets[train_idx].argmax(axis=1) == store.labels[train_idx])
@@ -513,7 +482,7 @@ def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
     store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real = training.predict
+    real = networks.predict
 
     def interrupted_in_epoch_three(*args, **kwargs):
         calls.append(1)
@@ -521,7 +490,7 @@ def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "predict", interrupted_in_epoch_three)
+    monkeypatch.setattr(networks, "predict", interrupted_in_epoch_three)
     args = ["train", str(store_dir), "-o", str(tmp_path / "m"), "--model", "tiny", "--epochs", "9"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 130
@@ -551,6 +520,17 @@ def test_impossible_options_fail_before_any_training(
     assert line.startswith("error: ") and message in line
     assert "tiny" not in line
     assert not (tmp_path / "m").exists()
+
+
+def test_a_file_as_model_folder_is_refused_before_training(store_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "m").write_text("my notes")
+    result = genrekit("train", str(store_dir), "-o", str(tmp_path / "m"), "--model", "baseline")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: -o {tmp_path / 'm'}: a file, not a folder; give a folder for the model"
+    with pytest.raises(ParameterError, match="a file, not a folder"):
+        train(store_dir, tmp_path / "m", TrainOptions(model="baseline"))
+    assert (tmp_path / "m").read_text() == "my notes"
 
 
 def test_test_only_models_are_not_offered() -> None:

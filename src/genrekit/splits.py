@@ -37,8 +37,9 @@ def check_trainable(store: FeatureStore, min_per_genre: int) -> None:
     small = [f"{g} ({n})" for g, n in zip(store.genres, counts, strict=True) if n < min_per_genre]
     if small:
         raise FeatureStoreError(
-            f"{store.root}: too few clips for the split in {', '.join(small)}; each genre needs "
-            f"at least {min_per_genre} (fewer folds or more clips help)"
+            f"{store.root}: too few clips in {', '.join(small)}; each genre needs at least "
+            f"{min_per_genre} to be split (tested, validated, trained on); add clips of it or "
+            "leave it out"
         )
 
 

@@ -6,18 +6,17 @@ validation clips (never on test clips), and returns a self-describing checkpoint
 and writes a model folder; ``cross_validate`` gives accuracy over K disjoint folds.
 
 The models fitted in closed form (``baseline``, backbone heads: :mod:`genrekit.linear`) need
-numpy and scikit-learn only; PyTorch is imported only to train, evaluate or export a network.
+numpy and scikit-learn only; networks are trained by :mod:`genrekit.networks`, the only
+training code that imports PyTorch (and only when a network is trained, evaluated or exported).
 """
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -42,7 +41,6 @@ from genrekit.splits import (
 from genrekit.storage import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
 CHECKPOINT_FORMAT = "genrekit-model"
@@ -248,108 +246,6 @@ class ClipReader:
         return np.stack([image[:, s : s + self.window] for s in starts])
 
 
-def shift_bands(x: torch.Tensor, shifts: npt.NDArray[np.int64]) -> torch.Tensor:
-    """Each example of (batch, bands, frames) moved up by ``shifts[i]`` mel bands (down if
-    negative), the edge band repeated into the space left: a rough pitch shift."""
-    import torch
-
-    bands = x.shape[1]
-    rows = np.arange(bands)
-    source = torch.from_numpy(np.clip(rows[None, :] - shifts[:, None], 0, bands - 1))
-    return torch.gather(x, 1, source[:, :, None].expand(-1, -1, x.shape[2]))
-
-
-def augment(x: torch.Tensor, rng: np.random.Generator, band_shift: int = 0) -> torch.Tensor:
-    """Gain (+-6 dB) and SpecAugment: one time mask and one band mask per example.
-
-    ``band_shift``: also shift each example by up to that many mel bands (:func:`shift_bands`).
-    """
-    import torch
-
-    batch, bands, frames = x.shape
-    x = x + torch.from_numpy(rng.uniform(-6, 6, size=(batch, 1, 1)).astype(np.float32))
-    if band_shift:
-        x = shift_bands(x, rng.integers(-band_shift, band_shift + 1, size=batch))
-    for b in range(batch):
-        fill = x[b].mean()
-        width = int(rng.integers(0, max(1, frames // 10) + 1))
-        start = int(rng.integers(0, frames - width + 1))
-        x[b, :, start : start + width] = fill
-        height = int(rng.integers(0, max(1, bands // 8) + 1))
-        low = int(rng.integers(0, bands - height + 1))
-        x[b, low : low + height, :] = fill
-    return x
-
-
-def fit_normalization(model: nn.Module, reader: ClipReader, indices: Indices) -> None:
-    """Set every ``Standardize`` buffer from the training clips' real frames."""
-    import torch
-
-    from genrekit.models import Baseline, EmbeddingHead, Standardize
-
-    sample = indices[: min(len(indices), linear.NORM_SAMPLE)]
-    if isinstance(model, EmbeddingHead):
-        values = torch.from_numpy(reader.embeddings(indices)).T
-        model.norm.mean.copy_(values.mean(dim=1, keepdim=True))
-        model.norm.std.copy_(values.std(dim=1, keepdim=True).clamp_min(1e-3))
-        return
-    for module in model.modules():
-        if not isinstance(module, Standardize):
-            continue
-        rows = []
-        for i in sample:
-            image = torch.from_numpy(reader.valid(int(i)))
-            if isinstance(model, Baseline):
-                rows.append(model.summaries(image[None])[0])
-            elif module.mean.shape[0] == image.shape[0]:
-                rows.append(image)
-            else:  # the MFCC models standardize MFCCs
-                rows.append(model.mfcc(image))  # type: ignore[operator]
-        values = torch.cat(rows, dim=1)
-        module.mean.copy_(values.mean(dim=1, keepdim=True))
-        module.std.copy_(values.std(dim=1, keepdim=True).clamp_min(1e-3))
-
-
-def predict(
-    model: nn.Module, reader: ClipReader, indices: Indices, device: torch.device
-) -> npt.NDArray[np.float64]:
-    """Track-level class probabilities: window probabilities averaged over each whole track."""
-    import torch
-
-    from genrekit.models import Baseline, EmbeddingHead
-
-    model.eval()
-    out = []
-    with torch.no_grad():
-        if isinstance(model, EmbeddingHead):
-            x = torch.from_numpy(reader.embeddings(indices)).to(device)
-            out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
-        elif isinstance(model, Baseline):  # summaries of the real audio, whatever its length
-            for i in indices:
-                x = torch.from_numpy(reader.valid(int(i))[None]).to(device)
-                out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
-        elif reader.window is None:
-            for start in range(0, len(indices), 64):
-                x = torch.from_numpy(reader.whole(indices[start : start + 64])).to(device)
-                out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
-        else:
-            for i in indices:
-                x = torch.from_numpy(reader.windows_of(int(i))).to(device)
-                out.append(
-                    torch.softmax(model(x), dim=1).double().mean(dim=0, keepdim=True).cpu().numpy()
-                )
-    return np.concatenate(out) if out else np.zeros((0, 0))
-
-
-def class_weights(labels: npt.NDArray[np.int64], n_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights, mean 1: each genre counts alike in the loss."""
-    import torch
-
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / n_classes, 0.0)
-    return torch.tensor(weights, dtype=torch.float32)
-
-
 def train_model(
     store: FeatureStore,
     train_idx: Indices,
@@ -386,7 +282,9 @@ def train_model(
     elif not recipe.epochs:
         state, arguments = linear.fit_baseline(store, train_idx, options.seed)
     else:
-        state, arguments, log, outcome = _train_networks(
+        from genrekit.networks import train_networks
+
+        state, arguments, log, outcome = train_networks(
             store, reader, train_idx, val_idx, options, recipe, progress
         )
     outcome |= {"patience": options.patience, "val_clips": len(val_idx), "notes": notes}
@@ -465,245 +363,6 @@ def _check_embeddings(store: FeatureStore, model: str, recipe: Recipe, notes: li
     return recipe
 
 
-def architecture_arguments(name: str, store: FeatureStore, recipe: Recipe) -> dict[str, Any]:
-    params = store.params
-    n_frames = store.array("logmel", 0).shape[1]
-    base: dict[str, Any] = {"n_classes": len(store.genres)}
-    if name in ("seed-mlp", "seed-cnn"):
-        base |= {"n_mels": params.n_mels, "n_mfcc": params.n_mfcc, "n_frames": n_frames}
-    else:
-        base |= {"n_mels": params.n_mels}
-    if recipe.members > 1:
-        base |= {"members": recipe.members}
-    return base | recipe.arguments
-
-
-def _train_networks(
-    store: FeatureStore,
-    reader: ClipReader,
-    train_idx: Indices,
-    val_idx: Indices,
-    options: TrainOptions,
-    recipe: Recipe,
-    progress: Progress | None,
-) -> tuple[dict[str, Any], dict[str, Any], list[EpochLog], dict[str, Any]]:
-    """Train the network (or the networks of an ensemble) of ``recipe``: its state dict, its
-    arguments, the log and how training ended (see :func:`train_model`)."""
-    import torch
-
-    from genrekit.models import Ensemble, build
-
-    torch.manual_seed(options.seed)
-    rng = np.random.default_rng(options.seed)
-    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    arguments = architecture_arguments(options.model, store, recipe)
-    model = build(options.model, **arguments)
-    fit_normalization(model, reader, train_idx)
-    log: list[EpochLog] = []
-    networks = list(model.members) if isinstance(model, Ensemble) else [model]
-    teacher = None  # the same for every member: fitted once
-    if recipe.teacher is not None:
-        teacher = torch.from_numpy(
-            teacher_genres(store, recipe.teacher, store.labels, train_idx, options.seed)
-        )
-    trained: list[nn.Module] = []
-    kept: list[int] = []
-    ran: list[int] = []
-    stops: list[str] = []
-    for k, network in enumerate(networks):
-        if k:  # member k starts from seed + k: other weights, crops and batches
-            torch.manual_seed(options.seed + k)
-            rng = np.random.default_rng(options.seed + k)
-        network.to(device)
-        member_log, stop, best = _fit_network(
-            network,
-            reader,
-            store.labels,
-            train_idx,
-            val_idx,
-            recipe,
-            options,
-            rng,
-            device,
-            progress,
-            teacher,
-            member=k + 1,
-        )
-        network.cpu()
-        log += member_log
-        if member_log:  # interrupted before its first epoch ended: nothing to keep
-            trained.append(network)
-            kept.append(best)
-            ran.append(len(member_log))
-        stops.append(stop)
-        if stop == "interrupted":
-            break
-    if not trained:
-        raise KeyboardInterrupt  # Ctrl-C before the first epoch ended: no model
-    if len(trained) < len(networks):  # Ctrl-C: keep the networks trained so far
-        model = Ensemble(trained) if len(trained) > 1 else trained[0]
-        arguments = {a: v for a, v in arguments.items() if a != "members"}
-        if len(trained) > 1:
-            arguments["members"] = len(trained)
-    stopped = "interrupted" if "interrupted" in stops else "early" if "early" in stops else "epochs"
-    best_val = [
-        next(e.val_accuracy for e in log if e.member == m + 1 and e.epoch == epoch)
-        for m, epoch in enumerate(kept)
-    ]
-    outcome = {
-        "stopped": stopped,
-        "kept": kept,
-        "ran": ran,
-        "planned": recipe.epochs,
-        "kept_val_accuracy": best_val,
-    }
-    return model.state_dict(), arguments, log, outcome
-
-
-def mixed(
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    output: torch.Tensor,
-    target: torch.Tensor,
-    mix: tuple[float, torch.Tensor] | None,
-) -> torch.Tensor:
-    """``loss_fn`` of a batch, or of a mixup batch (weight, permutation): the mix of both losses."""
-    if mix is None:
-        return loss_fn(output, target)
-    lam, perm = mix
-    return lam * loss_fn(output, target) + (1 - lam) * loss_fn(output, target[perm])
-
-
-KD_TEMPERATURE = 2.0
-"""Softens the teacher's and the network's genre probabilities (Hinton et al. 2015)."""
-
-
-def teacher_genres(
-    store: FeatureStore, backbone: str, labels: npt.NDArray[np.int64], train_idx: Indices, seed: int
-) -> npt.NDArray[np.float32]:
-    """Softened genre probabilities of every training clip by a ``backbone`` head fitted on the
-    training clips (rows of other clips stay zero: they are never trained on)."""
-    embeddings = ClipReader(store, None, backbone).embeddings(train_idx)
-    n_classes = int(labels.max()) + 1
-    state, _ = linear.fit_head(embeddings, labels[train_idx], n_classes, seed)
-    z = linear.standardize(embeddings, state)
-    logits = z @ state["linear.weight"].T + state["linear.bias"]
-    probs = linear.softmax(logits / KD_TEMPERATURE).astype(np.float32)
-    targets = np.zeros((len(store), probs.shape[1]), np.float32)
-    targets[train_idx] = probs
-    return targets
-
-
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Distillation loss: cross-entropy of softened logits against softened probabilities, times
-    T squared so that its gradients keep their size whatever T is."""
-    import torch
-
-    log_probs = torch.log_softmax(logits / KD_TEMPERATURE, dim=1)
-    return -(target * log_probs).sum(dim=1).mean() * KD_TEMPERATURE**2
-
-
-def _fit_network(
-    model: nn.Module,
-    reader: ClipReader,
-    labels: npt.NDArray[np.int64],
-    train_idx: Indices,
-    val_idx: Indices,
-    recipe: Recipe,
-    options: TrainOptions,
-    rng: np.random.Generator,
-    device: torch.device,
-    progress: Progress | None,
-    teacher: torch.Tensor | None = None,
-    member: int = 1,
-) -> tuple[list[EpochLog], str, int]:
-    """Train ``model`` on random crops, keep its best epoch; returns the log, why training
-    stopped ("early", "epochs" or "interrupted" by Ctrl-C) and the epoch kept.
-
-    ``teacher``: per clip, the genre probabilities to distil beside the labels (``teacher_genres``).
-    """
-    import torch
-    from torch import nn
-
-    n_classes = int(labels.max()) + 1
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], n_classes).to(device))
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
-    )
-    per_epoch = math.ceil(len(train_idx) * recipe.crops_per_clip / recipe.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=recipe.lr, total_steps=max(1, recipe.epochs * per_epoch), pct_start=0.15
-    )
-    best_state, best_score, since_best = copy.deepcopy(model.state_dict()), (-1.0, 0.0), 0
-    log: list[EpochLog] = []
-    stop, best_epoch = "epochs", 0
-    try:
-        for epoch in range(1, recipe.epochs + 1):
-            started = time.perf_counter()
-            model.train()
-            order = rng.permutation(np.repeat(train_idx, recipe.crops_per_clip))
-            total_loss = correct = seen = 0.0
-            for start in range(0, len(order), recipe.batch_size):
-                batch = order[start : start + recipe.batch_size]
-                if len(batch) < 2:
-                    continue  # batch norm needs two examples
-                raw = (
-                    reader.random_windows(batch, rng, recipe.time_stretch)
-                    if reader.window
-                    else reader.whole(batch)
-                )
-                x = augment(torch.from_numpy(raw), rng, recipe.band_shift).to(device)
-                y = torch.from_numpy(labels[batch]).to(device)
-                mix: tuple[float, torch.Tensor] | None = None
-                if options.mixup > 0:
-                    lam = float(rng.beta(options.mixup, options.mixup))
-                    perm = torch.from_numpy(rng.permutation(len(batch))).to(device)
-                    x, mix = lam * x + (1 - lam) * x[perm], (lam, perm)
-                logits = model(x)
-                loss = mixed(loss_fn, logits, y, mix)
-                if teacher is not None:
-                    soft = teacher[batch].to(device)
-                    loss = loss + recipe.teacher_weight * mixed(
-                        soft_cross_entropy, logits, soft, mix
-                    )
-                optimizer.zero_grad()
-                loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
-                optimizer.step()
-                if schedule.last_epoch + 1 < schedule.total_steps:
-                    schedule.step()
-                total_loss += float(loss.detach()) * len(batch)
-                correct += float((logits.argmax(dim=1) == y).sum())
-                seen += len(batch)
-            probs = predict(model, reader, val_idx, device)
-            val_acc = (
-                float((probs.argmax(axis=1) == labels[val_idx]).mean()) if len(val_idx) else 0.0
-            )
-            entry = EpochLog(
-                epoch,
-                total_loss / max(seen, 1),
-                correct / max(seen, 1),
-                val_acc,
-                optimizer.param_groups[0]["lr"],
-                time.perf_counter() - started,
-                member,
-            )
-            log.append(entry)
-            if progress:
-                progress(entry, recipe.epochs)
-            score = (val_acc, -entry.train_loss)
-            if score > best_score:
-                best_state, best_score, since_best = copy.deepcopy(model.state_dict()), score, 0
-                best_epoch = epoch
-            else:
-                since_best += 1
-                if since_best >= options.patience:
-                    stop = "early"
-                    break
-    except KeyboardInterrupt:
-        stop = "interrupted"  # keep the best epoch so far
-    model.load_state_dict(best_state)
-    return log, stop, best_epoch
-
-
 def split_store(store: FeatureStore, options: TrainOptions) -> dict[str, Indices]:
     """Test, validation and training clips: stratified, disjoint by artist or clip.
 
@@ -764,7 +423,11 @@ def read_npz_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def write_log(log: list[EpochLog], model_dir: Path) -> None:
+    """``train_log.csv`` and ``learning_curve.png`` of a network; none for a closed-form model
+    (a previous network's in this folder are removed: they describe another model)."""
     if not log:
+        for name in ("train_log.csv", "learning_curve.png"):
+            (model_dir / name).unlink(missing_ok=True)
         return
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(asdict(log[0])))
@@ -819,6 +482,9 @@ def train(
     was held out for testing and validation, and why) and ``test_accuracy`` on the test clips
     (None if there are none).
     """
+    out = Path(model_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"{out}: a file, not a folder; a model is written into a folder")
     store = FeatureStore(store_dir)
     options.recipe()  # a bad model or option fails before the split
     splits = split_store(store, options)
@@ -836,7 +502,6 @@ def train(
         "test_accuracy": accuracy,
         "test_clips": int(test.size),
     }
-    out = Path(model_dir)
     checkpoint["training"]["file"] = str(save_checkpoint(checkpoint, out))
     write_log(log, out)
     return checkpoint
@@ -907,6 +572,8 @@ def probabilities(
     if closed_form(checkpoint["architecture"]):
         return linear.probabilities(checkpoint, store, indices)
     import torch
+
+    from genrekit.networks import predict
 
     model = load_model_state(checkpoint)
     reader = ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone"))

@@ -20,8 +20,8 @@ def train(
         typer.Option(
             help="baseline (no PyTorch needed), backbone-msd-musicnn (a head on musicnn "
             "embeddings; no PyTorch needed), cnn (short-chunk CNN, taught by musicnn when the "
-            "store has its embeddings), seed-mlp or seed-cnn. Networks need PyTorch: "
-            "pip install 'genrekit[train]'."
+            "store has its embeddings), seed-mlp or seed-cnn. The networks (cnn, seed-mlp, "
+            "seed-cnn) need PyTorch, genrekit's train extra."
         ),
     ] = "cnn",
     epochs: Annotated[
@@ -56,6 +56,8 @@ def train(
         Path | None,
         typer.Option(
             "--audio",
+            exists=True,
+            file_okay=False,
             help="The audio folder the store was extracted from: musicnn embeddings that the "
             "model or its teacher needs and the store lacks are computed first (as genrekit "
             "embed does, resumable).",
@@ -68,7 +70,8 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from genrekit.dataset import FeatureStore
-    from genrekit.splits import check_folds
+    from genrekit.errors import ParameterError
+    from genrekit.splits import check_folds, check_trainable
     from genrekit.training import (
         EpochLog,
         TrainOptions,
@@ -82,9 +85,12 @@ def train(
         model=model, epochs=epochs, members=members, seed=seed, mixup=mixup, teacher=teacher
     )
     recipe = options.recipe()  # every usage error before any work
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"-o {out}: a file, not a folder; give a folder for the model")
     if recipe.epochs:
         require_torch(f"--model {model}")
     store = FeatureStore(features)
+    check_trainable(store, min_per_genre=3)
     if folds:
         check_folds(store, folds)
     backbone = recipe.backbone or recipe.teacher
