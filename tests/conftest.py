@@ -17,7 +17,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # genrekit.training, are skipped whole there; a test elsewhere that needs it is marked
 # `@pytest.mark.needs_torch`.
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
-NEEDS_TORCH = frozenset({"test_backbone.py", "test_classify.py", "test_training.py"})
+NEEDS_TORCH = frozenset({"test_training.py"})
 _NO_TORCH = "needs PyTorch, which this install lacks: pip install -e '.[dev]'"
 
 

@@ -22,11 +22,13 @@ from genrekit.errors import AudioTooShortError, ModelError, ParameterError, Sile
 from genrekit.evaluation import export_onnx
 from genrekit.predict import MAX_SEGMENTS, classify, load_model
 from genrekit.training import TrainOptions, train
-from tests.test_training import SR, genre_audio, make_store
+from tests.stores import SR, genre_audio, make_store
 
 
 @pytest.fixture(scope="module")
 def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A tiny CNN is trained here: the tests that use it need PyTorch, the others run without.
+    pytest.importorskip("torch", reason="training the tiny test CNN needs PyTorch")
     root = tmp_path_factory.mktemp("classify")
     store = make_store(root, ("clicks", "noise", "tones"), 10, seed=3)
     train(store, root / "model", TrainOptions(model="tiny", epochs=12))
