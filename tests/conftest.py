@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import soundfile as sf
+from pytest_httpserver import HTTPServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -110,3 +112,13 @@ def long_mp3(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def example_clip() -> Path:
     return EXAMPLES / "metal" / "Muldjord - Armygeddon.mp3"
+
+
+@pytest.fixture
+def server() -> Iterator[HTTPServer]:
+    """A real HTTP server on loopback, for the fake web services of tests/services.py."""
+    httpd = HTTPServer(threaded=True)
+    httpd.start()
+    yield httpd
+    httpd.clear()
+    httpd.stop()

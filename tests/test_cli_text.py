@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,15 +23,6 @@ from tests.services import FakeDeezer, Song, mp3_bytes
 
 NASTY = "Miles [b] - So What [deezer-123] :x:"
 """A file name: brackets, a tag and an emoji code."""
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    httpd = HTTPServer(threaded=True)
-    httpd.start()
-    yield httpd
-    httpd.clear()
-    httpd.stop()
 
 
 def test_extract_names_bad_files_exactly(tmp_path: Path) -> None:

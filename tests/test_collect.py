@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,15 +30,6 @@ from tests.services import FakeDeezer, FakeITunes, FakeSpotify, Song, m4a_bytes,
 
 FAST = RetryPolicy(attempts=2, base_delay=0.01, timeout=5.0)
 MP3 = mp3_bytes(3.0)
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    httpd = HTTPServer(threaded=True)
-    httpd.start()
-    yield httpd
-    httpd.clear()
-    httpd.stop()
 
 
 def deezer(server: HTTPServer) -> Deezer:
