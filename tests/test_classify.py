@@ -379,3 +379,31 @@ def test_models_command_lists_local_models(onnx_model: Path) -> None:
     result = CliRunner().invoke(app, ["models", str(onnx_model.parent)])
     assert result.exit_code == 0, result.output
     assert "model.onnx: tiny, 3 genres: clicks, noise, tones" in result.output
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_on_a_terminal_keeps_each_track_to_one_line(width: int) -> None:
+    from rich.console import Console
+
+    from genrekit.classify_batch import AudioFile
+    from genrekit.cli.classify_output import Writer
+    from genrekit.predict import Prediction
+
+    genres = ["classical", "country", "hiphop", "jazz", "metal", "reggae"]
+    name = "classical/Jeremy Nicoll - Nunc Dimittis [deezer-12345].mp3"
+    files = [AudioFile(Path(name), name)]
+    probabilities = {g: p for g, p in zip(genres, (0.7, 0.1, 0.1, 0.05, 0.03, 0.02), strict=True)}
+    tags = {t: 0.5 for t in ("instrumental", "rock", "ambient", "Progressive rock", "electronic")}
+    prediction = Prediction("classical", probabilities, tags=tags)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=width, color_system=None)
+    writer = Writer(
+        console, "table", files=files, genres=genres, top_k=3, segments=False, tags=True
+    )
+    writer.header()
+    writer.row(files[0], prediction)
+    lines = screen.getvalue().splitlines()
+    assert len(lines) == 2, lines  # the header and one line for the track
+    assert all(len(line) <= width for line in lines), lines
+    assert lines[1].startswith("class")
+    assert "12345].mp3" in lines[1]  # a long name is cut in its middle: its file name stays

@@ -359,3 +359,20 @@ def test_the_stderr_filter_passes_everything_else(capfd: pytest.CaptureFixture[s
     assert sorted(err.replace(bars, "").splitlines()) == sorted(
         f"kept {i}.{j}" for i in range(4) for j in range(20)
     )
+
+
+def test_python_stderr_keeps_its_order_with_stdout_while_filtered() -> None:
+    # classify draws "classify 0/5" on stderr, clears it and prints a row on stdout while worker
+    # threads decode. Through the filter's pipe the clearing came after the row: text glued.
+    code = (
+        "import os, sys\n"
+        "from genrekit.native_stderr import filtered\n"
+        "with filtered():\n"
+        "    for i in range(200):\n"
+        "        sys.stderr.write(f'e{i} '); sys.stderr.flush()\n"
+        "        os.write(1, f'o{i} '.encode())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=True
+    )
+    assert done.stdout.decode().split() == [f"{s}{i}" for i in range(200) for s in "eo"]

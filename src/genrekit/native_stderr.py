@@ -8,18 +8,23 @@ a pump thread copies everything from the pipe to the real stderr, in order, exce
 lines that are that noise.
 
 Descriptor 2 belongs to the whole process, so the redirection is counted: the first thread to
-enter installs it, the last to leave removes it, and nothing another thread (a progress bar, a
-warning) writes in between is lost; it passes through the pump.
+enter installs it, the last to leave removes it. Python's own ``sys.stderr`` (progress lines,
+error lines, warnings) must keep its order with stdout, which a detour through the pump would
+break ("classify 0/5" glued to the next result row), so while the pipe is in place
+``sys.stderr`` writes straight to the real stderr instead; only what C code writes to
+descriptor 2 takes the pipe, and nothing but libmpg123's noise is dropped from it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import sys
 import threading
 from collections.abc import Iterator
+from typing import TextIO
 
 # libmpg123's lines: "[src/libmpg123/parse.c:wetwork():1349] error: Giving up resync ...",
 # "Note: Trying to resync...", "Warning: Xing stream size off by more than 1%, ...". One may follow
@@ -34,6 +39,8 @@ class _Redirect:
         self.users = 0
         self.saved: int | None = None
         self.pump: threading.Thread | None = None
+        self.python_stderr: TextIO | None = None  # sys.stderr while the pipe is in place
+        self.direct: TextIO | None = None  # the real stderr, for sys.stderr meanwhile
 
     def enter(self) -> None:
         with self.lock:
@@ -59,6 +66,7 @@ class _Redirect:
         except OSError:
             os.close(saved)
             return
+        self._bypass_for_python(saved)
         os.dup2(write_end, _STDERR)
         os.close(write_end)
         self.saved = saved
@@ -67,10 +75,34 @@ class _Redirect:
         )
         self.pump.start()
 
+    def _bypass_for_python(self, real_stderr: int) -> None:
+        """Point ``sys.stderr`` at the real stderr, if it is descriptor 2 (not a capture)."""
+        try:
+            is_fd2 = sys.stderr is not None and sys.stderr.fileno() == _STDERR
+        except (AttributeError, OSError, ValueError):
+            is_fd2 = False
+        if not is_fd2:
+            return
+        if self.direct is None:
+            # Made once and never closed: another thread may still hold it mid-write.
+            raw = io.FileIO(os.dup(real_stderr), "w")
+            self.direct = io.TextIOWrapper(
+                raw,
+                encoding=sys.stderr.encoding,
+                errors=sys.stderr.errors,
+                line_buffering=True,
+                write_through=True,
+            )
+        self.python_stderr = sys.stderr
+        sys.stderr = self.direct
+
     def _remove(self) -> None:
         if self.saved is None:
             return
         _flush_python_stderr()
+        if self.python_stderr is not None and sys.stderr is self.direct:
+            sys.stderr = self.python_stderr
+        self.python_stderr = None
         os.dup2(self.saved, _STDERR)  # closes the pipe's last write end: the pump sees EOF
         os.close(self.saved)
         self.saved = None

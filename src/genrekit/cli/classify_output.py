@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from genrekit.classify_batch import AudioFile, Outcome
@@ -42,24 +41,29 @@ class Writer:
     ):
         self.console, self.output = console, output
         self.genres, self.top_k, self.segments, self.tags = genres, top_k, segments, tags
-        # Fixed widths, known before the first row, keep streamed table rows aligned. On a
-        # terminal long names fold within their column; into a file or pipe nothing wraps.
-        longest = max((len(f.name) for f in files), default=5)
-        self.fold = console.is_terminal
+        # Column widths are fixed before the first row, so rows printed one at a time line up.
+        # Into a file or pipe every cell is whole; on a terminal each track keeps to one line:
+        # a long name, then the last column, are cut with "..." to the terminal's width.
+        top_k_shown = min(top_k, len(genres))
+        longest_top = sorted(map(len, genres), reverse=True)[:top_k_shown]  # "name 100 %, "
         self.widths = [
-            max(5, min(longest, 48) if self.fold else longest),
+            max(5, *(len(f.name) for f in files)),
             max(5, *map(len, genres)),
+            max(5, sum(longest_top) + 8 * len(longest_top) - 2),
         ]
-        if tags:  # the tags column comes after the top genres: give those a fixed width too
-            longest_top = sorted(map(len, genres), reverse=True)[:top_k]  # "name 100 %, "
-            self.widths.append(sum(longest_top) + 8 * len(longest_top) - 2)
+        self.top_header = f"top {top_k_shown}"
+        self.fit = console.is_terminal
+        if self.fit:  # the name gets room first, then the top genres (the first is in "genre")
+            room = console.width - self.widths[1] - 2 * len(self.widths) - (30 if tags else 0)
+            name = max(16, min(self.widths[0], 48, room - 16))
+            self.widths[0], self.widths[2] = name, max(16, min(self.widths[2], room - name))
 
     def header(self) -> None:
         if self.output == "csv":
             self._csv(["file", "genre", *(f"p_{g}" for g in self.genres), *self._tag_column()])
         elif self.output == "table":
             extra = ["tags (musicnn)"] if self.tags else []
-            self._print(self._table(["track", "genre", f"top {self.top_k}", *extra], True))
+            self._print_row(["track", "genre", self.top_header, *extra], header=True)
 
     def row(self, file: AudioFile, prediction: Prediction) -> None:
         if self.output == "json":
@@ -72,7 +76,7 @@ class Writer:
         else:
             top = ", ".join(f"{g} {100 * p:.0f} %" for g, p in prediction.top(self.top_k))
             extra = [", ".join(list(prediction.tags)[:TOP_TAGS])] if self.tags else []
-            self._print(self._table([file.name, prediction.genre, top, *extra], False))
+            self._print_row([file.name, prediction.genre, top, *extra], header=False)
             if self.segments:
                 line = Text(timeline_line(prediction.segments), style="dim")
                 self.console.print(line, soft_wrap=True)
@@ -107,31 +111,22 @@ class Writer:
             ]
         return data
 
-    def _table(self, cells: list[str], header: bool) -> Table:
-        table = Table(box=None, show_header=header, show_edge=False, pad_edge=False)
+    def _print_row(self, cells: list[str], header: bool) -> None:
+        """One line: every column but the last padded to its width, the genre in bold."""
+        line = Text(no_wrap=True, overflow="ellipsis")
         for i, cell in enumerate(cells):
-            fixed = self.widths[i] if i < len(self.widths) else None
-            table.add_column(
-                Text(cell, style="bold") if header else "",
-                width=fixed,
-                min_width=fixed,
-                no_wrap=i == 1,
-                overflow="fold",
-                style="bold" if i == 1 and not header else None,
-            )
-        if not header:
-            table.add_row(*(Text(c) for c in cells))
-        return table
-
-    def _print(self, table: Table) -> None:
-        if self.fold:
-            self.console.print(table)
-            return
-        # Into a file or pipe: as wide as the row needs (rich would wrap at 80 columns).
-        wide = Console(file=io.StringIO(), width=10_000, color_system=None, highlight=False)
-        wide.print(table)
-        lines = wide.file.getvalue().splitlines()  # type: ignore[attr-defined]
-        self._out("".join(line.rstrip() + "\n" for line in lines))
+            last = i == len(cells) - 1
+            width = None if last else self.widths[i]
+            if self.fit and width is not None:
+                cell = _cut_middle(cell, width) if i == 0 else _cut(cell, width)
+            line.append(cell if last else cell.ljust(width or 0), style=_style(i, header))
+            if not last:
+                line.append("  ")
+        if self.fit:
+            line.truncate(self.console.width, overflow="ellipsis")
+            self.console.print(line, soft_wrap=False, crop=True)
+        else:
+            self._out(line.plain.rstrip() + "\n")
 
     def _tag_column(self) -> list[str]:
         return ["tags"] if self.tags else []
@@ -147,6 +142,22 @@ class Writer:
     def _out(self, text: str) -> None:
         self.console.file.write(text)
         self.console.file.flush()
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def _cut_middle(name: str, width: int) -> str:
+    """A path cut in its middle, so both its folder and its file name stay recognisable."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 3
+    return name[:head] + "…" + name[len(name) - (width - 1 - head) :]
+
+
+def _style(column: int, header: bool) -> str:
+    return "bold" if header or column == 1 else ""
 
 
 def timeline_line(segments: list[Segment]) -> str:
