@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genrekit.cli import app, main
+from tests.conftest import EXAMPLES
 
 
 def test_help_states_the_exit_codes() -> None:
@@ -32,3 +34,30 @@ def test_an_unforeseen_os_error_is_one_line_and_exit_2(
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.strip() == f"error: {tmp_path / 'x [1].npy'}: No space left on device"
+
+
+def run_genrekit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "genrekit", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_usage_errors_are_one_plain_line() -> None:
+    done = run_genrekit("classify", str(EXAMPLES), "--segments", "--format", "csv")
+    assert done.returncode == 2
+    error_lines = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert error_lines == [
+        "Error: Invalid value for --segments: a timeline does not fit CSV's one row per track; "
+        "use --format json or table"
+    ]
+    assert "╭" not in done.stderr  # no framed box whose text wraps
+
+
+def test_genrekit_warnings_are_one_line(tmp_path: Path) -> None:
+    cut = tmp_path / "cut [1].mp3"
+    whole = (EXAMPLES / "metal" / "Muldjord - Armygeddon.mp3").read_bytes()
+    cut.write_bytes(whole[: len(whole) // 3])
+    done = run_genrekit("figure", str(cut), "-o", str(tmp_path / "f.png"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {cut}: file is damaged"), lines

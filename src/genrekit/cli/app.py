@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+import warnings
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from genrekit import __version__
-from genrekit.errors import GenrekitError
+from genrekit.errors import GenrekitError, GenrekitWarning
 
 app = typer.Typer(
     name="genrekit",
@@ -23,6 +24,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help and usage errors: an error is one "Error: ..." line naming the option,
+    # not a framed box whose text wraps, and help shows no Python types as metavars.
+    rich_markup_mode=None,
 )
 # Text is text: paths, titles, artists, genre labels and error messages come from users and web
 # services, and "[deezer-123]", "[/red]" or ":x:" in them must print as written. So neither console
@@ -59,6 +63,7 @@ def _root(
 
 def main() -> None:
     """Console entry point: one clear line and a non-zero exit for every expected failure."""
+    warnings.showwarning = _show_warning
     try:
         app()
     except GenrekitError as exc:
@@ -72,6 +77,24 @@ def main() -> None:
         # folder): that is the machine's state, not a bug to trace back, so one line says which.
         errors.print(styled("error:", "red", os_error_text(exc)))
         sys.exit(EXIT_ERROR)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """genrekit's own warnings as one ``warning:`` line; others as Python shows them."""
+    if issubclass(category, GenrekitWarning):
+        errors.print(styled("warning:", "yellow", message))
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
 
 
 def os_error_text(exc: OSError) -> str:

@@ -249,7 +249,10 @@ def export(
 
 @app.command()
 def classify(
-    paths: Annotated[list[Path], typer.Argument(help="Audio files or folders (searched deeply).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="PATHS...", help="Audio files or folders (searched deeply)."),
+    ],
     model: Annotated[
         str | None, typer.Option(help="Shipped model name, .onnx file or model folder.")
     ] = None,
