@@ -161,6 +161,15 @@ def test_arrays_are_checked_like_files(onnx_model: Path) -> None:
         classify(np.full(SR, np.nan), sr=SR, model=model)
 
 
+def test_integer_samples_are_refused_not_misread(example_clip: Path) -> None:
+    # Cast as they are, int16 samples read as a wall of clipping: "disco 1.00" for metal.
+    y, sr = load(example_clip, duration=5.0)
+    pcm = np.round(y * 32767).astype(np.int16)
+    with pytest.raises(ParameterError, match=r"floating point.*int16 PCM use samples / 32768"):
+        classify(pcm, sr=sr)
+    assert classify(pcm / 32768, sr=sr).genre == classify(y, sr=sr).genre
+
+
 def test_truncated_mp3_is_classified_from_what_decodes(example_clip: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.mp3"
     cut.write_bytes(example_clip.read_bytes()[:200_000])  # its header still says 30 s

@@ -61,3 +61,12 @@ def test_genrekit_warnings_are_one_line(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"warning: {cut}: file is damaged"), lines
+
+
+def test_classify_refuses_an_empty_or_unknown_genre_list() -> None:
+    empty = run_genrekit("classify", str(EXAMPLES / "metal"), "--genres", ",,")
+    assert empty.returncode == 2
+    assert "Error: Invalid value for --genres: ',,': name one genre or more" in empty.stderr
+    unknown = run_genrekit("classify", str(EXAMPLES / "metal"), "--genres", "techno,Jazz,[x]")
+    assert unknown.returncode == 2
+    assert "error: genres 'techno', '[x]' are not known to model gtzan-musicnn" in unknown.stderr

@@ -184,7 +184,16 @@ def listen(track: Track, count: int, width: float) -> list[Window]:
 
 def _samples(audio: npt.ArrayLike, source_sr: int, sr: int) -> Samples:
     """Mono float32 samples at ``sr`` from an array (n,) or (channels, n), checked like a file."""
-    y = np.asarray(audio, dtype=np.float32)
+    raw = np.asarray(audio)
+    if not np.issubdtype(raw.dtype, np.floating):
+        # As librosa: integer PCM has no agreed scale here, and cast as is it reads as clipping.
+        hint = (
+            f"; for {raw.dtype} PCM use samples / {2 ** (8 * raw.dtype.itemsize - 1)}"
+            if np.issubdtype(raw.dtype, np.signedinteger)
+            else ""
+        )
+        raise ParameterError(f"samples must be floating point, from -1 to 1; got {raw.dtype}{hint}")
+    y = raw.astype(np.float32, copy=False)
     if y.ndim == 2:
         y = y.mean(axis=0 if y.shape[0] <= 8 else 1)
     if y.ndim != 1:

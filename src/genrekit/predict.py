@@ -237,9 +237,11 @@ def check_genres(model: Model, genres: list[str] | None) -> list[str]:
     by_lower = {c.lower(): c for c in model.classes}
     unknown = [g for g in genres if g.strip().lower() not in by_lower]
     if unknown:
+        names = ", ".join(repr(g) for g in unknown)
+        verb = "is" if len(unknown) == 1 else "are"
         raise ParameterError(
-            f"genre {', '.join(repr(g) for g in unknown)} is not known to model {model.name}; "
-            f"its genres: {', '.join(model.classes)}"
+            f"genre{'s' if len(unknown) > 1 else ''} {names} {verb} not known to model "
+            f"{model.name}; its genres: {', '.join(model.classes)}"
         )
     return list(dict.fromkeys(by_lower[g.strip().lower()] for g in genres))
 

@@ -251,7 +251,7 @@ def export(
 def classify(
     paths: Annotated[
         list[Path],
-        typer.Argument(metavar="PATHS...", help="Audio files or folders (searched deeply)."),
+        typer.Argument(metavar="PATH", help="Audio files or folders (searched deeply)."),
     ],
     model: Annotated[
         str | None, typer.Option(help="Shipped model name, .onnx file or model folder.")
@@ -307,10 +307,14 @@ def classify(
         )
     if top_k < 1:
         raise typer.BadParameter(f"{top_k}: show 1 genre or more", param_hint="--top-k")
+    subset = [g for g in genres.split(",") if g.strip()] if genres is not None else None
+    if subset == []:
+        raise typer.BadParameter(
+            f"{genres!r}: name one genre or more, e.g. jazz,rock", param_hint="--genres"
+        )
     files = find_tracks(paths)
     threads = batch_workers(workers, len(files))
     loaded = load_for_batch(model, threads)
-    subset = [g for g in genres.split(",") if g.strip()] if genres is not None else None
     names = check_genres(loaded, subset)
     writer = Writer(
         console, output, files=files, genres=names, top_k=top_k, segments=segments, tags=tags
