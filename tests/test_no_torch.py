@@ -89,6 +89,12 @@ def test_light_models_work_without_torch(
         result = run(no_torch_env, "evaluate", str(out), str(light_store))
         assert result.returncode == 0, result.stderr
         assert "accuracy" in result.stdout
+        wav = out / "song.wav"
+        wav.write_bytes(b"RIFF")
+        for target in (out, wav):  # a folder, or a file that is not ONNX: refused, untouched
+            result = run(no_torch_env, "export", str(out), "-o", str(target))
+            assert result.returncode == 2 and result.stderr.startswith(f"error: {target}: ")
+        assert wav.read_bytes() == b"RIFF"
         result = run(no_torch_env, "export", str(out), "-o", str(out / "model.onnx"))
         assert result.returncode == 0, result.stderr
         result = run(no_torch_env, "classify", str(song), "--model", str(out), "--format", "json")

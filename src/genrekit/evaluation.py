@@ -17,7 +17,7 @@ import numpy as np
 
 from genrekit import linear
 from genrekit.dataset import FeatureStore
-from genrekit.errors import ModelError
+from genrekit.errors import ModelError, ParameterError
 from genrekit.features import FeatureParams
 from genrekit.storage import atomic_path, write_bytes_atomic
 from genrekit.training import (
@@ -205,8 +205,12 @@ def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[s
     node with ``onnx``; a network is exported by PyTorch."""
     import onnx
 
-    checkpoint = load_checkpoint(model_dir)
     target = Path(out_path)
+    if target.suffix.lower() != ".onnx":
+        raise ParameterError(f"{target}: an ONNX file must end in .onnx, e.g. {target}.onnx")
+    if target.is_dir():
+        raise ParameterError(f"{target}: a folder; give a file, e.g. {target / 'model.onnx'}")
+    checkpoint = load_checkpoint(model_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     metadata = json.dumps(onnx_metadata(checkpoint))
     if closed_form(checkpoint["architecture"]):
