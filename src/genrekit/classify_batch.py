@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genrekit.constants import AUDIO_EXTENSIONS
-from genrekit.errors import AudioLoadError, GenrekitError, ParameterError
+from genrekit.errors import AudioLoadError, GenrekitError, ParameterError, reason_about
 from genrekit.extract import default_workers
 from genrekit.predict import Model, Prediction, check_genres, classify, load_model
 
@@ -111,7 +111,7 @@ def classify_each(
         try:
             found = classify(file.path, model=model, segments=segments, genres=genres, tags=tags)
         except GenrekitError as exc:
-            return Outcome(file, error=_without_path(str(exc), file.path))
+            return Outcome(file, error=reason_about(file.path, exc))
         except Exception as exc:  # a decoder's surprise must not end the batch
             return Outcome(file, error=f"unexpected {type(exc).__name__}: {exc}")
         return Outcome(file, prediction=found)
@@ -158,11 +158,3 @@ def classify_many(
         else:
             failures.append((outcome.file.path, outcome.error or "failed"))
     return results, failures
-
-
-def _without_path(message: str, path: Path) -> str:
-    """A loader's message names the file first; the batch shows the file's name once."""
-    for prefix in (f"{path}: ", f"{path.name}: "):
-        if message.startswith(prefix):
-            return message[len(prefix) :]
-    return message

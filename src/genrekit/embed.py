@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from genrekit.audio import read
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
-from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError
+from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.extract import default_workers, scan_dataset
 from genrekit.storage import save_npy_atomic, sha256_file
 
@@ -90,7 +90,7 @@ def embed_dataset(
         try:
             save_npy_atomic(target(sha), clip_embedding(path, model, store.info.clip_seconds))
         except GenrekitError as exc:
-            return rel, str(exc)
+            return rel, reason_about(path, exc)
         except Exception as exc:  # whatever goes wrong with one file is that file's failure
             return rel, f"{path}: {type(exc).__name__}: {exc}"
         return rel, None

@@ -70,3 +70,14 @@ class ModelError(GenrekitError):
 
 class SilentAudioError(GenrekitError):
     """The audio holds no sound loud enough to classify."""
+
+
+def reason_about(path: object, exc: BaseException) -> str:
+    """An error's message about one file, without the file's name where the message starts with
+    it: a batch names the file itself, once."""
+    message = str(exc)
+    name = str(path)
+    for prefix in (f"{name}: ", f"{name.rsplit('/', 1)[-1]}: "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message

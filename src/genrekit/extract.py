@@ -27,7 +27,7 @@ from genrekit.audio import read
 from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
 from genrekit.dataset import StoreInfo, create_or_check, feature_path, open_index
-from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError
+from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.features import FeatureParams, log_mel_and_mfcc
 from genrekit.storage import save_npy_atomic, sha256_file
 
@@ -392,7 +392,7 @@ def _extract_one(
         audio = read(src.path, sr=options.params.sr, duration=options.clip_seconds)
         feats = clip_features(audio.y, options)
     except GenrekitError as exc:
-        return ClipOutcome(src.rel, src.genre, "failed", str(exc)), None
+        return ClipOutcome(src.rel, src.genre, "failed", reason_about(src.path, exc)), None
     if feats.peak_db < SILENCE_DB:
         reason = f"silent: loudest frame at {feats.peak_db:.1f} dBFS (< {SILENCE_DB:g})"
         return ClipOutcome(src.rel, src.genre, "silent", reason), None
