@@ -70,3 +70,13 @@ def test_classify_refuses_an_empty_or_unknown_genre_list() -> None:
     unknown = run_genrekit("classify", str(EXAMPLES / "metal"), "--genres", "techno,Jazz,[x]")
     assert unknown.returncode == 2
     assert "error: genres 'techno', '[x]' are not known to model gtzan-musicnn" in unknown.stderr
+
+
+def test_figure_refuses_a_span_it_cannot_draw(tmp_path: Path) -> None:
+    song = EXAMPLES / "metal" / "Muldjord - Armygeddon.mp3"
+    for option, value, message in (
+        ("--duration", "0", "error: --duration 0: give the seconds to draw, more than 0"),
+        ("--offset", "-1", "error: --offset -1: give the start in seconds, 0 or more"),
+    ):
+        done = run_genrekit("figure", str(song), "-o", str(tmp_path / "f.png"), option, value)
+        assert done.returncode == 2 and done.stderr.strip() == message

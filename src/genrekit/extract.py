@@ -218,7 +218,8 @@ def _no_tracks_message(in_dir: Path, unlabelled: list[Path], others: list[Path])
     if others:
         example = others[0].relative_to(in_dir).as_posix()
         return (
-            f"{in_dir}: no audio file in {in_dir}/{LAYOUT} ({len(others)} other files, e.g. "
+            f"{in_dir}: no audio file in {in_dir}/{LAYOUT} ({len(others)} other "
+            f"file{'s' if len(others) > 1 else ''}, e.g. "
             f"{example}); audio files end in {', '.join(sorted(AUDIO_EXTENSIONS))}"
         )
     return f"{in_dir}: the folder is empty; put the tracks in {in_dir}/{LAYOUT}"

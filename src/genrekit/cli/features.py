@@ -355,6 +355,10 @@ def figure(
 
     if kind not in ("mel", "mfcc"):
         raise _usage(f"--kind {kind!r}: choose 'mel' or 'mfcc'")
+    if not 0 < duration < float("inf"):
+        raise _usage(f"--duration {duration:g}: give the seconds to draw, more than 0")
+    if not 0 <= offset < float("inf"):
+        raise _usage(f"--offset {offset:g}: give the start in seconds, 0 or more")
     _check_figure_target(out)
     params = FeatureParams()
     y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
