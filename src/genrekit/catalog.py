@@ -5,6 +5,8 @@ was found, artist, title, album, ISRC, duration, file path, sha256 and download 
 is known once per ``(source, source_id)`` and, across sources, once per ISRC; finding it again
 under another genre label is recorded in ``conflicts`` rather than kept twice. Every change is
 one transaction, so a killed process leaves the catalog as it was before or after a track.
+Writers (``fetch``, ``import``) hold the folder's lock (:mod:`genrekit.lock`) while the catalog is
+open; readers take none and open it read-only, so a read-only data set can still be read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from genrekit.errors import CatalogError
+from genrekit.lock import FolderLock
 from genrekit.sources import TrackInfo
 
 CATALOG_NAME = "catalog.sqlite"
@@ -109,11 +112,15 @@ _ROW_COLUMNS = (
 class Catalog:
     """A data set's catalog; safe to share between threads (one connection, one lock)."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]):
+    def __init__(self, data_dir: str | os.PathLike[str], *, read_only: bool = False):
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / CATALOG_NAME
+        self._lock = threading.Lock()
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise CatalogError(f"{self.data_dir}: is a file; give the data set a folder")
+        if read_only:
+            self._db = _connect_read_only(self.path)
+            return
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -121,10 +128,10 @@ class Catalog:
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from exc
-        self._lock = threading.Lock()
 
     @classmethod
     def open_existing(cls, data_dir: str | os.PathLike[str]) -> Catalog:
+        """Open an existing catalog to read it (no lock, nothing written: works read-only)."""
         root = Path(data_dir)
         make = "make a data set with 'genrekit fetch' or 'genrekit import'"
         if not root.exists():
@@ -133,7 +140,7 @@ class Catalog:
             raise CatalogError(f"{root}: is a file; give a data set folder, or {make}")
         if not (root / CATALOG_NAME).is_file():
             raise CatalogError(f"{root}: not a data set (no {CATALOG_NAME}); {make}")
-        return cls(root)
+        return cls(root, read_only=True)
 
     def is_empty(self) -> bool:
         return self._count("SELECT count(*) FROM tracks") == 0
@@ -304,26 +311,61 @@ def iter_done(data_dir: Path) -> Iterator[tuple[CatalogRow, Path]]:
                 yield row, path
 
 
-@contextlib.contextmanager
-def open_catalog(data_dir: str | os.PathLike[str]) -> Iterator[Catalog]:
-    """Open a data set's catalog, creating it if needed, and close it after the block.
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; in a folder where SQLite cannot even create its shared-memory
+    file (a read-only disk or folder), the catalog is read as immutable: nobody can write it."""
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+        db.execute("SELECT count(*) FROM tracks").fetchone()
+        return db
+    except sqlite3.Error as exc:
+        first = exc
+    try:
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+        db.execute("SELECT count(*) FROM tracks").fetchone()
+        return db
+    except sqlite3.Error:
+        raise CatalogError(f"{path}: cannot read the catalog ({first})") from first
 
-    A catalog this call created is removed again (with the folder, if that was created too) when
+
+@contextlib.contextmanager
+def open_catalog(
+    data_dir: str | os.PathLike[str], *, command: str = "genrekit"
+) -> Iterator[Catalog]:
+    """Lock a data set folder and open its catalog, creating it if needed; close and unlock
+    after the block.
+
+    A second writer gets a :class:`~genrekit.errors.FolderLockedError` naming the holder. A
+    catalog this call created is removed again (with the folder, if that was created too) when
     it is still empty at the end, error or not: a run that could not list anything leaves nothing
     behind that looks like a data set.
     """
     root = Path(data_dir)
+    if root.exists() and not root.is_dir():
+        raise CatalogError(f"{root}: is a file; give the data set a folder")
     made_root = not root.exists()
-    made = not (root / CATALOG_NAME).exists()
-    catalog = Catalog(root)
+    lock = FolderLock(root, command, what="data set", error=CatalogError)
     try:
-        yield catalog
+        lock.acquire()
+    except BaseException:
+        if made_root:
+            with contextlib.suppress(OSError):
+                root.rmdir()
+        raise
+    try:
+        made = not (root / CATALOG_NAME).exists()
+        catalog = Catalog(root)
+        try:
+            yield catalog
+        finally:
+            empty = made and catalog.is_empty()
+            catalog.close()
+            if empty:
+                for name in (CATALOG_NAME, f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm"):
+                    (root / name).unlink(missing_ok=True)
     finally:
-        empty = made and catalog.is_empty()
-        catalog.close()
-        if empty:
-            for name in (CATALOG_NAME, f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm"):
-                (root / name).unlink(missing_ok=True)
-            if made_root:
-                with contextlib.suppress(OSError):  # not empty: something else was put there
-                    root.rmdir()
+        lock.release()
+        if made_root:
+            with contextlib.suppress(OSError):  # not empty: a data set, or something else
+                root.rmdir()

@@ -6,11 +6,17 @@ so one artist cannot dominate a genre). Downloading fetches every pending track 
 threads: into a temporary file, checked to decode, hashed, renamed to
 ``<genre>/<artist> - <title> [<source>-<id>].<ext>`` and marked done in the same step. A rerun of
 the same command skips what is done and retries what failed for a reason that may pass.
+
+One run at a time writes to a data set folder: ``fetch`` holds its lock (:mod:`genrekit.lock`),
+and its temporary files carry its PID, so clean-up never deletes another live run's downloads. A
+full disk or a read-only folder stops the run with one error naming the folder; no track is
+blamed for it, so a rerun after freeing space resumes.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +30,7 @@ from genrekit.catalog import Catalog, CatalogRow, open_catalog
 from genrekit.constants import CLIP_SECONDS, SAMPLE_RATE
 from genrekit.errors import (
     AudioLoadError,
+    CatalogError,
     ExpiredLinkError,
     FetchError,
     HttpStatusError,
@@ -33,7 +40,13 @@ from genrekit.errors import (
 from genrekit.http import HttpClient, RateLimit, short_url
 from genrekit.naming import safe_part, track_file_name
 from genrekit.sources import GenreQuery, Source, api_base, check_kind
-from genrekit.storage import sha256_file
+from genrekit.storage import (
+    refused_write,
+    remove_stale_temps,
+    sha256_file,
+    temp_prefix,
+    write_refused_message,
+)
 
 SOURCES = ("deezer", "itunes", "spotify")
 LISTING_BUDGET = 20
@@ -125,7 +138,7 @@ def fetch(
     summary = FetchSummary()
     # A service that cannot be reached raises ServiceUnreachableError out of here; a first run
     # that listed nothing leaves no empty catalog behind.
-    with open_catalog(root) as catalog:
+    with open_catalog(root, command="fetch") as catalog:
         remove_stale_parts(root)
         genres = list(dict.fromkeys(q.genre for q in queries))
         try:
@@ -135,6 +148,8 @@ def fetch(
             _download_all(source, catalog, rows, options, summary, progress)
         except KeyboardInterrupt:
             summary.interrupted = True
+        except sqlite3.Error as exc:  # e.g. "database or disk is full"
+            raise CatalogError(f"{catalog.path}: cannot update the catalog ({exc})") from exc
         finally:
             done = Counter(r.genre for r in catalog.rows(status="done") if r.source == source.name)
             summary.have = {genre: done[genre] for genre in genres}
@@ -220,12 +235,17 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
     if target.is_file() and _decodes(target) is None:  # renamed before a crash, not yet marked
         catalog.mark_done(row.id, rel, sha256_file(target))
         return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{row.source}-{row.source_id}.",
-        suffix=f".part{source.preview_suffix}",
-        dir=target.parent,
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=temp_prefix(f"{row.source}-{row.source_id}"),
+            suffix=f".part{source.preview_suffix}",
+            dir=target.parent,
+        )
+    except OSError as exc:
+        if refused_write(exc):
+            raise CatalogError(write_refused_message(target.parent, exc)) from exc
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -255,6 +275,10 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
         return _fail(catalog, row, str(exc), final=exc.status in (404, 410))
     except FetchError as exc:
         return _fail(catalog, row, str(exc), final=False)
+    except OSError as exc:
+        if refused_write(exc):  # the folder's fault, not the track's: it keeps its attempts
+            raise CatalogError(write_refused_message(target.parent, exc)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -275,7 +299,7 @@ def _fail(catalog: Catalog, row: CatalogRow, reason: str, *, final: bool) -> str
     return reason
 
 
-def remove_stale_parts(root: Path) -> None:
-    """Delete temporary files a killed run left behind (``.<id>.<random>.part.<ext>``)."""
-    for stale in root.glob("*/.*.part.*"):
-        stale.unlink(missing_ok=True)
+def remove_stale_parts(root: Path) -> int:
+    """Delete temporary files a killed run left behind (``.<id>.<pid>.<random>.part.<ext>``);
+    files of a live process are kept. Return how many were removed."""
+    return remove_stale_temps(root.glob("*/.*.part.*"))

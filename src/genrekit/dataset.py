@@ -11,6 +11,10 @@ Layout of a store folder::
 
 Features are keyed by the SHA-256 of the input file's bytes, so a renamed or moved file is not
 computed again, and each ``.npy`` can be memory-mapped, so a data set larger than RAM can be read.
+
+The index mirrors one input folder, recorded in its ``store_meta`` table: ``extract`` of another
+folder into the store is refused rather than dropping the first folder's rows. One ``extract`` at
+a time writes to a store (it holds the store's lock, :mod:`genrekit.lock`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,6 +144,45 @@ def open_index(root: Path) -> sqlite3.Connection:
     if "artist" not in columns:  # stores written by genrekit 0.1.0
         db.execute("ALTER TABLE tracks ADD COLUMN artist TEXT")
     return db
+
+
+def store_temps(root: Path) -> Iterator[Path]:
+    """Temporary files of the store's writers (``.<name>.<pid>.<random>.part``), killed or not."""
+    return chain(
+        root.glob(".*.part"),
+        root.glob("features/*/*/.*.part"),
+        root.glob("images/**/.*.part"),
+    )
+
+
+def claim_input(db: sqlite3.Connection, root: Path, in_dir: Path) -> None:
+    """Record ``in_dir`` as the input folder the index mirrors.
+
+    A store whose index holds the tracks of another folder that still exists is refused: the
+    index keeps one folder's files, so extracting a second one would drop the first one's rows.
+    A recorded folder that no longer exists counts as moved (or deleted) and is replaced.
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    here = str(in_dir.resolve())
+    found = db.execute("SELECT value FROM store_meta WHERE key = 'input'").fetchone()
+    if found is not None and found[0] != here:
+        old = Path(found[0])
+        (n,) = db.execute("SELECT count(*) FROM tracks").fetchone()
+        if n and old.exists() and not _same_folder(old, in_dir):
+            raise FeatureStoreError(
+                f"{root}: this feature store holds the tracks of {old}, not of {in_dir}; "
+                f"extracting {in_dir} here would drop them from its index: give {in_dir} "
+                "its own -o folder"
+            )
+    db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('input', ?)", (here,))
+    db.commit()
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def create_or_check(root: Path, info: StoreInfo) -> None:

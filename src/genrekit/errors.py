@@ -64,6 +64,10 @@ class CatalogError(GenrekitError):
     """A data set's catalog is missing, damaged, or asked for something it cannot do."""
 
 
+class FolderLockedError(GenrekitError):
+    """Another process is writing to the data set or feature store (it holds the folder's lock)."""
+
+
 class ModelError(GenrekitError):
     """A model folder or file is missing, damaged, or does not fit the features given to it."""
 

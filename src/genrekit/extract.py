@@ -5,12 +5,18 @@ to that length, and the number of frames that hold real audio is recorded), givi
 spectrogram (dB re 1.0) and MFCCs, and with ``images=True`` two PNGs (the mel drawn re its
 maximum, as the seed did). One bad file is recorded and skipped; results are keyed by the
 content hash, so a rerun skips finished files even if they were renamed.
+
+One ``extract`` at a time writes to a store: a second one is refused with the holder's name (see
+:mod:`genrekit.lock`). A full disk or a read-only store stops the run with one error naming the
+store, no input file is blamed for it, and a rerun after freeing space resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -26,10 +32,24 @@ from threadpoolctl import threadpool_limits
 from genrekit.audio import read
 from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
-from genrekit.dataset import StoreInfo, create_or_check, feature_path, open_index
+from genrekit.dataset import (
+    StoreInfo,
+    claim_input,
+    create_or_check,
+    feature_path,
+    open_index,
+    store_temps,
+)
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.features import FeatureParams, log_mel_and_mfcc
-from genrekit.storage import save_npy_atomic, sha256_file
+from genrekit.lock import FolderLock
+from genrekit.storage import (
+    refused_write,
+    remove_stale_temps,
+    save_npy_atomic,
+    sha256_file,
+    write_refused_message,
+)
 
 Status = Literal["done", "cached", "failed", "silent", "duplicate"]
 T = TypeVar("T")
@@ -273,10 +293,22 @@ def extract_dataset(
     check_output(source_root, root)
     create_or_check(root, StoreInfo(options.params, options.clip_seconds))
     summary = ExtractSummary(ignored=scan.ignored, unlabelled=scan.unlabelled)
+    lock = FolderLock(root, "extract", what="feature store", error=FeatureStoreError)
+    lock.acquire()
+    try:
+        remove_stale_temps(store_temps(root))  # left by a killed run; a live one's are kept
+        db = _open_index(root)
+        try:
+            claim_input(db, root, source_root)
+        except BaseException:
+            db.close()
+            raise
+    except BaseException:
+        lock.release()
+        raise
     if on_start is not None:
         on_start(len(files))
 
-    db = open_index(root)
     artists = {f.rel: f.artist for f in files}
     done = {sha for (sha,) in db.execute("SELECT sha256 FROM clips")}
     first_owner: dict[str, SourceFile] = {}
@@ -317,9 +349,12 @@ def extract_dataset(
         try:
             if sha in done:
                 if options.images:
-                    _render_cached_images(root, src, sha, options)
+                    with _writing(root):
+                        _render_cached_images(root, src, sha, options)
                 return ClipOutcome(src.rel, src.genre, "cached"), None
             return _extract_one(root, src, sha, options)
+        except _StoreRefusedError:
+            raise  # the store's fault, not this file's: the run stops
         except Exception as exc:  # whatever goes wrong with one file is that file's failure
             reason = f"{src.path}: {type(exc).__name__}: {exc}"
             return ClipOutcome(src.rel, src.genre, "failed", reason), None
@@ -335,6 +370,7 @@ def extract_dataset(
 
     sizes: dict[str, int | None] = {}
     pending: list[Future[tuple[tuple[ClipOutcome, ClipFeatures | None], str]]] = []
+    finished = False
     try:
         # Our worker threads already fill the cores; BLAS threads inside each would only
         # oversubscribe them (measured: 2x slower features with 2 workers).
@@ -371,6 +407,13 @@ def extract_dataset(
         db.execute("CREATE TEMP TABLE present (path TEXT PRIMARY KEY)")
         db.executemany("INSERT INTO present VALUES (?)", present)
         db.execute("DELETE FROM tracks WHERE path NOT IN (SELECT path FROM present)")
+        finished = True
+    except _StoreRefusedError as exc:
+        raise FeatureStoreError(str(exc)) from exc.__cause__
+    except sqlite3.Error as exc:  # e.g. "database or disk is full"
+        raise FeatureStoreError(
+            f"{root / 'index.sqlite'}: cannot update the index ({exc})"
+        ) from exc
     except KeyboardInterrupt:
         summary.interrupted = True
         # The pool has let its running tasks finish: keep what they computed, not only what
@@ -379,11 +422,40 @@ def extract_dataset(
             if future.done() and not future.cancelled() and future.exception() is None:
                 (outcome, feats), sha = future.result()
                 keep(outcome, feats, sha)
+        finished = True
     finally:
-        db.commit()
-        db.close()
-        summary.seconds = time.perf_counter() - started
+        try:
+            db.commit()
+        except sqlite3.Error as exc:
+            if finished:  # else an error is on its way out already; it says more
+                message = f"{root / 'index.sqlite'}: cannot update the index ({exc})"
+                raise FeatureStoreError(message) from exc
+        finally:
+            db.close()
+            lock.release()
+            summary.seconds = time.perf_counter() - started
     return summary
+
+
+class _StoreRefusedError(Exception):
+    """A write to the store was refused (disk full, read-only): ends the run, blames no file."""
+
+
+@contextlib.contextmanager
+def _writing(root: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if refused_write(exc):
+            raise _StoreRefusedError(write_refused_message(root, exc)) from exc
+        raise
+
+
+def _open_index(root: Path) -> sqlite3.Connection:
+    try:
+        return open_index(root)
+    except sqlite3.Error as exc:
+        raise FeatureStoreError(f"{root / 'index.sqlite'}: cannot open the index ({exc})") from exc
 
 
 def _extract_one(
@@ -397,10 +469,11 @@ def _extract_one(
     if feats.peak_db < SILENCE_DB:
         reason = f"silent: loudest frame at {feats.peak_db:.1f} dBFS (< {SILENCE_DB:g})"
         return ClipOutcome(src.rel, src.genre, "silent", reason), None
-    save_npy_atomic(feature_path(root, "logmel", sha), feats.log_mel)
-    save_npy_atomic(feature_path(root, "mfcc", sha), feats.mfcc)
-    if options.images:
-        _save_images(root, src, feats.log_mel, feats.mfcc, options.cmap)
+    with _writing(root):
+        save_npy_atomic(feature_path(root, "logmel", sha), feats.log_mel)
+        save_npy_atomic(feature_path(root, "mfcc", sha), feats.mfcc)
+        if options.images:
+            _save_images(root, src, feats.log_mel, feats.mfcc, options.cmap)
     note = f"partly decoded: {audio.damage}" if audio.damage else None
     return ClipOutcome(src.rel, src.genre, "done", note), feats
 

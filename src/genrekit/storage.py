@@ -2,16 +2,19 @@
 
 A file is written under a temporary name in its own folder and renamed into place only when
 complete, so a killed process leaves either the old file or the new one, never half of one.
+Temporary names carry the writer's PID (``.<name>.<pid>.<random>.part``), so that clean-up
+removes only what a dead process left behind, never another live run's file in flight.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +27,73 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+WRITE_REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+"""Errors of a folder that cannot take more writes: the run stops, no item is blamed."""
+
+
+def temp_prefix(stem: str) -> str:
+    """The start of a temporary file's name: hidden, then ``stem``, then this process's PID."""
+    return f".{stem}.{os.getpid()}."
+
+
+def temp_owner(name: str) -> int | None:
+    """The PID in a temporary file's name (``.<stem>.<pid>.<random>.part[.ext]``), if any."""
+    parts = name.split(".")
+    if "part" not in parts:
+        return None
+    at = len(parts) - 1 - parts[::-1].index("part")
+    owner = parts[at - 2] if at >= 3 else ""
+    return int(owner) if owner.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
+
+
+def remove_stale_temps(candidates: Iterable[Path]) -> int:
+    """Delete temporary files whose writer is gone (or unknown); return how many were removed.
+
+    Files of a live process (this one included) are kept: they are some run's work in flight.
+    """
+    removed = 0
+    for path in candidates:
+        owner = temp_owner(path.name)
+        if owner is not None and _alive(owner):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def refused_write(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full or the folder read-only (not one file's fault)."""
+    return isinstance(exc, OSError) and exc.errno in WRITE_REFUSED
+
+
+def write_refused_message(path: Path | str, exc: OSError) -> str:
+    """One line naming ``path`` for a write the system refused, and what to do about it."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space there, then run the same command again (finished work is kept)"
+    else:
+        advice = "make the folder writable or choose another one, then run the command again"
+    return f"{path}: cannot write ({reason}); {advice}"
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".part", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     try:
