@@ -52,6 +52,12 @@ def _shown_once_started(progress: Progress) -> Iterator[Callable[[], None]]:
 
     try:
         yield start
+    except BaseException:
+        if started:  # a fatal error is one line; a half-drawn bar above it would only hide it
+            progress.live.transient = True
+            progress.live.stop()  # not progress.stop(): off a terminal it adds a blank line
+            started = False
+        raise
     finally:
         if started:
             progress.stop()

@@ -1,0 +1,633 @@
+"""A second writer, a killed run, a full disk, a read-only folder: data sets and stores survive.
+
+One writer per folder (``genrekit.lock``): a second ``fetch`` or ``extract`` into the same folder
+is refused with one line naming the holder, a lock left by a dead process is taken over, clean-up
+touches only files of dead runs. A full disk or a read-only output is one line naming the folder
+(exit 2), nothing is corrupt, no track or file is blamed, and a rerun resumes. Runs killed with
+SIGKILL at several moments leave a catalog and a store that pass their invariants.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pytest_httpserver import HTTPServer
+
+from genrekit import extract, lock
+from genrekit.catalog import Catalog
+from genrekit.cli.app import main
+from genrekit.collect import FetchOptions, fetch, remove_stale_parts
+from genrekit.errors import CatalogError, FolderLockedError
+from genrekit.extract import ExtractOptions, extract_dataset
+from genrekit.http import HttpClient, RetryPolicy
+from genrekit.lock import LOCK_NAME, FolderLock
+from genrekit.sources import GenreQuery
+from genrekit.sources.deezer import Deezer
+from genrekit.storage import save_npy_atomic
+from tests.conftest import music_like
+from tests.services import FakeDeezer, Song, mp3_bytes
+
+MP3 = mp3_bytes(3.0)
+SR = 22050
+DEADLINE = 60.0  # seconds any wait in these tests may take at most
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_line(self) -> str:
+        lines = self.err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
+        return lines[0]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
+    def run(*args: object) -> Run:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["genrekit", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run
+
+
+def songs(first: int, n: int) -> list[Song]:
+    return [Song(first + i, f"Song {first + i}", f"Artist {i}", 100 + i) for i in range(n)]
+
+
+def deezer(server: HTTPServer) -> Deezer:
+    http = HttpClient("deezer", retry=RetryPolicy(attempts=2, base_delay=0.01))
+    return Deezer(http, server.url_for("").rstrip("/"))
+
+
+def make_input(root: Path, n: int, seconds: float = 2.0) -> Path:
+    for i in range(n):
+        path = root / ("jazz" if i % 2 else "metal") / f"t{i:02d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, music_like(seconds, SR, seed=i), SR)
+    return root
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def holder_written(folder: Path) -> bool:
+    try:
+        return "pid" in json.loads((folder / LOCK_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+
+
+# --- the lock itself ---------------------------------------------------------------------------
+
+
+def test_second_lock_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    with FolderLock(tmp_path, "fetch", what="data set"), pytest.raises(FolderLockedError) as caught:
+        FolderLock(tmp_path, "import", what="data set").acquire()
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path}: another genrekit is writing to this data set (fetch, ")
+    assert f"PID {os.getpid()} on " in message and "since " in message
+    assert not (tmp_path / LOCK_NAME).exists()  # released: the holder removes its file
+    with FolderLock(tmp_path, "import"):  # and the next writer gets it
+        pass
+
+
+def test_a_waiting_writer_waits_a_bounded_time(tmp_path: Path) -> None:
+    first = FolderLock(tmp_path, "extract")
+    first.acquire()
+    started = time.monotonic()
+    with pytest.raises(FolderLockedError, match=r"after waiting 0\.3 s"):
+        FolderLock(tmp_path, "extract", wait=0.3).acquire()
+    assert time.monotonic() - started < DEADLINE
+    first.release()
+    with FolderLock(tmp_path, "extract", wait=5):
+        pass
+
+
+def test_the_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from genrekit.lock import FolderLock;"
+            "FolderLock(Path(sys.argv[1]), 'fetch').acquire(); print('held', flush=True);"
+            "time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(FolderLockedError, match=f"PID {holder.pid} on "):
+            FolderLock(tmp_path, "fetch").acquire()
+    finally:
+        holder.kill()
+        holder.wait(timeout=DEADLINE)
+    assert (tmp_path / LOCK_NAME).exists()  # SIGKILL: no chance to remove it
+    with FolderLock(tmp_path, "fetch") as taken:  # the OS released it with the process
+        assert taken.held
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+
+
+def test_a_folder_that_cannot_be_written_is_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(path: Path) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(lock, "_open", refuse)
+    with pytest.raises(CatalogError, match=rf"^{tmp_path}: cannot lock the data set .*Permission"):
+        FolderLock(tmp_path, "fetch", what="data set", error=CatalogError).acquire()
+
+
+def test_clean_up_removes_only_files_of_dead_runs(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=DEADLINE)
+    try:
+        folder = tmp_path / "rock"
+        folder.mkdir()
+        live = folder / f".deezer-1.{sleeper.pid}.abcd1234.part.mp3"
+        mine = folder / f".deezer-2.{os.getpid()}.abcd1234.part.mp3"
+        stale = folder / f".deezer-3.{dead.pid}.abcd1234.part.mp3"
+        old_style = folder / ".deezer-4.abcd1234.part.mp3"  # written before names had a PID
+        for path in (live, mine, stale, old_style):
+            path.write_bytes(b"x")
+        assert remove_stale_parts(tmp_path) == 2
+        assert live.exists() and mine.exists()
+        assert not stale.exists() and not old_style.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=DEADLINE)
+
+
+# --- two writers, one folder -------------------------------------------------------------------
+
+
+def test_second_fetch_into_a_locked_data_set_is_refused(
+    tmp_path: Path, cli: Callable[..., Run]
+) -> None:
+    with FolderLock(tmp_path, "fetch", what="data set"):
+        run = cli("fetch", "deezer", "--genre", "x=playlist:1", "-o", tmp_path)
+    assert run.code == 2
+    assert run.error_line.startswith(f"error: {tmp_path}: another genrekit is writing to this")
+    assert f"(fetch, PID {os.getpid()} on " in run.error_line
+
+
+def test_two_fetch_processes_lose_nothing(server: HTTPServer, tmp_path: Path) -> None:
+    fake = FakeDeezer(server, MP3, hold_after=2)  # two downloads, then the CDN stalls
+    fake.playlists["5"] = songs(1, 5)
+    out = tmp_path / "data"
+    env = {**os.environ, "GENREKIT_DEEZER_API": server.url_for("/")}
+    command = [sys.executable, "-m", "genrekit", "fetch", "deezer", "--genre", "rock=playlist:5"]
+    command += ["-o", str(out), "--per-genre", "5", "--workers", "2"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: sum(fake.downloads.values()) >= 2, "the first fetch to download")
+        assert holder_written(out)
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=DEADLINE)
+        assert second.returncode == 2, second.stderr
+        assert second.stderr.startswith(f"error: {out}: another genrekit is writing to this")
+        assert f"(fetch, PID {first.pid} on " in second.stderr
+        assert len(second.stderr.splitlines()) == 1
+    finally:
+        fake.release.set()
+    assert first.wait(timeout=DEADLINE) == 0
+    with Catalog(out) as catalog:
+        rows = catalog.rows()
+    assert [r.status for r in rows] == ["done"] * 5 and all(r.attempts == 1 for r in rows)
+    assert set(fake.downloads.values()) == {1}  # each preview downloaded once
+    assert not list(out.glob("*/.*part*"))
+
+
+def slow_extract(gate: Path | None = None, delay: float = 0.0) -> list[str]:
+    """``genrekit extract`` as a real process whose clips wait for ``gate`` and take ``delay``."""
+    code = (
+        "import sys, time; from pathlib import Path; import genrekit.extract as e;"
+        "from genrekit.cli import main; gate, delay = sys.argv[1], float(sys.argv[2]);"
+        "one = e._extract_one\n"
+        "def slow(*a, **k):\n"
+        "    end = time.monotonic() + 60\n"
+        "    while gate and not Path(gate).exists() and time.monotonic() < end: time.sleep(0.02)\n"
+        "    time.sleep(delay); return one(*a, **k)\n"
+        "e._extract_one = slow; sys.argv = ['genrekit', *sys.argv[3:]]; main()"
+    )
+    return [sys.executable, "-c", code, str(gate or ""), str(delay), "extract"]
+
+
+def test_two_extract_processes_do_the_work_once(tmp_path: Path) -> None:
+    source = make_input(tmp_path / "in", 4)
+    store, gate = tmp_path / "store", tmp_path / "gate"
+    args = [str(source), "-o", str(store), "--clip-seconds", "2", "-j", "1"]
+    first = subprocess.Popen(
+        [*slow_extract(gate), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: holder_written(store), "the first extract to lock the store")
+        second = subprocess.run(
+            [*slow_extract(), *args], capture_output=True, text=True, timeout=DEADLINE
+        )
+    finally:
+        gate.touch()
+    assert first.wait(timeout=DEADLINE) == 0
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.startswith(f"error: {store}: another genrekit is writing to this")
+    assert f"(extract, PID {first.pid} on " in second.stderr
+    assert len(second.stderr.splitlines()) == 1
+    with sqlite3.connect(store / "index.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM clips").fetchone() == (4,)
+        assert db.execute("SELECT count(*) FROM tracks WHERE status = 'ok'").fetchone() == (4,)
+
+
+# --- another input folder into an existing store ------------------------------------------------
+
+
+def test_extract_of_another_folder_keeps_the_first_ones_rows(
+    tmp_path: Path, cli: Callable[..., Run]
+) -> None:
+    first = make_input(tmp_path / "a", 2)
+    second = make_input(tmp_path / "b", 3)
+    store = tmp_path / "store"
+    options = ExtractOptions(clip_seconds=2.0, workers=1)
+    assert extract_dataset(first, store, options).ok
+    run = cli("extract", second, "-o", store, "--clip-seconds", "2")
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {store}: this feature store holds the tracks of {first.resolve()}, not of "
+        f"{second}; extracting {second} here would drop them from its index: give {second} its "
+        "own -o folder"
+    )
+    with sqlite3.connect(store / "index.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM tracks").fetchone() == (2,)
+    # The same folder again is a resume; a folder moved elsewhere is the same data set.
+    assert extract_dataset(first, store, options).counts["cached"] == 2
+    moved = first.rename(tmp_path / "moved")
+    summary = extract_dataset(moved, store, options)
+    assert summary.ok and summary.counts["cached"] == 2
+
+
+# --- full disk, read-only output --------------------------------------------------------------
+
+
+def check_store(store: Path) -> set[str]:
+    """The store's invariants; returns the shas of its clips."""
+    with sqlite3.connect(store / "index.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        if db.execute("SELECT name FROM sqlite_master WHERE name = 'clips'").fetchone() is None:
+            return set()  # killed before its schema was written
+        clips = {sha for (sha,) in db.execute("SELECT sha256 FROM clips")}
+        ok = {sha for (sha,) in db.execute("SELECT sha256 FROM tracks WHERE status = 'ok'")}
+    assert ok <= clips
+    for sha in clips:
+        for kind in ("logmel", "mfcc"):
+            array = np.load(store / "features" / kind / sha[:2] / f"{sha}.npy")
+            assert array.dtype == np.float32 and array.ndim == 2
+    return clips
+
+
+def store_files(store: Path, pattern: str) -> list[Path]:
+    return [p for p in store.rglob(pattern) if p.is_file()]
+
+
+def test_full_disk_during_extract_stops_with_one_line_and_resumes(
+    tmp_path: Path, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_input(tmp_path / "in", 6)
+    store = tmp_path / "store"
+    real_save = save_npy_atomic
+    saved: list[Path] = []
+
+    def save_until_full(target: Path, array: np.ndarray) -> None:
+        if len(saved) >= 5:  # the third clip's second array: half a clip written
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_save(target, array)
+        saved.append(target)
+
+    monkeypatch.setattr(extract, "save_npy_atomic", save_until_full)
+    run = cli("extract", source, "-o", store, "--clip-seconds", "2", "-j", "1")
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {store}: cannot write (No space left on device); free some space there, then "
+        "run the same command again (finished work is kept)"
+    )
+    assert "failed" not in run.out  # no input file was blamed
+    assert len(check_store(store)) == 2
+    assert not store_files(store, ".*.part")
+    monkeypatch.setattr(extract, "save_npy_atomic", real_save)
+    again = cli("extract", source, "-o", store, "--clip-seconds", "2", "-j", "1")
+    assert again.code == 0, again.err
+    assert len(check_store(store)) == 6
+    with sqlite3.connect(store / "index.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM tracks WHERE status = 'ok'").fetchone() == (6,)
+
+
+def test_full_index_during_extract_is_one_line(
+    tmp_path: Path, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_input(tmp_path / "in", 2)
+    store = tmp_path / "store"
+
+    def full_disk(root: Path) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(extract, "open_index", full_disk)
+    run = cli("extract", source, "-o", store, "--clip-seconds", "2")
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {store / 'index.sqlite'}: cannot open the index (database or disk is full)"
+    )
+    assert not (store / LOCK_NAME).exists()
+
+
+def test_read_only_store_is_one_line(
+    tmp_path: Path, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_input(tmp_path / "in", 2)
+    store = tmp_path / "store"
+    assert extract_dataset(source, store, ExtractOptions(clip_seconds=2.0)).ok
+    make_input(tmp_path / "in", 3)  # one more file to extract
+    if os.geteuid() == 0:  # root writes through any mode bits: refuse as a read-only disk would
+
+        def read_only(path: Path) -> int:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+        monkeypatch.setattr(lock, "_open", read_only)
+        reason = os.strerror(errno.EROFS)
+    else:
+        store.chmod(0o555)
+        reason = os.strerror(errno.EACCES)
+    try:
+        run = cli("extract", source, "-o", store, "--clip-seconds", "2")
+    finally:
+        store.chmod(0o755)
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {store}: cannot lock the feature store for writing ({reason}); make the folder "
+        "writable or choose another one"
+    )
+
+
+def test_full_disk_during_fetch_blames_no_track_and_resumes(
+    server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeDeezer(server, MP3)
+    fake.playlists["7"] = songs(1, 4)
+    source = deezer(server)
+    real_download = source.http.download
+    calls: list[str] = []
+
+    def download_until_full(url: str, target: Path, **kwargs: int) -> int:
+        calls.append(url)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a write() names no file
+        return real_download(url, target, **kwargs)
+
+    monkeypatch.setattr(source.http, "download", download_until_full)
+    query = [GenreQuery.parse("rock=playlist:7")]
+    with pytest.raises(CatalogError) as caught:
+        fetch(source, query, tmp_path, FetchOptions(per_genre=4, workers=1))
+    assert str(caught.value) == (
+        f"{tmp_path / 'rock'}: cannot write (No space left on device); free some space there, "
+        "then run the same command again (finished work is kept)"
+    )
+    with Catalog(tmp_path) as catalog:
+        rows = catalog.rows()
+    assert sorted(r.status for r in rows) == ["done", "done", "pending", "pending"]
+    assert all(r.attempts == 0 for r in rows if r.status != "done")
+    assert not list(tmp_path.glob("*/.*part*"))
+    monkeypatch.setattr(source.http, "download", real_download)
+    summary = fetch(source, query, tmp_path, FetchOptions(per_genre=4, workers=1))
+    assert summary.ok and summary.have == {"rock": 4}
+
+
+# --- a read-only data set can be read ---------------------------------------------------------
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A folder another user can reach (pytest's tmp_path is private to its owner)."""
+    folder = Path(tempfile.mkdtemp(prefix="genrekit-ro-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_dir():
+                path.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+def others_can_run(program: Path) -> bool:
+    real = program.resolve()
+    folders_open = all(p.stat().st_mode & 0o001 for p in real.parents)
+    return folders_open and real.stat().st_mode & 0o005 == 0o005
+
+
+def test_catalog_sqlite_cannot_share_memory_is_read_immutable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What SQLite says in a read-only folder, where it cannot create catalog.sqlite-shm.
+    rows = make_catalog(tmp_path)
+    connect = sqlite3.connect
+
+    def read_only_folder(database: str, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        if "immutable=1" not in database:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        db: sqlite3.Connection = connect(database, *args, **kwargs)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", read_only_folder)
+    with Catalog.open_existing(tmp_path) as catalog:
+        assert len(catalog.rows(status="done")) == rows
+
+
+def make_catalog(folder: Path) -> int:
+    from genrekit.sources import TrackInfo
+
+    with Catalog(folder) as catalog:
+        for i in range(3):
+            track = TrackInfo(source="local", source_id=str(i), title=f"t{i}", artist="a")
+            catalog.add(track, "rock", "folder", status="done", path=f"/x/{i}.wav", sha256="0")
+    return 3
+
+
+def test_read_only_data_set_can_still_be_read(
+    server: HTTPServer, shared_tmp: Path, tmp_path: Path
+) -> None:
+    fake = FakeDeezer(server, MP3)
+    fake.playlists["3"] = songs(1, 2)
+    data = shared_tmp / "data"
+    summary = fetch(deezer(server), [GenreQuery.parse("rock=playlist:3")], data)
+    assert summary.ok
+    assert not (data / "catalog.sqlite-shm").exists()  # closed cleanly: WAL files are gone
+    for path in [data, *data.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    store = shared_tmp / "store"
+    store.mkdir()
+    store.chmod(0o777)
+    # Root reads and writes through any mode bits: read as another user, as on a shared disk.
+    as_other: dict[str, Any] = {}
+    if os.geteuid() == 0:
+        if not others_can_run(Path(sys.executable)):
+            pytest.skip(f"runs as root, and another user cannot run {sys.executable}")
+        as_other = {"user": 65534, "group": 65534, "extra_groups": []}
+    env = {**os.environ, "HOME": str(shared_tmp), "NUMBA_CACHE_DIR": str(shared_tmp)}
+    genrekit = [sys.executable, "-m", "genrekit"]
+    listed = subprocess.run(
+        [*genrekit, "catalog", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        cwd=shared_tmp,
+        env=env,
+        **as_other,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "rock" in listed.stdout
+    extracted = subprocess.run(
+        [*genrekit, "extract", str(data), "-o", str(store / "f"), "--clip-seconds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        cwd=shared_tmp,
+        env=env,
+        **as_other,
+    )
+    assert extracted.returncode == 0, extracted.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["catalog.sqlite", "rock"]
+
+
+# --- killed runs --------------------------------------------------------------------------------
+
+
+def check_catalog(data: Path) -> None:
+    """A catalog's invariants: intact, every done row's file present with its hash, no part."""
+    with sqlite3.connect(data / "catalog.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        if db.execute("SELECT name FROM sqlite_master WHERE name = 'tracks'").fetchone() is None:
+            return  # killed before its schema was written
+        for path, digest in db.execute("SELECT path, sha256 FROM tracks WHERE status = 'done'"):
+            assert sha256(data / path) == digest
+
+
+def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> bool:
+    """SIGKILL ``process`` once ``ready()``; whether it was still running then."""
+    deadline = time.monotonic() + DEADLINE
+    while process.poll() is None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    running = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=DEADLINE)
+    return running
+
+
+def done_rows(data: Path) -> int:
+    try:
+        with sqlite3.connect(f"{(data / 'catalog.sqlite').as_uri()}?mode=ro", uri=True) as db:
+            (n,) = db.execute("SELECT count(*) FROM tracks WHERE status = 'done'").fetchone()
+    except sqlite3.Error:  # not there yet, or its tables not yet
+        return 0
+    return int(n)
+
+
+def test_fetch_killed_at_several_moments_keeps_its_invariants(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    fake = FakeDeezer(server, MP3, delay=0.15)
+    fake.playlists["9"] = songs(1, 8)
+    data = tmp_path / "data"
+    env = {**os.environ, "GENREKIT_DEEZER_API": server.url_for("/")}
+    command = [sys.executable, "-m", "genrekit", "fetch", "deezer", "--genre", "rock=playlist:9"]
+    command += ["-o", str(data), "--per-genre", "8", "--workers", "2"]
+    moments: list[Callable[[], bool]] = [
+        lambda: holder_written(data),  # listing or about to
+        lambda: sum(fake.downloads.values()) >= 1,  # a download in flight
+        lambda: done_rows(data) >= 4,  # half done, others in flight
+    ]
+    killed_running = 0
+    for moment in moments:
+        run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        killed_running += kill_when(run, moment)
+        if (data / "catalog.sqlite").exists():
+            check_catalog(data)
+    assert killed_running >= 2
+    fake.delay = 0.0
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=DEADLINE)
+    assert final.returncode == 0, final.stderr
+    check_catalog(data)
+    assert done_rows(data) == 8
+    assert not list(data.rglob(".*"))  # no part file, no lock left
+    with Catalog(data) as catalog:
+        assert all(r.status == "done" for r in catalog.rows())
+
+
+def test_extract_killed_at_several_moments_keeps_its_invariants(tmp_path: Path) -> None:
+    source = make_input(tmp_path / "in", 10)
+    store = tmp_path / "store"
+    args = [str(source), "-o", str(store), "--clip-seconds", "2", "-j", "2"]
+
+    def arrays() -> int:
+        return len(store_files(store, "*.npy"))
+
+    moments: list[Callable[[], bool]] = [
+        lambda: holder_written(store),
+        lambda: arrays() >= 2,
+        lambda: arrays() >= 9,
+    ]
+    killed_running = 0
+    for moment in moments:
+        run = subprocess.Popen(
+            [*slow_extract(delay=0.1), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        killed_running += kill_when(run, moment)
+        if (store / "index.sqlite").exists():
+            check_store(store)
+    assert killed_running >= 2
+    final = subprocess.run(
+        [sys.executable, "-m", "genrekit", "extract", *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert final.returncode == 0, final.stderr
+    clips = check_store(store)
+    assert len(clips) == 10
+    assert not store_files(store, ".*")  # no part file, no lock left
+    on_disk = {p.stem for p in store_files(store, "*.npy")}
+    assert on_disk == clips  # no orphan array
