@@ -34,6 +34,7 @@ from genrekit import extract, lock
 from genrekit.catalog import Catalog
 from genrekit.cli.app import main
 from genrekit.collect import FetchOptions, fetch, remove_stale_parts
+from genrekit.dataset import FeatureStore
 from genrekit.errors import CatalogError, FolderLockedError
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.http import HttpClient, RetryPolicy
@@ -43,6 +44,7 @@ from genrekit.sources.deezer import Deezer
 from genrekit.storage import save_npy_atomic
 from tests.conftest import music_like
 from tests.services import FakeDeezer, Song, mp3_bytes
+from tests.stores import make_store
 
 MP3 = mp3_bytes(3.0)
 SR = 22050
@@ -480,6 +482,22 @@ def test_catalog_sqlite_cannot_share_memory_is_read_immutable(
     monkeypatch.setattr(sqlite3, "connect", read_only_folder)
     with Catalog.open_existing(tmp_path) as catalog:
         assert len(catalog.rows(status="done")) == rows
+
+
+def test_store_in_a_read_only_folder_is_read_immutable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(tmp_path, ("tones", "noise"), 2)
+    connect = sqlite3.connect
+
+    def read_only_folder(database: str, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        if "immutable=1" not in database:
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        db: sqlite3.Connection = connect(database, *args, **kwargs)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", read_only_folder)
+    assert len(FeatureStore(store)) == 4
 
 
 def make_catalog(folder: Path) -> int:

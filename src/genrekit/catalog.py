@@ -24,6 +24,7 @@ from typing import IO, Literal
 from genrekit.errors import CatalogError
 from genrekit.lock import FolderLock
 from genrekit.sources import TrackInfo
+from genrekit.storage import connect_read_only
 
 CATALOG_NAME = "catalog.sqlite"
 MAX_ATTEMPTS = 3
@@ -312,21 +313,10 @@ def iter_done(data_dir: Path) -> Iterator[tuple[CatalogRow, Path]]:
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """A read-only connection; in a folder where SQLite cannot even create its shared-memory
-    file (a read-only disk or folder), the catalog is read as immutable: nobody can write it."""
-    uri = path.resolve().as_uri()
     try:
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
-        db.execute("SELECT count(*) FROM tracks").fetchone()
-        return db
+        return connect_read_only(path, "SELECT count(*) FROM tracks")
     except sqlite3.Error as exc:
-        first = exc
-    try:
-        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
-        db.execute("SELECT count(*) FROM tracks").fetchone()
-        return db
-    except sqlite3.Error:
-        raise CatalogError(f"{path}: cannot read the catalog ({first})") from first
+        raise CatalogError(f"{path}: cannot read the catalog ({exc})") from exc
 
 
 @contextlib.contextmanager

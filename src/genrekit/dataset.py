@@ -19,6 +19,7 @@ a time writes to a store (it holds the store's lock, :mod:`genrekit.lock`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -33,7 +34,7 @@ import numpy.typing as npt
 
 from genrekit.errors import FeatureStoreError
 from genrekit.features import FeatureParams
-from genrekit.storage import write_bytes_atomic
+from genrekit.storage import connect_read_only, write_bytes_atomic
 
 STORE_FORMAT = "genrekit-features"
 STORE_VERSION = 1
@@ -242,8 +243,11 @@ class FeatureStore:
         index = self.root / "index.sqlite"
         if not index.is_file():
             raise FeatureStoreError(f"{self.root}: index.sqlite is missing; rerun genrekit extract")
-        uri = f"{index.resolve().as_uri()}?mode=ro"
-        with sqlite3.connect(uri, uri=True) as db:
+        try:  # read-only: the store may be on a read-only disk, or another user's
+            db = connect_read_only(index, "SELECT count(*) FROM tracks")
+        except sqlite3.Error as exc:
+            raise FeatureStoreError(f"{index}: cannot read the index ({exc})") from exc
+        with contextlib.closing(db):
             has_artist = any(row[1] == "artist" for row in db.execute("PRAGMA table_info(tracks)"))
             rows = db.execute(
                 "SELECT t.path, t.genre, t.sha256, c.duration, c.n_frames, c.n_valid, "

@@ -103,7 +103,15 @@ class FolderLock:
                     f"{self.folder}: cannot lock the {self.what} for writing "
                     f"({exc.strerror or exc}); make the folder writable or choose another one"
                 ) from exc
-            if _try_lock(fd) and self._still_linked(fd):
+            try:
+                got = _try_lock(fd)
+            except OSError as exc:  # e.g. a network file system without locks
+                os.close(fd)
+                raise self.error(
+                    f"{self.path}: cannot lock the {self.what} ({exc.strerror or exc}); "
+                    "choose a folder on a local disk"
+                ) from exc
+            if got and self._still_linked(fd):
                 self._fd = fd
                 self._write_holder(fd)
                 return

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import io
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -87,6 +88,28 @@ def write_refused_message(path: Path | str, exc: OSError) -> str:
     else:
         advice = "make the folder writable or choose another one, then run the command again"
     return f"{path}: cannot write ({reason}); {advice}"
+
+
+def connect_read_only(path: Path, probe: str) -> sqlite3.Connection:
+    """Open the SQLite file ``path`` to read it, checked by running the query ``probe``.
+
+    A WAL database needs its shared-memory file even to be read: in a folder where SQLite cannot
+    create it (a read-only disk or folder, another user's data), the file is opened immutable,
+    which is safe there since no one can write it either.
+    """
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+        db.execute(probe).fetchone()
+        return db
+    except sqlite3.Error as exc:
+        first = exc
+    try:
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+        db.execute(probe).fetchone()
+        return db
+    except sqlite3.Error:
+        raise first from None
 
 
 @contextlib.contextmanager
