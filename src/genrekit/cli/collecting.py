@@ -46,9 +46,11 @@ def fetch(
 ) -> None:
     """Download labeled 30-second previews into OUT/<genre>/ with a catalog (resumable).
 
+    One run at a time writes to OUT: a second fetch or import is refused, naming the first.
+
     Exit status: 0 all done, 1 some tracks or queries failed (listed),
-    2 usage error, service unreachable or nothing fetched,
-    130 interrupted (finished downloads are kept).
+    2 usage error, service unreachable, nothing fetched, another run writing to OUT,
+    or OUT full or read-only, 130 interrupted (finished downloads are kept).
     """
     from genrekit.collect import FetchOptions, open_source
     from genrekit.collect import fetch as run_fetch

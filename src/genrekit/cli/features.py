@@ -89,8 +89,11 @@ def extract(
 ) -> None:
     """Extract log-mel spectrograms and MFCCs of every track (resumable).
 
+    One run at a time writes to a store: a second extract is refused, naming the first.
+
     Exit status: 0 all done, 1 some files failed (listed),
-    2 usage error or no usable clip, 130 interrupted (finished clips are kept).
+    2 usage error, no usable clip, another run writing to the store, or the store
+    full or read-only, 130 interrupted (finished clips are kept).
     """
     from rich.progress import (
         BarColumn,
