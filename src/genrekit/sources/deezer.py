@@ -57,6 +57,7 @@ class Deezer:
     def __init__(self, http: HttpClient, base: str | None = None):
         self.http = http
         self.base = base or api_base("GENREKIT_DEEZER_API", DEFAULT_API)
+        http.allow_addresses_of(self.base)
 
     def _get(self, path: str, params: dict[str, str | int] | None = None) -> Any:
         return self.http.get_json(self.base + path, params=params, check=check_answer)

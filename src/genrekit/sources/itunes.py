@@ -27,6 +27,7 @@ class ITunes:
     def __init__(self, http: HttpClient, base: str | None = None, country: str = "US"):
         self.http = http
         self.base = base or api_base("GENREKIT_ITUNES_API", DEFAULT_API)
+        http.allow_addresses_of(self.base)
         self.country = country
 
     def tracks(self, query: GenreQuery) -> Iterator[TrackInfo]:

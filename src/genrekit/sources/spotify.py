@@ -46,6 +46,7 @@ class Spotify:
         self.http = http
         self.base = base or api_base("GENREKIT_SPOTIFY_API", DEFAULT_API)
         self.accounts = accounts or api_base("GENREKIT_SPOTIFY_ACCOUNTS", DEFAULT_ACCOUNTS)
+        http.allow_addresses_of(self.base)
         self._id = client_id or os.environ.get("SPOTIFY_CLIENT_ID", "")
         self._secret = client_secret or os.environ.get("SPOTIFY_CLIENT_SECRET", "")
         if not (self._id and self._secret):
