@@ -6,10 +6,17 @@ so one artist cannot dominate a genre). Downloading fetches every pending track 
 threads: into a temporary file, checked to decode, hashed, renamed to
 ``<genre>/<artist> - <title> [<source>-<id>].<ext>`` and marked done in the same step. A rerun of
 the same command skips what is done and retries what failed for a reason that may pass.
+
+A failure belongs to its item: whatever goes wrong with one track (a bad link, an answer of the
+wrong shape, a file name the disk refuses) is recorded on its catalog row with the reason and the
+run goes on. A track given up is replaced by the next one listed, within the run (up to
+``MAX_ROUNDS`` rounds of listing and downloading) and on a rerun, until the genre has
+``per_genre`` tracks or its listing runs out.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections import Counter
@@ -24,6 +31,7 @@ from genrekit.catalog import Catalog, CatalogRow, open_catalog
 from genrekit.constants import CLIP_SECONDS, SAMPLE_RATE
 from genrekit.errors import (
     AudioLoadError,
+    BadLinkError,
     ExpiredLinkError,
     FetchError,
     HttpStatusError,
@@ -32,12 +40,16 @@ from genrekit.errors import (
 )
 from genrekit.http import HttpClient, RateLimit, short_url
 from genrekit.naming import safe_part, track_file_name
-from genrekit.sources import GenreQuery, Source, api_base, check_kind
+from genrekit.sources import GenreQuery, Skipped, Source, api_base, check_kind
 from genrekit.storage import sha256_file
 
 SOURCES = ("deezer", "itunes", "spotify")
 LISTING_BUDGET = 20
-"""A query stops after listing this many tracks per wanted track (capped artists, no previews)."""
+"""A query stops after this many new listed tracks per wanted track (capped, no preview)."""
+MAX_ROUNDS = 5
+"""Rounds of listing and downloading in one run that replace the tracks given up in the last."""
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+"""Not one track's fault: the run stops (and a rerun resumes) instead of failing every track."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,8 @@ class FetchSummary:
     added: Counter[str] = field(default_factory=Counter)  # per genre, new in the catalog
     no_preview: int = 0
     capped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # listing items of unexpected shapes
+    waited: float = 0.0  # seconds spent waiting on the services' Retry-After and quotas
     conflicts: list[str] = field(default_factory=list)
     query_errors: list[str] = field(default_factory=list)
     downloaded: Counter[str] = field(default_factory=Counter)
@@ -129,13 +143,26 @@ def fetch(
         remove_stale_parts(root)
         genres = list(dict.fromkeys(q.genre for q in queries))
         try:
-            for query in queries:
-                _list(source, query, catalog, options, summary, progress)
-            rows = catalog.to_download(source.name, genres)
-            _download_all(source, catalog, rows, options, summary, progress)
+            tried: set[int] = set()
+            for _ in range(MAX_ROUNDS):
+                for query in queries:
+                    _list(source, query, catalog, options, summary, progress)
+                # Each round downloads what it has not tried: new candidates replace the tracks
+                # given up; a failure that may pass is retried by the next run.
+                rows = [r for r in catalog.to_download(source.name, genres) if r.id not in tried]
+                if not rows:
+                    break
+                tried.update(r.id for r in rows)
+                before = sum(summary.downloaded.values())
+                _download_all(source, catalog, rows, options, summary, progress)
+                if sum(summary.downloaded.values()) == before:
+                    break  # nothing worked this round; more of the same will not either
+                if all(catalog.selected(g) >= options.per_genre for g in genres):
+                    break
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
+            summary.waited = source.http.waited
             done = Counter(r.genre for r in catalog.rows(status="done") if r.source == source.name)
             summary.have = {genre: done[genre] for genre in genres}
     return summary
@@ -155,14 +182,20 @@ def _list(
     if selected >= options.per_genre:
         return
     budget = LISTING_BUDGET * (options.per_genre - selected)
+    seen = 0  # new to the catalog: a later round pages past the known tracks to new ones
     try:
-        for seen, track in enumerate(source.tracks(query), start=1):
-            if not track.preview_url and source.name == "spotify":
+        for track in source.tracks(query):
+            if isinstance(track, Skipped):
+                summary.skipped[track.reason] += 1
+                seen += 1
+            elif not track.preview_url and source.name == "spotify":
+                seen += 1
                 summary.no_preview += 1  # the Nov 2024 change; Deezer resolves links later
             else:
                 result = catalog.add(
                     track, query.genre, query.found_by, per_artist=options.per_artist
                 )
+                seen += result != "known"
                 if result == "added":
                     summary.added[query.genre] += 1
                     selected += 1
@@ -213,22 +246,29 @@ def _download_all(
 
 
 def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | None:
-    """Download, check and file one track; return None on success or the reason it failed."""
-    name = track_file_name(row.artist, row.title, row.source, row.source_id, source.preview_suffix)
-    rel = f"{safe_part(row.genre)}/{name}"
-    target = catalog.data_dir / rel
-    if target.is_file() and _decodes(target) is None:  # renamed before a crash, not yet marked
-        catalog.mark_done(row.id, rel, sha256_file(target))
-        return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{row.source}-{row.source_id}.",
-        suffix=f".part{source.preview_suffix}",
-        dir=target.parent,
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    """Download, check and file one track; return None on success or the reason it failed.
+
+    Any failure of this one track is recorded on its row; only what no other track could do
+    better (the service unreachable, a full or read-only disk) ends the run.
+    """
+    tmp: Path | None = None
     try:
+        name = track_file_name(
+            row.artist, row.title, row.source, row.source_id, source.preview_suffix
+        )
+        rel = f"{safe_part(row.genre)}/{name}"
+        target = catalog.data_dir / rel
+        if target.is_file() and _decodes(target) is None:  # renamed before a crash, not marked
+            catalog.mark_done(row.id, rel, sha256_file(target))
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{safe_part(row.source)}-{safe_part(row.source_id)[:40]}.",
+            suffix=f".part{source.preview_suffix}",
+            dir=target.parent,
+        )
+        os.close(fd)
+        tmp = Path(tmp_name)
         url = source.preview_url(row.track())
         if url is None:
             return _fail(catalog, row, "the service has no preview for this track", final=True)
@@ -253,10 +293,19 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
         raise  # not this track's fault: it keeps its attempts
     except HttpStatusError as exc:
         return _fail(catalog, row, str(exc), final=exc.status in (404, 410))
+    except BadLinkError as exc:
+        return _fail(catalog, row, str(exc), final=True)
     except FetchError as exc:
         return _fail(catalog, row, str(exc), final=False)
+    except OSError as exc:
+        if exc.errno in _DISK_ERRORS:
+            raise
+        return _fail(catalog, row, f"cannot write the preview ({exc})", final=False)
+    except Exception as exc:  # a bug or an odd item must not end the run nor poison the next
+        return _fail(catalog, row, f"unexpected error ({type(exc).__name__}: {exc})", final=False)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _decodes(path: Path) -> str | None:
