@@ -144,19 +144,22 @@ def fetch(
         genres = list(dict.fromkeys(q.genre for q in queries))
         try:
             tried: set[int] = set()
+            listed: dict[GenreQuery, Counter[str]] = {}  # what each query skipped
             for _ in range(MAX_ROUNDS):
                 for query in queries:
-                    _list(source, query, catalog, options, summary, progress)
+                    # A later round lists the same items again: count them once.
+                    notes = _list(source, query, catalog, options, summary, progress)
+                    listed[query] = listed.get(query, Counter()) | notes
+                summary.skipped = sum(listed.values(), Counter())
+                summary.capped = summary.skipped.pop(_CAPPED, 0)
+                summary.no_preview = summary.skipped.pop(_NO_PREVIEW, 0)
                 # Each round downloads what it has not tried: new candidates replace the tracks
                 # given up; a failure that may pass is retried by the next run.
                 rows = [r for r in catalog.to_download(source.name, genres) if r.id not in tried]
                 if not rows:
                     break
                 tried.update(r.id for r in rows)
-                before = sum(summary.downloaded.values())
                 _download_all(source, catalog, rows, options, summary, progress)
-                if sum(summary.downloaded.values()) == before:
-                    break  # nothing worked this round; more of the same will not either
                 if all(catalog.selected(g) >= options.per_genre for g in genres):
                     break
         except KeyboardInterrupt:
@@ -168,6 +171,10 @@ def fetch(
     return summary
 
 
+_CAPPED = "\0capped"  # keys of _list's counts besides the reasons of skipped items
+_NO_PREVIEW = "\0no preview"
+
+
 def _list(
     source: Source,
     query: GenreQuery,
@@ -175,22 +182,24 @@ def _list(
     options: FetchOptions,
     summary: FetchSummary,
     progress: FetchProgress | None,
-) -> None:
+) -> Counter[str]:
+    """Add ``query``'s tracks to the catalog until its genre is full; count what was left out."""
+    notes: Counter[str] = Counter()
     selected = catalog.selected(query.genre)
     if progress:
         progress.listing(query.genre, selected, options.per_genre)
     if selected >= options.per_genre:
-        return
+        return notes
     budget = LISTING_BUDGET * (options.per_genre - selected)
     seen = 0  # new to the catalog: a later round pages past the known tracks to new ones
     try:
         for track in source.tracks(query):
             if isinstance(track, Skipped):
-                summary.skipped[track.reason] += 1
+                notes[track.reason] += 1
                 seen += 1
             elif not track.preview_url and source.name == "spotify":
                 seen += 1
-                summary.no_preview += 1  # the Nov 2024 change; Deezer resolves links later
+                notes[_NO_PREVIEW] += 1  # the Nov 2024 change; Deezer resolves links later
             else:
                 result = catalog.add(
                     track, query.genre, query.found_by, per_artist=options.per_artist
@@ -202,18 +211,23 @@ def _list(
                     if progress:
                         progress.listing(query.genre, selected, options.per_genre)
                 elif result == "capped":
-                    summary.capped += 1
+                    notes[_CAPPED] += 1
                 elif result == "conflict":
-                    summary.conflicts.append(
+                    line = (
                         f"{track.artist} - {track.title} ({track.source}-{track.source_id}) "
                         f"also found as {query.genre!r} by {query.found_by}"
                     )
+                    if line not in summary.conflicts:
+                        summary.conflicts.append(line)
             if selected >= options.per_genre or seen >= budget:
-                return
+                return notes
     except ServiceUnreachableError:
         raise  # no other query or download could do better
     except FetchError as exc:
-        summary.query_errors.append(f"--genre {query.genre}={query.found_by}: {exc}")
+        error = f"--genre {query.genre}={query.found_by}: {exc}"
+        if error not in summary.query_errors:
+            summary.query_errors.append(error)
+    return notes
 
 
 def _download_all(

@@ -26,6 +26,7 @@ import contextlib
 import ipaddress
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -56,6 +57,7 @@ MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 MAX_JSON_BYTES = 8 * 1024 * 1024
 """A page of 100 tracks is about 100 KB of JSON; an answer past this is not an API page."""
 _CHUNK = 1 << 16
+_HOST = re.compile(r"[A-Za-z0-9._~%:-]+|\[[0-9A-Fa-f:.]+\]")
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,18 @@ class HttpClient:
                 self.allow_private = True
         except OSError:
             pass  # an unknown host: its requests fail with a clear message later
+
+    def _check_link(self, url: str) -> None:
+        """Refuse, before any request, a link that is not an absolute http(s) URL."""
+        try:
+            parts = urlsplit(url)
+            httpx.URL(url)
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise BadLinkError(f"{self.service}: not a valid link ({exc}): {url[:120]!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BadLinkError(f"{self.service}: not an http(s) link: {url[:120]!r}")
+        if not _HOST.fullmatch(parts.hostname):
+            raise BadLinkError(f"{self.service}: not a valid host name: {url[:120]!r}")
 
     def _check_url(self, request: httpx.Request) -> None:
         """Refuse a request (or a redirect) to anything but http(s) on a public address."""
@@ -335,6 +349,7 @@ class HttpClient:
     def _with_retries(self, url: str, attempt: Callable[[float], T], seconds: float) -> T:
         """Run ``attempt`` under the host's rate limit until it succeeds, the attempts run out or
         the deadline (``seconds`` from now, plus the waits the service asked for) passes."""
+        self._check_link(url)
         last = "no attempt made"
         hint: float | None = None
         deadline = time.monotonic() + seconds
