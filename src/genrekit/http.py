@@ -365,7 +365,12 @@ class HttpClient:
                 return attempt(deadline)
             except RetryLaterError as later:
                 last, hint = later.reason, later.delay
-            except (httpx.TooManyRedirects, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            except httpx.TooManyRedirects:
+                raise BadLinkError(
+                    f"{self.service}: {short_url(url)} redirects more than "
+                    f"{self._client.max_redirects} times (a redirect loop)"
+                ) from None
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
                 raise BadLinkError(f"{self.service}: {short_url(url)}: {exc}") from None
             except httpx.TransportError as exc:  # timeouts, refused, reset, truncated
                 last, hint = _describe_transport_error(exc), None
