@@ -177,10 +177,10 @@ def test_a_redirect_to_a_local_address_is_refused(
 
 
 def test_a_service_configured_on_loopback_may_use_it() -> None:
-    local, public = client(), client()
-    Deezer(local, "http://127.0.0.1:8080")
-    Deezer(public, "http://93.184.215.14")
-    assert local.allow_private and not public.allow_private
+    with client() as local, client() as public:
+        Deezer(local, "http://127.0.0.1:8080")
+        Deezer(public, "http://93.184.215.14")
+        assert local.allow_private and not public.allow_private
 
 
 # -- one odd item is one skipped or failed item ----------------------------------------------
