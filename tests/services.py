@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -366,3 +367,52 @@ class FakeSpotify:
                 "total": len(items),
             }
         )
+
+
+class DripServer:
+    """A loopback server that sends ``head`` and then one byte of ``tail`` every ``interval``
+    seconds: a service that holds a request forever while never timing out one read.
+
+    Bounded: it stops after ``len(tail)`` bytes or when :meth:`close` is called.
+    """
+
+    def __init__(self, head: bytes, tail: bytes, interval: float):
+        self.head, self.tail, self.interval = head, tail, interval
+        self.stop = threading.Event()
+        self.connections = 0
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(4)
+        self._listener.settimeout(0.2)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(self.head)
+                for i in range(len(self.tail)):
+                    if self.stop.wait(self.interval):
+                        return
+                    conn.sendall(self.tail[i : i + 1])
+            except OSError:
+                return  # the client gave up
+
+    def close(self) -> None:
+        self.stop.set()
+        self._thread.join(5)
+        self._listener.close()

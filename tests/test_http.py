@@ -28,7 +28,13 @@ FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=30.0, timeout=0.5)
 @pytest.fixture
 def client() -> Iterator[tuple[HttpClient, list[float]]]:
     slept: list[float] = []
-    http = HttpClient("svc", retry=FAST, default_limit=RateLimit(1000, 1.0), sleep=slept.append)
+    http = HttpClient(
+        "svc",
+        retry=FAST,
+        default_limit=RateLimit(1000, 1.0),
+        sleep=slept.append,
+        allow_private=True,
+    )
     yield http, slept
     http.close()
 
@@ -185,7 +191,13 @@ def test_a_host_never_reached_fails_after_the_first_contact_attempts(client) -> 
 
 def test_a_host_that_answered_once_gets_every_retry() -> None:
     slept: list[float] = []
-    http = HttpClient("svc", retry=FAST, default_limit=RateLimit(1000, 1.0), sleep=slept.append)
+    http = HttpClient(
+        "svc",
+        retry=FAST,
+        default_limit=RateLimit(1000, 1.0),
+        sleep=slept.append,
+        allow_private=True,
+    )
     server = HTTPServer()
     server.start()
     server.expect_request("/x").respond_with_json({"ok": True})

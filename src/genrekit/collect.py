@@ -11,6 +11,12 @@ One run at a time writes to a data set folder: ``fetch`` holds its lock (:mod:`g
 and its temporary files carry its PID, so clean-up never deletes another live run's downloads. A
 full disk or a read-only folder stops the run with one error naming the folder; no track is
 blamed for it, so a rerun after freeing space resumes.
+
+A failure belongs to its item: whatever goes wrong with one track (a bad link, an answer of the
+wrong shape, a file name the disk refuses) is recorded on its catalog row with the reason and the
+run goes on. A track given up is replaced by the next one listed, within the run (up to
+``MAX_ROUNDS`` rounds of listing and downloading) and on a rerun, until the genre has
+``per_genre`` tracks or its listing runs out.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from genrekit.catalog import Catalog, CatalogRow, open_catalog
 from genrekit.constants import CLIP_SECONDS, SAMPLE_RATE
 from genrekit.errors import (
     AudioLoadError,
+    BadLinkError,
     CatalogError,
     ExpiredLinkError,
     FetchError,
@@ -39,7 +46,7 @@ from genrekit.errors import (
 )
 from genrekit.http import HttpClient, RateLimit, short_url
 from genrekit.naming import safe_part, track_file_name
-from genrekit.sources import GenreQuery, Source, api_base, check_kind
+from genrekit.sources import GenreQuery, Skipped, Source, api_base, check_kind
 from genrekit.storage import (
     refused_write,
     remove_stale_temps,
@@ -50,7 +57,9 @@ from genrekit.storage import (
 
 SOURCES = ("deezer", "itunes", "spotify")
 LISTING_BUDGET = 20
-"""A query stops after listing this many tracks per wanted track (capped artists, no previews)."""
+"""A query stops after this many new listed tracks per wanted track (capped, no preview)."""
+MAX_ROUNDS = 5
+"""Rounds of listing and downloading in one run that replace the tracks given up in the last."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class FetchSummary:
     added: Counter[str] = field(default_factory=Counter)  # per genre, new in the catalog
     no_preview: int = 0
     capped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # listing items of unexpected shapes
+    waited: float = 0.0  # seconds spent waiting on the services' Retry-After and quotas
     conflicts: list[str] = field(default_factory=list)
     query_errors: list[str] = field(default_factory=list)
     downloaded: Counter[str] = field(default_factory=Counter)
@@ -142,18 +153,38 @@ def fetch(
         remove_stale_parts(root)
         genres = list(dict.fromkeys(q.genre for q in queries))
         try:
-            for query in queries:
-                _list(source, query, catalog, options, summary, progress)
-            rows = catalog.to_download(source.name, genres)
-            _download_all(source, catalog, rows, options, summary, progress)
+            tried: set[int] = set()
+            listed: dict[GenreQuery, Counter[str]] = {}  # what each query skipped
+            for _ in range(MAX_ROUNDS):
+                for query in queries:
+                    # A later round lists the same items again: count them once.
+                    notes = _list(source, query, catalog, options, summary, progress)
+                    listed[query] = listed.get(query, Counter()) | notes
+                summary.skipped = sum(listed.values(), Counter())
+                summary.capped = summary.skipped.pop(_CAPPED, 0)
+                summary.no_preview = summary.skipped.pop(_NO_PREVIEW, 0)
+                # Each round downloads what it has not tried: new candidates replace the tracks
+                # given up; a failure that may pass is retried by the next run.
+                rows = [r for r in catalog.to_download(source.name, genres) if r.id not in tried]
+                if not rows:
+                    break
+                tried.update(r.id for r in rows)
+                _download_all(source, catalog, rows, options, summary, progress)
+                if all(catalog.selected(g) >= options.per_genre for g in genres):
+                    break
         except KeyboardInterrupt:
             summary.interrupted = True
         except sqlite3.Error as exc:  # e.g. "database or disk is full"
             raise CatalogError(f"{catalog.path}: cannot update the catalog ({exc})") from exc
         finally:
+            summary.waited = source.http.waited
             done = Counter(r.genre for r in catalog.rows(status="done") if r.source == source.name)
             summary.have = {genre: done[genre] for genre in genres}
     return summary
+
+
+_CAPPED = "\0capped"  # keys of _list's counts besides the reasons of skipped items
+_NO_PREVIEW = "\0no preview"
 
 
 def _list(
@@ -163,39 +194,52 @@ def _list(
     options: FetchOptions,
     summary: FetchSummary,
     progress: FetchProgress | None,
-) -> None:
+) -> Counter[str]:
+    """Add ``query``'s tracks to the catalog until its genre is full; count what was left out."""
+    notes: Counter[str] = Counter()
     selected = catalog.selected(query.genre)
     if progress:
         progress.listing(query.genre, selected, options.per_genre)
     if selected >= options.per_genre:
-        return
+        return notes
     budget = LISTING_BUDGET * (options.per_genre - selected)
+    seen = 0  # new to the catalog: a later round pages past the known tracks to new ones
     try:
-        for seen, track in enumerate(source.tracks(query), start=1):
-            if not track.preview_url and source.name == "spotify":
-                summary.no_preview += 1  # the Nov 2024 change; Deezer resolves links later
+        for track in source.tracks(query):
+            if isinstance(track, Skipped):
+                notes[track.reason] += 1
+                seen += 1
+            elif not track.preview_url and source.name == "spotify":
+                seen += 1
+                notes[_NO_PREVIEW] += 1  # the Nov 2024 change; Deezer resolves links later
             else:
                 result = catalog.add(
                     track, query.genre, query.found_by, per_artist=options.per_artist
                 )
+                seen += result != "known"
                 if result == "added":
                     summary.added[query.genre] += 1
                     selected += 1
                     if progress:
                         progress.listing(query.genre, selected, options.per_genre)
                 elif result == "capped":
-                    summary.capped += 1
+                    notes[_CAPPED] += 1
                 elif result == "conflict":
-                    summary.conflicts.append(
+                    line = (
                         f"{track.artist} - {track.title} ({track.source}-{track.source_id}) "
                         f"also found as {query.genre!r} by {query.found_by}"
                     )
+                    if line not in summary.conflicts:
+                        summary.conflicts.append(line)
             if selected >= options.per_genre or seen >= budget:
-                return
+                return notes
     except ServiceUnreachableError:
         raise  # no other query or download could do better
     except FetchError as exc:
-        summary.query_errors.append(f"--genre {query.genre}={query.found_by}: {exc}")
+        error = f"--genre {query.genre}={query.found_by}: {exc}"
+        if error not in summary.query_errors:
+            summary.query_errors.append(error)
+    return notes
 
 
 def _download_all(
@@ -228,27 +272,31 @@ def _download_all(
 
 
 def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | None:
-    """Download, check and file one track; return None on success or the reason it failed."""
-    name = track_file_name(row.artist, row.title, row.source, row.source_id, source.preview_suffix)
-    rel = f"{safe_part(row.genre)}/{name}"
-    target = catalog.data_dir / rel
-    if target.is_file() and _decodes(target) is None:  # renamed before a crash, not yet marked
-        catalog.mark_done(row.id, rel, sha256_file(target))
-        return None
+    """Download, check and file one track; return None on success or the reason it failed.
+
+    Any failure of this one track is recorded on its row; only what no other track could do
+    better (the service unreachable, a full or read-only disk) ends the run.
+    """
+    tmp: Path | None = None
+    folder = catalog.data_dir
     try:
+        name = track_file_name(
+            row.artist, row.title, row.source, row.source_id, source.preview_suffix
+        )
+        rel = f"{safe_part(row.genre)}/{name}"
+        target = catalog.data_dir / rel
+        folder = target.parent
+        if target.is_file() and _decodes(target) is None:  # renamed before a crash, not marked
+            catalog.mark_done(row.id, rel, sha256_file(target))
+            return None
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
-            prefix=temp_prefix(f"{row.source}-{row.source_id}"),
+            prefix=temp_prefix(f"{safe_part(row.source)}-{safe_part(row.source_id)[:40]}"),
             suffix=f".part{source.preview_suffix}",
             dir=target.parent,
         )
-    except OSError as exc:
-        if refused_write(exc):
-            raise CatalogError(write_refused_message(target.parent, exc)) from exc
-        raise
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+        os.close(fd)
+        tmp = Path(tmp_name)
         url = source.preview_url(row.track())
         if url is None:
             return _fail(catalog, row, "the service has no preview for this track", final=True)
@@ -273,14 +321,21 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
         raise  # not this track's fault: it keeps its attempts
     except HttpStatusError as exc:
         return _fail(catalog, row, str(exc), final=exc.status in (404, 410))
+    except BadLinkError as exc:
+        return _fail(catalog, row, str(exc), final=True)
     except FetchError as exc:
         return _fail(catalog, row, str(exc), final=False)
     except OSError as exc:
         if refused_write(exc):  # the folder's fault, not the track's: it keeps its attempts
-            raise CatalogError(write_refused_message(target.parent, exc)) from exc
-        raise
+            raise CatalogError(write_refused_message(folder, exc)) from exc
+        return _fail(catalog, row, f"cannot write the preview ({exc})", final=False)
+    except (CatalogError, sqlite3.Error):
+        raise  # the catalog itself failed: the run stops with one line
+    except Exception as exc:  # a bug or an odd item must not end the run nor poison the next
+        return _fail(catalog, row, f"unexpected error ({type(exc).__name__}: {exc})", final=False)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _decodes(path: Path) -> str | None:

@@ -60,6 +60,15 @@ class ServiceUnreachableError(FetchError):
     """A service's host could not be reached at all (no network, a wrong address, DNS failure)."""
 
 
+class ServiceBusyError(ServiceUnreachableError):
+    """A service kept asking to wait (Retry-After, quota) past the run's budget of waiting."""
+
+
+class BadLinkError(FetchError):
+    """A link that cannot or must not be followed: not http(s), malformed, a private address,
+    a redirect loop, or an answer too large to be what was asked for. Retrying will not help."""
+
+
 class CatalogError(GenrekitError):
     """A data set's catalog is missing, damaged, or asked for something it cannot do."""
 

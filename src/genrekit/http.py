@@ -8,15 +8,31 @@ to (no network, a wrong address) raises :class:`ServiceUnreachableError` after
 ``RetryPolicy.first_contact_attempts`` tries, so that a run without network fails fast. A service
 may add its own check of a JSON answer (Deezer reports its quota error inside an HTTP 200) by
 raising :class:`RetryLaterError`.
+
+Every read is bounded: an answer is decompressed here, chunk by chunk, and stops at a size cap
+(``MAX_JSON_BYTES`` for JSON, ``MAX_DOWNLOAD_BYTES`` for previews), so a gzip bomb or an endless
+body costs a few MiB at most. A request and its retries end at one overall deadline
+(``RetryPolicy.json_deadline``/``download_deadline``): a watchdog shuts the socket of a server that
+sends one byte every few seconds. Waits the service asks for (``Retry-After``, quota pauses) share
+one budget per client (``RetryPolicy.max_total_wait``), and the time spent is kept in
+:attr:`HttpClient.waited`. Only http(s) links are followed, and none to a private, loopback or
+link-local address unless the client allows them (a service configured at such an address, as in
+tests); redirects are checked the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import json
 import random
+import re
+import socket
 import threading
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,9 +42,11 @@ import httpx
 
 from genrekit import __version__
 from genrekit.errors import (
+    BadLinkError,
     ExpiredLinkError,
     FetchError,
     HttpStatusError,
+    ServiceBusyError,
     ServiceUnreachableError,
 )
 
@@ -36,6 +54,10 @@ T = TypeVar("T")
 USER_AGENT = f"genrekit/{__version__} (+https://github.com/genrekit/genrekit)"
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 """A 30 s preview is well under 2 MB; anything past this is not a preview."""
+MAX_JSON_BYTES = 8 * 1024 * 1024
+"""A page of 100 tracks is about 100 KB of JSON; an answer past this is not an API page."""
+_CHUNK = 1 << 16
+_HOST = re.compile(r"[A-Za-z0-9._~%:-]+|\[[0-9A-Fa-f:.]+\]")
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,9 @@ class RetryPolicy:
     timeout: float = 20.0  # seconds per request (connect, read, write)
     connect_timeout: float = 10.0  # seconds to open a connection
     first_contact_attempts: int = 2  # tries to connect to a host that has never answered
+    json_deadline: float = 30.0  # seconds for an API request, all its attempts included
+    download_deadline: float = 60.0  # seconds for a preview download, all attempts included
+    max_total_wait: float = 300.0  # seconds a client may wait in all on Retry-After and quotas
 
 
 @dataclass(frozen=True)
@@ -106,7 +131,8 @@ class HttpClient:
 
     ``limits`` maps a host name to its :class:`RateLimit`; other hosts get ``default_limit``.
     ``address_note`` says where the service's address came from, for the message when no host
-    can be reached (e.g. "GENREKIT_DEEZER_API is set to http://...").
+    can be reached (e.g. "GENREKIT_DEEZER_API is set to http://..."). ``allow_private`` lets
+    requests reach private, loopback and link-local addresses (see :meth:`allow_addresses_of`).
     """
 
     def __init__(
@@ -118,10 +144,13 @@ class HttpClient:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         address_note: str | None = None,
+        allow_private: bool = False,
     ):
         self.service = service
         self.address_note = address_note
         self.retry = retry
+        self.allow_private = allow_private
+        self.waited = 0.0  # seconds waited on the service's requests (Retry-After, quota)
         self._sleep = sleep
         self._limits = dict(limits or {})
         self._default_limit = default_limit
@@ -131,9 +160,51 @@ class HttpClient:
         self._client = httpx.Client(
             timeout=httpx.Timeout(retry.timeout, connect=min(retry.connect_timeout, retry.timeout)),
             follow_redirects=True,
-            headers={"User-Agent": USER_AGENT},
-            event_hooks={"response": [self._note_answer]},
+            # One connection per request: the deadline's watchdog can shut its socket.
+            limits=httpx.Limits(max_keepalive_connections=0),
+            # Only what _decoded() can decompress with a bound on the output.
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+            event_hooks={"request": [self._check_url], "response": [self._note_answer]},
         )
+
+    def allow_addresses_of(self, base: str) -> None:
+        """Allow private addresses if the service itself is configured at one (a test server)."""
+        host = urlsplit(base).hostname or ""
+        try:
+            if any(not _public(a) for a in _addresses(host, 80)):
+                self.allow_private = True
+        except OSError:
+            pass  # an unknown host: its requests fail with a clear message later
+
+    def _check_link(self, url: str) -> None:
+        """Refuse, before any request, a link that is not an absolute http(s) URL."""
+        try:
+            parts = urlsplit(url)
+            httpx.URL(url)
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise BadLinkError(f"{self.service}: not a valid link ({exc}): {url[:120]!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BadLinkError(f"{self.service}: not an http(s) link: {url[:120]!r}")
+        if not _HOST.fullmatch(parts.hostname):
+            raise BadLinkError(f"{self.service}: not a valid host name: {url[:120]!r}")
+
+    def _check_url(self, request: httpx.Request) -> None:
+        """Refuse a request (or a redirect) to anything but http(s) on a public address."""
+        url = request.url
+        if url.scheme not in ("http", "https"):
+            raise BadLinkError(f"{self.service}: not an http(s) link: {short_url(str(url))}")
+        if self.allow_private:
+            return
+        try:
+            found = _addresses(url.host, url.port or (443 if url.scheme == "https" else 80))
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {url.host}: {exc}", request=request) from None
+        blocked = [a for a in found if not _public(a)]
+        if blocked:
+            raise BadLinkError(
+                f"{self.service}: {short_url(str(url))} points to a private or local address "
+                f"({blocked[0]}); not followed"
+            )
 
     def _note_answer(self, response: httpx.Response) -> None:
         self._answered.add(response.request.url.netloc.decode("ascii"))
@@ -154,12 +225,23 @@ class HttpClient:
                 self._limiters[host] = RateLimiter(self._limits.get(host, self._default_limit))
             return self._limiters[host]
 
-    def _backoff(self, attempt: int, hint: float | None) -> None:
-        if hint is not None:
-            delay = hint
-        else:  # "full jitter": spreads retries of parallel workers apart
+    def _backoff(self, attempt: int, hint: float | None) -> float:
+        """Wait before the next attempt; return how long if the service asked for the wait."""
+        if hint is None:  # "full jitter": spreads retries of parallel workers apart
             delay = random.uniform(0.5, 1.0) * self.retry.base_delay * 2**attempt
-        self._sleep(min(self.retry.max_delay, max(0.0, delay)))
+            self._sleep(min(self.retry.max_delay, max(0.0, delay)))
+            return 0.0
+        delay = min(self.retry.max_delay, max(0.0, hint))
+        with self._lock:
+            if self.waited + delay > self.retry.max_total_wait:
+                raise ServiceBusyError(
+                    f"{self.service}: the service keeps asking to wait ({delay:.0f} s more after "
+                    f"{self.waited:.0f} s in this run, limit {self.retry.max_total_wait:.0f} s); "
+                    "run the same command again later"
+                )
+            self.waited += delay
+        self._sleep(delay)
+        return delay
 
     def get_json(
         self,
@@ -182,27 +264,52 @@ class HttpClient:
         data: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         check: Callable[[Any], None] | None = None,
+        max_bytes: int = MAX_JSON_BYTES,
     ) -> Any:
-        def attempt() -> Any:
-            response = self._client.request(
-                method, url, params=params, headers=headers, data=data, auth=auth
-            )
-            self._raise_for_status(url, response)
-            payload = _parse_json(self.service, url, response)
+        def attempt(deadline: float) -> Any:
+            with (
+                _Watchdog(deadline) as watch,
+                self._client.stream(
+                    method,
+                    url,
+                    params=params,
+                    headers=headers,
+                    data=data,
+                    auth=auth,
+                    timeout=self._timeout(deadline),
+                    extensions={"trace": watch.trace},
+                ) as response,
+            ):
+                self._raise_for_status(url, response)
+                body = bytearray()
+                for chunk in _decoded(response, deadline):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise BadLinkError(
+                            f"{self.service}: {short_url(url)} answered more than "
+                            f"{max_bytes // 2**20} MiB; not an API answer"
+                        )
+            payload = _parse_json(self.service, url, response, bytes(body))
             if check is not None:
                 check(payload)  # may raise RetryLaterError
             return payload
 
-        return self._with_retries(url, attempt)
+        return self._with_retries(url, attempt, self.retry.json_deadline)
 
     def download(self, url: str, target: Path, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> int:
         """Stream ``url`` into ``target`` (overwritten); return the byte count.
 
-        Raises :class:`ExpiredLinkError` on 403/410, the answer of an expired signed link.
+        Raises :class:`ExpiredLinkError` on 403/410, the answer of an expired signed link, and
+        :class:`BadLinkError` for a link that must not or cannot be followed.
         """
 
-        def attempt() -> int:
-            with self._client.stream("GET", url) as response:
+        def attempt(deadline: float) -> int:
+            with (
+                _Watchdog(deadline) as watch,
+                self._client.stream(
+                    "GET", url, timeout=self._timeout(deadline), extensions={"trace": watch.trace}
+                ) as response,
+            ):
                 if response.status_code in (403, 410):
                     raise ExpiredLinkError(
                         f"{self.service}: preview link refused (HTTP {response.status_code}); "
@@ -212,17 +319,22 @@ class HttpClient:
                 self._raise_for_status(url, response)
                 size = 0
                 with target.open("wb") as out:
-                    for chunk in response.iter_bytes(1 << 16):
+                    for chunk in _decoded(response, deadline):
                         size += len(chunk)
                         if size > max_bytes:
-                            raise FetchError(
+                            raise BadLinkError(
                                 f"{self.service}: {short_url(url)} is larger than "
                                 f"{max_bytes // 2**20} MiB; not a preview"
                             )
                         out.write(chunk)
                 return size
 
-        return self._with_retries(url, attempt)
+        return self._with_retries(url, attempt, self.retry.download_deadline)
+
+    def _timeout(self, deadline: float) -> httpx.Timeout:
+        left = max(0.001, deadline - time.monotonic())
+        read = min(self.retry.timeout, left)
+        return httpx.Timeout(read, connect=min(self.retry.connect_timeout, read))
 
     def _raise_for_status(self, url: str, response: httpx.Response) -> None:
         """Ask for a retry on 429/5xx; raise at once on other 4xx."""
@@ -230,23 +342,36 @@ class HttpClient:
         if status == 429 or status >= 500:
             raise RetryLaterError(f"HTTP {status}", _retry_after(response))
         if status >= 400:
-            response.read()
             raise HttpStatusError(
                 f"{self.service}: HTTP {status} for {short_url(url)}{_body_hint(response)}", status
             )
 
-    def _with_retries(self, url: str, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` under the host's rate limit until it succeeds or the attempts run out."""
+    def _with_retries(self, url: str, attempt: Callable[[float], T], seconds: float) -> T:
+        """Run ``attempt`` under the host's rate limit until it succeeds, the attempts run out or
+        the deadline (``seconds`` from now, plus the waits the service asked for) passes."""
+        self._check_link(url)
         last = "no attempt made"
         hint: float | None = None
+        deadline = time.monotonic() + seconds
         for number in range(self.retry.attempts):
             if number:
-                self._backoff(number - 1, hint)
+                deadline += self._backoff(number - 1, hint)
+            started = time.monotonic()
             self._limiter(url).wait()
+            deadline += time.monotonic() - started  # our own politeness is not the server's time
+            if time.monotonic() >= deadline:
+                break
             try:
-                return attempt()
+                return attempt(deadline)
             except RetryLaterError as later:
                 last, hint = later.reason, later.delay
+            except httpx.TooManyRedirects:
+                raise BadLinkError(
+                    f"{self.service}: {short_url(url)} redirects more than "
+                    f"{self._client.max_redirects} times (a redirect loop)"
+                ) from None
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                raise BadLinkError(f"{self.service}: {short_url(url)}: {exc}") from None
             except httpx.TransportError as exc:  # timeouts, refused, reset, truncated
                 last, hint = _describe_transport_error(exc), None
                 if self._unreachable(url, exc, number + 1):
@@ -255,8 +380,18 @@ class HttpClient:
                         f"{self.service}: cannot connect to {urlsplit(url).netloc} ({last}); "
                         f"check the network connection{also}, then run the same command again"
                     ) from None
+            except _DeadlineError:
+                last = "still answering at the deadline"
+                break
+            if time.monotonic() >= deadline:
+                break
+        else:
+            raise FetchError(
+                f"{self.service}: {short_url(url)} failed {self.retry.attempts} times; last: {last}"
+            )
         raise FetchError(
-            f"{self.service}: {short_url(url)} failed {self.retry.attempts} times; last: {last}"
+            f"{self.service}: {short_url(url)} gave no complete answer within {seconds:.0f} s "
+            f"(deadline); last: {last}"
         )
 
     def _unreachable(self, url: str, exc: httpx.TransportError, attempts: int) -> bool:
@@ -267,6 +402,94 @@ class HttpClient:
             and urlsplit(url).netloc not in self._answered
             and attempts >= min(self.retry.first_contact_attempts, self.retry.attempts)
         )
+
+
+class _DeadlineError(Exception):
+    """A request's overall deadline passed while it was being answered."""
+
+
+class _Watchdog:
+    """Shuts a request's socket when its deadline passes: per-read timeouts alone let a server
+    that sends one byte every few seconds hold the request forever."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.fired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's trace hook: remember the socket of the connection this request opens."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            with self._lock:
+                self._socket = sock
+                if self.fired:
+                    self._shut()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # already closed
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._timer.cancel()
+        late = self.fired or time.monotonic() >= self.deadline
+        if kind is not None and late and issubclass(kind, (httpx.TransportError, _DeadlineError)):
+            raise _DeadlineError() from None
+
+
+def _decoded(response: httpx.Response, deadline: float) -> Iterator[bytes]:
+    """The body of a streamed response, decompressed in chunks of at most 64 KiB (so that a
+    gzip bomb is stopped by the caller's count, not decompressed whole first)."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+    elif encoding in ("", "identity"):
+        inflate = None
+    else:
+        raise BadLinkError(f"answer compressed as {encoding!r}, which was not asked for")
+    for raw in response.iter_raw(_CHUNK):
+        if time.monotonic() >= deadline:
+            raise _DeadlineError()
+        if inflate is None:
+            yield raw
+            continue
+        data = raw
+        while data:
+            try:
+                out = inflate.decompress(data, _CHUNK)
+            except zlib.error as exc:
+                raise httpx.DecodingError(f"bad {encoding} data: {exc}") from None
+            if out:
+                yield out
+            data = inflate.unconsumed_tail
+            if inflate.eof:
+                return
+
+
+def _addresses(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def _public(address: str) -> bool:
+    """True for a global unicast address; False for private, loopback, link-local and the like."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
@@ -285,16 +508,27 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _body_hint(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
+    """The start of an error answer, read no further than 4 KiB."""
+    head = b""
+    try:
+        for chunk in response.iter_raw(4096):
+            head += chunk
+            if len(head) >= 4096:
+                break
+    except (httpx.HTTPError, httpx.StreamError):
+        pass
+    if response.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
+        return ""  # compressed: not worth decompressing for a hint
+    text = head.decode(response.encoding or "utf-8", errors="replace").strip().replace("\n", " ")
     return f": {text[:160]}" if text else ""
 
 
-def _parse_json(service: str, url: str, response: httpx.Response) -> Any:
+def _parse_json(service: str, url: str, response: httpx.Response, body: bytes) -> Any:
     try:
-        return response.json()
+        return json.loads(body)
     except ValueError:
         kind = response.headers.get("Content-Type", "no content type")
-        start = response.text.lstrip()[:60].replace("\n", " ")
+        start = body[:200].decode("utf-8", errors="replace").lstrip()[:60].replace("\n", " ")
         raise FetchError(
             f"{service}: {short_url(url)} did not answer JSON ({kind}; starts {start!r})"
         ) from None

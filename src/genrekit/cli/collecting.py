@@ -165,6 +165,14 @@ def _print_fetch_summary(
         notes.append(f"{len(summary.conflicts)} found under two genres (kept the first label)")
     if summary.no_preview:
         notes.append(f"{summary.no_preview} without a preview")
+    if summary.skipped:
+        reasons = ", ".join(f"{r}: {n}" for r, n in summary.skipped.most_common(3))
+        more = ", ..." if len(summary.skipped) > 3 else ""
+        notes.append(
+            f"{summary.skipped.total()} listed items skipped as unexpected ({reasons}{more})"
+        )
+    if summary.waited:
+        notes.append(f"waited {summary.waited:.0f} s on the services' rate limits")
     table.caption = "; ".join(notes) or None
     console.print(table)
     for line in summary.conflicts[:10]:

@@ -13,10 +13,20 @@ import re
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from genrekit.errors import FetchError
 from genrekit.http import HttpClient, RateLimit, RetryLaterError
-from genrekit.sources import GenreQuery, TrackInfo, api_base, check_kind
+from genrekit.sources import (
+    Fields,
+    GenreQuery,
+    Skipped,
+    TrackInfo,
+    api_base,
+    check_kind,
+    parse_answer,
+    parse_items,
+)
 
 DEFAULT_API = "https://api.deezer.com"
 PAGE_SIZE = 100
@@ -57,11 +67,12 @@ class Deezer:
     def __init__(self, http: HttpClient, base: str | None = None):
         self.http = http
         self.base = base or api_base("GENREKIT_DEEZER_API", DEFAULT_API)
+        http.allow_addresses_of(self.base)
 
     def _get(self, path: str, params: dict[str, str | int] | None = None) -> Any:
         return self.http.get_json(self.base + path, params=params, check=check_answer)
 
-    def tracks(self, query: GenreQuery) -> Iterator[TrackInfo]:
+    def tracks(self, query: GenreQuery) -> Iterator[TrackInfo | Skipped]:
         check_kind(self, query)
         path, params = {
             "playlist": (f"/playlist/{query.value}/tracks", {}),
@@ -77,10 +88,7 @@ class Deezer:
             items = page.get("data") if isinstance(page, dict) else None
             if not isinstance(items, list):
                 raise FetchError(f"deezer: {path} answered without a 'data' list")
-            for item in items:
-                track = parse_track(item)
-                if track is not None:
-                    yield track
+            yield from parse_items(items, parse_track)
             if not items or not page.get("next"):
                 return
             index += len(items)
@@ -88,25 +96,28 @@ class Deezer:
     def preview_url(self, track: TrackInfo, *, refresh: bool = False) -> str | None:
         if track.preview_url and not refresh and not link_expired(track.preview_url):
             return track.preview_url
-        fresh = self._get(f"/track/{track.source_id}")
-        return (fresh.get("preview") or None) if isinstance(fresh, dict) else None
+        path = f"/track/{quote(track.source_id, safe='')}"
+        fresh = self._get(path)
+        return parse_answer("deezer", path, lambda: Fields(fresh, "track").text("preview"))
 
 
-def parse_track(item: Any) -> TrackInfo | None:
-    """A track of a Deezer list; None for entries that are not usable tracks."""
-    if not isinstance(item, dict) or "id" not in item or item.get("readable") is False:
+def parse_track(item: object) -> TrackInfo | None:
+    """A track of a Deezer list; None for tracks that cannot be played, ShapeError for items of an
+    unexpected shape."""
+    f = Fields(item, "item")
+    if f.flag("readable") is False:
         return None
-    artist = item.get("artist") or {}
-    album = item.get("album") or {}
-    duration = item.get("duration")
+    source_id = f.ident("id")
+    artist = f.object("artist")
+    album = f.object("album")
     return TrackInfo(
         source="deezer",
-        source_id=str(item["id"]),
-        title=str(item.get("title") or item.get("title_short") or item["id"]),
-        artist=str(artist.get("name") or "Unknown artist"),
-        artist_id=str(artist["id"]) if "id" in artist else None,
-        album=album.get("title"),
-        isrc=item.get("isrc"),
-        duration=float(duration) if isinstance(duration, int | float) else None,
-        preview_url=item.get("preview") or None,
+        source_id=source_id,
+        title=f.text("title") or f.text("title_short") or source_id,
+        artist=(artist.text("name") if artist else None) or "Unknown artist",
+        artist_id=artist.text("id") if artist else None,
+        album=album.text("title") if album else None,
+        isrc=f.text("isrc"),
+        duration=f.number("duration"),
+        preview_url=f.text("preview"),
     )

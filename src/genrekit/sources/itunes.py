@@ -8,11 +8,18 @@ per minute.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from genrekit.errors import FetchError
 from genrekit.http import HttpClient, RateLimit
-from genrekit.sources import GenreQuery, TrackInfo, api_base, check_kind
+from genrekit.sources import (
+    Fields,
+    GenreQuery,
+    Skipped,
+    TrackInfo,
+    api_base,
+    check_kind,
+    parse_items,
+)
 
 DEFAULT_API = "https://itunes.apple.com"
 MAX_RESULTS = 200  # the API's own maximum per search
@@ -27,9 +34,10 @@ class ITunes:
     def __init__(self, http: HttpClient, base: str | None = None, country: str = "US"):
         self.http = http
         self.base = base or api_base("GENREKIT_ITUNES_API", DEFAULT_API)
+        http.allow_addresses_of(self.base)
         self.country = country
 
-    def tracks(self, query: GenreQuery) -> Iterator[TrackInfo]:
+    def tracks(self, query: GenreQuery) -> Iterator[TrackInfo | Skipped]:
         check_kind(self, query)
         if query.kind == "search":
             path = "/search"
@@ -47,34 +55,34 @@ class ITunes:
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise FetchError(f"itunes: {path} answered without a 'results' list")
-        for item in results:
-            track = parse_track(item)
-            if track is not None:
-                yield track
+        yield from parse_items(results, parse_track)
 
     def preview_url(self, track: TrackInfo, *, refresh: bool = False) -> str | None:
         if track.preview_url and not refresh:
             return track.preview_url
         answer = self.http.get_json(self.base + "/lookup", params={"id": track.source_id})
-        for item in answer.get("results", []) if isinstance(answer, dict) else []:
-            fresh = parse_track(item)
-            if fresh is not None:
+        results = answer.get("results") if isinstance(answer, dict) else None
+        for fresh in parse_items(results if isinstance(results, list) else [], parse_track):
+            if isinstance(fresh, TrackInfo):
                 return fresh.preview_url
         return None
 
 
-def parse_track(item: Any) -> TrackInfo | None:
-    """A song of an iTunes answer; None for albums, artists and videos."""
-    if not isinstance(item, dict) or item.get("kind") != "song" or "trackId" not in item:
+def parse_track(item: object) -> TrackInfo | None:
+    """A song of an iTunes answer; None for albums, artists and videos, ShapeError for items of
+    an unexpected shape."""
+    f = Fields(item, "result")
+    if f.text("kind") != "song":
         return None
-    millis = item.get("trackTimeMillis")
+    source_id = f.ident("trackId")
+    millis = f.number("trackTimeMillis")
     return TrackInfo(
         source="itunes",
-        source_id=str(item["trackId"]),
-        title=str(item.get("trackName") or item["trackId"]),
-        artist=str(item.get("artistName") or "Unknown artist"),
-        artist_id=str(item["artistId"]) if "artistId" in item else None,
-        album=item.get("collectionName"),
-        duration=millis / 1000.0 if isinstance(millis, int | float) else None,
-        preview_url=item.get("previewUrl") or None,
+        source_id=source_id,
+        title=f.text("trackName") or source_id,
+        artist=f.text("artistName") or "Unknown artist",
+        artist_id=f.text("artistId"),
+        album=f.text("collectionName"),
+        duration=millis / 1000.0 if millis is not None else None,
+        preview_url=f.text("previewUrl"),
     )

@@ -14,10 +14,20 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from genrekit.errors import FetchError, HttpStatusError, SourceUnavailableError
 from genrekit.http import HttpClient, RateLimit
-from genrekit.sources import GenreQuery, TrackInfo, api_base, check_kind
+from genrekit.sources import (
+    Fields,
+    GenreQuery,
+    Skipped,
+    TrackInfo,
+    api_base,
+    check_kind,
+    parse_answer,
+    parse_items,
+)
 
 DEFAULT_API = "https://api.spotify.com"
 DEFAULT_ACCOUNTS = "https://accounts.spotify.com"
@@ -46,6 +56,7 @@ class Spotify:
         self.http = http
         self.base = base or api_base("GENREKIT_SPOTIFY_API", DEFAULT_API)
         self.accounts = accounts or api_base("GENREKIT_SPOTIFY_ACCOUNTS", DEFAULT_ACCOUNTS)
+        http.allow_addresses_of(self.base)
         self._id = client_id or os.environ.get("SPOTIFY_CLIENT_ID", "")
         self._secret = client_secret or os.environ.get("SPOTIFY_CLIENT_SECRET", "")
         if not (self._id and self._secret):
@@ -71,10 +82,14 @@ class Spotify:
                     raise SourceUnavailableError(
                         f"spotify: the client id and secret were refused (HTTP {exc.status})"
                     ) from None
-                token = answer.get("access_token") if isinstance(answer, dict) else None
-                if not isinstance(token, str):
+                fields = parse_answer("spotify", "/api/token", lambda: Fields(answer, "token"))
+                token, lifetime = parse_answer(
+                    "spotify",
+                    "/api/token",
+                    lambda: (fields.text("access_token"), fields.number("expires_in") or 3600.0),
+                )
+                if token is None:
                     raise FetchError("spotify: the token answer holds no access_token")
-                lifetime = float(answer.get("expires_in", 3600))
                 self._token = (token, time.monotonic() + lifetime - 60)
             return self._token[0]
 
@@ -108,30 +123,28 @@ class Spotify:
                 raise FetchError(f"spotify: category {category!r} answered without playlists")
             items = playlists["items"]
             for item in items:
-                if isinstance(item, dict) and item.get("id"):  # items can be null
-                    yield str(item["id"])
+                if isinstance(item, dict) and isinstance(item.get("id"), str):  # items can be null
+                    yield item["id"]
             if not items or not playlists.get("next"):
                 return
             offset += len(items)
 
-    def _playlist_tracks(self, playlist: str) -> Iterator[TrackInfo]:
+    def _playlist_tracks(self, playlist: str) -> Iterator[TrackInfo | Skipped]:
         offset = 0
         while True:
             page = self._get(
-                f"/v1/playlists/{playlist}/tracks", {"limit": PAGE_SIZE, "offset": offset}
+                f"/v1/playlists/{quote(playlist, safe='')}/tracks",
+                {"limit": PAGE_SIZE, "offset": offset},
             )
             items = page.get("items") if isinstance(page, dict) else None
             if not isinstance(items, list):
                 raise FetchError(f"spotify: playlist {playlist} answered without 'items'")
-            for item in items:
-                track = parse_track(item.get("track") if isinstance(item, dict) else None)
-                if track is not None:
-                    yield track
+            yield from parse_items(items, parse_item)
             if not items or not page.get("next"):
                 return
             offset += len(items)
 
-    def tracks(self, query: GenreQuery) -> Iterator[TrackInfo]:
+    def tracks(self, query: GenreQuery) -> Iterator[TrackInfo | Skipped]:
         check_kind(self, query)
         if query.kind == "playlist":
             yield from self._playlist_tracks(query.value)
@@ -142,25 +155,38 @@ class Spotify:
     def preview_url(self, track: TrackInfo, *, refresh: bool = False) -> str | None:
         if track.preview_url and not refresh:
             return track.preview_url
-        fresh = parse_track(self._get(f"/v1/tracks/{track.source_id}"))
+        path = f"/v1/tracks/{quote(track.source_id, safe='')}"
+        answer = self._get(path)
+        fresh = parse_answer("spotify", path, lambda: parse_track(answer))
         return fresh.preview_url if fresh else None
 
 
-def parse_track(item: Any) -> TrackInfo | None:
-    """A Spotify track object; None for local files, episodes and removed entries."""
-    if not isinstance(item, dict) or not item.get("id") or item.get("is_local"):
+def parse_item(item: object) -> TrackInfo | None:
+    """An entry of a playlist's ``items``: its ``track`` (null for removed tracks)."""
+    return parse_track(Fields(item, "item").raw("track"))
+
+
+def parse_track(item: object) -> TrackInfo | None:
+    """A Spotify track object; None for removed entries, local files and episodes, ShapeError for
+    items of an unexpected shape."""
+    if item is None:
         return None
-    artists = item.get("artists") or [{}]
-    album = item.get("album") or {}
-    millis = item.get("duration_ms")
+    f = Fields(item, "track")
+    if f.flag("is_local") or f.text("type") == "episode":
+        return None
+    source_id = f.ident("id")
+    artists = f.objects("artists")
+    album = f.object("album")
+    external = f.object("external_ids")
+    millis = f.number("duration_ms")
     return TrackInfo(
         source="spotify",
-        source_id=str(item["id"]),
-        title=str(item.get("name") or item["id"]),
-        artist=str(artists[0].get("name") or "Unknown artist"),
-        artist_id=artists[0].get("id"),
-        album=album.get("name"),
-        isrc=(item.get("external_ids") or {}).get("isrc"),
-        duration=millis / 1000.0 if isinstance(millis, int | float) else None,
-        preview_url=item.get("preview_url") or None,
+        source_id=source_id,
+        title=f.text("name") or source_id,
+        artist=(artists[0].text("name") if artists else None) or "Unknown artist",
+        artist_id=artists[0].text("id") if artists else None,
+        album=album.text("name") if album else None,
+        isrc=external.text("isrc") if external else None,
+        duration=millis / 1000.0 if millis is not None else None,
+        preview_url=f.text("preview_url"),
     )

@@ -1,0 +1,350 @@
+"""Hostile and faulty sources for ``genrekit fetch``: every answer bounded, every odd item one item.
+
+Each test runs a local server (loopback only) that misbehaves in one way: a gzip bomb, an endless
+or dripping answer, endless Retry-After, links to local addresses or that redirect forever, listing
+items of the wrong shape, ids that are not file names, previews that fail among the first listed.
+Every server loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from typer.testing import CliRunner
+from werkzeug import Request, Response
+
+from genrekit import http as http_module
+from genrekit.catalog import Catalog
+from genrekit.cli import app
+from genrekit.collect import FetchOptions, fetch
+from genrekit.errors import BadLinkError, FetchError, ServiceBusyError
+from genrekit.http import HttpClient, RateLimit, RetryPolicy
+from genrekit.sources import GenreQuery, Skipped, TrackInfo, parse_items
+from genrekit.sources import itunes as itunes_source
+from genrekit.sources import spotify as spotify_source
+from genrekit.sources.deezer import Deezer
+from tests.services import DripServer, FakeDeezer, Song, json_response, mp3_bytes
+
+FAST = RetryPolicy(attempts=2, base_delay=0.01, timeout=5.0)
+MP3 = mp3_bytes(3.0)
+
+
+def client(retry: RetryPolicy = FAST, **kwargs: Any) -> HttpClient:
+    return HttpClient("svc", retry=retry, default_limit=RateLimit(1000, 1.0), **kwargs)
+
+
+def deezer(server: HTTPServer, retry: RetryPolicy = FAST) -> Deezer:
+    http = HttpClient("deezer", retry=retry, default_limit=RateLimit(1000, 1.0))
+    return Deezer(http, server.url_for("").rstrip("/"))
+
+
+def songs(first: int, n: int) -> list[Song]:
+    return [Song(first + i, f"Song {first + i}", f"Artist {first + i}", 500 + i) for i in range(n)]
+
+
+def gzip_of_zeros(mib: int) -> bytes:
+    pack = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"0" * 2**20
+    body = [pack.compress(b'{"data": "')]
+    body += [pack.compress(block) for _ in range(mib)]
+    return b"".join([*body, pack.compress(b'"}'), pack.flush()])
+
+
+@pytest.fixture
+def drip() -> Iterator[list[DripServer]]:
+    servers: list[DripServer] = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+# -- answers are bounded in size and time ----------------------------------------------------
+
+
+def test_a_gzip_bomb_json_answer_is_stopped_at_the_cap(server: HTTPServer) -> None:
+    bomb = gzip_of_zeros(64)  # 64 MiB of JSON in about 64 KB on the wire
+    server.expect_request("/x").respond_with_data(
+        bomb, headers={"Content-Encoding": "gzip"}, content_type="application/json"
+    )
+    with client(allow_private=True) as http, pytest.raises(BadLinkError, match="more than 8 MiB"):
+        http.get_json(server.url_for("/x"))
+    assert len(server.log) == 1  # a bomb is not retried
+
+
+def test_an_endless_json_answer_is_stopped_at_the_cap(server: HTTPServer) -> None:
+    def endless(request: Request) -> Response:
+        chunk = b"[" + b"0," * 32767
+        return Response((chunk for _ in range(512)), content_type="application/json")  # 32 MiB
+
+    server.expect_request("/x").respond_with_handler(endless)
+    with client(allow_private=True) as http, pytest.raises(BadLinkError, match="more than 8 MiB"):
+        http.get_json(server.url_for("/x"))
+
+
+def test_a_gzip_bomb_preview_is_stopped_at_the_cap(server: HTTPServer, tmp_path: Path) -> None:
+    server.expect_request("/p.mp3").respond_with_data(
+        gzip_of_zeros(8), headers={"Content-Encoding": "gzip"}, content_type="audio/mpeg"
+    )
+    with client(allow_private=True) as http, pytest.raises(BadLinkError, match="larger than 1 MiB"):
+        http.download(server.url_for("/p.mp3"), tmp_path / "p.mp3", max_bytes=2**20)
+
+
+def test_a_body_sent_one_byte_at_a_time_ends_at_the_deadline(drip: list[DripServer]) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    drip.append(DripServer(head, b" " * 100, interval=0.2))  # 20 s if nothing stops it
+    retry = RetryPolicy(attempts=3, base_delay=0.01, timeout=2.0, json_deadline=1.0)
+    with client(retry, allow_private=True) as http, pytest.raises(FetchError, match="deadline"):
+        http.get_json(drip[0].url + "/x")
+    assert drip[0].connections == 1  # the deadline covers the retries: none after it
+
+
+def test_headers_sent_one_byte_at_a_time_end_at_the_deadline(drip: list[DripServer]) -> None:
+    drip.append(DripServer(b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"a" * 92, interval=0.2))
+    retry = RetryPolicy(attempts=3, base_delay=0.01, timeout=2.0, json_deadline=1.0)
+    with client(retry, allow_private=True) as http, pytest.raises(FetchError, match="deadline"):
+        http.get_json(drip[0].url + "/x")
+
+
+def test_retry_after_waits_share_one_budget(server: HTTPServer) -> None:
+    server.expect_request("/x").respond_with_data("slow down", 429, {"Retry-After": "60"})
+    slept: list[float] = []
+    retry = RetryPolicy(attempts=5, base_delay=0.01, max_total_wait=100.0)
+    with client(retry, allow_private=True, sleep=slept.append) as http:
+        with pytest.raises(ServiceBusyError, match="limit 100 s"):
+            http.get_json(server.url_for("/x"))
+        assert slept == [60.0] and http.waited == 60.0
+        with pytest.raises(ServiceBusyError):  # the budget is the client's, not one request's
+            http.get_json(server.url_for("/x"))
+    assert slept == [60.0]
+
+
+# -- links go only where they should ----------------------------------------------------------
+
+
+def test_a_preview_on_a_local_address_is_refused(server: HTTPServer, tmp_path: Path) -> None:
+    server.expect_request("/p.mp3").respond_with_data(MP3)
+    with client() as http, pytest.raises(BadLinkError, match=r"private or local address \(127"):
+        http.download(server.url_for("/p.mp3"), tmp_path / "p.mp3")
+    assert server.log == []  # not even asked
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("file:///etc/passwd", "not an http"),
+        ("ftp://127.0.0.1/p.mp3", "not an http"),
+        ("http://exa mple.test/p.mp3", "exa mple"),
+        ("http://[::1/p.mp3", "p.mp3"),
+        ("not a link", "not a link"),
+    ],
+)
+def test_links_that_are_not_http_urls_are_refused(tmp_path: Path, url: str, reason: str) -> None:
+    with client(allow_private=True) as http, pytest.raises(BadLinkError, match=reason):
+        http.download(url, tmp_path / "p.mp3")
+
+
+def test_a_redirect_loop_is_a_bad_link(server: HTTPServer, tmp_path: Path) -> None:
+    server.expect_request("/loop").respond_with_data("", 302, {"Location": "/loop"})
+    with client(allow_private=True) as http, pytest.raises(BadLinkError, match="redirects"):
+        http.download(server.url_for("/loop"), tmp_path / "p.mp3")
+    assert len(server.log) <= 21  # httpx's limit, not retried
+
+
+def test_a_redirect_to_a_local_address_is_refused(
+    server: HTTPServer, httpserver: HTTPServer, tmp_path: Path, monkeypatch
+) -> None:
+    # `server` plays a CDN on a public address; `httpserver` a box on the private network.
+    public_port = server.port
+    real = http_module._addresses
+    monkeypatch.setattr(
+        http_module,
+        "_addresses",
+        lambda host, port: ["93.184.215.14"] if port == public_port else real(host, port),
+    )
+    server.expect_request("/p.mp3").respond_with_data(
+        "", 302, {"Location": httpserver.url_for("/admin")}
+    )
+    httpserver.expect_request("/admin").respond_with_data("secret")
+    with client() as http, pytest.raises(BadLinkError, match="private or local address"):
+        http.download(server.url_for("/p.mp3"), tmp_path / "p.mp3")
+    assert len(server.log) == 1 and httpserver.log == []
+
+
+def test_a_service_configured_on_loopback_may_use_it() -> None:
+    with client() as local, client() as public:
+        Deezer(local, "http://127.0.0.1:8080")
+        Deezer(public, "http://93.184.215.14")
+        assert local.allow_private and not public.allow_private
+
+
+# -- one odd item is one skipped or failed item ----------------------------------------------
+
+
+def odd_deezer_items(fake: FakeDeezer, good: list[Song]) -> list[Any]:
+    def item(song: Song, **changes: Any) -> dict[str, Any]:
+        return {**fake.track_json(song), **changes}
+
+    return [
+        item(good[0]),
+        item(good[1], artist="Miles Davis"),  # a string, not an object
+        item(good[2], isrc=["USAT21000001", "USAT21000002"]),
+        item(good[3], title={"text": "So What"}),
+        "just text",
+        item(good[4], id=None),
+        item(good[5], duration="3:35"),
+        item(good[6]),
+    ]
+
+
+def test_listing_items_of_unexpected_shapes_are_skipped_and_counted(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    server.expect_request("/playlist/66/tracks").respond_with_handler(  # before the fake's own
+        lambda request: json_response({"data": odd_deezer_items(fake, good), "total": 8})
+    )
+    fake = FakeDeezer(server, MP3)
+    good = songs(1, 7)
+    fake.playlists["0"] = good  # makes the fake know them, for their previews
+    summary = fetch(
+        deezer(server), [GenreQuery.parse("jazz=playlist:66")], tmp_path, FetchOptions(10)
+    )
+    assert summary.have == {"jazz": 2} and summary.ok, summary
+    assert summary.skipped == {
+        "item.artist is text, not an object": 1,
+        "item.isrc is a list, not text": 1,
+        "item.title is an object, not text": 1,
+        "item is text, not an object": 1,
+        "item has no id": 1,
+        "item.duration is text, not a number": 1,
+    }
+
+
+def test_the_fetch_summary_shows_the_skipped_items(
+    server: HTTPServer, tmp_path: Path, monkeypatch
+) -> None:
+    server.expect_request("/playlist/66/tracks").respond_with_handler(
+        lambda request: json_response({"data": odd_deezer_items(fake, good), "total": 8})
+    )
+    fake = FakeDeezer(server, MP3)
+    good = songs(1, 7)
+    fake.playlists["0"] = good
+    monkeypatch.setenv("GENREKIT_DEEZER_API", server.url_for("/"))
+    result = CliRunner().invoke(
+        app, ["fetch", "deezer", "-g", "jazz=playlist:66", "-o", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 listed items skipped as unexpected" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ({"kind": "song", "trackId": 1, "trackName": {"a": 1}}, "result.trackName is an object"),
+        ({"kind": "song", "trackId": [1]}, "result.trackId is a list"),
+        ({"kind": "song", "trackId": 1, "previewUrl": 5.5}, None),  # a number is text: kept
+        ({"kind": "song", "trackId": 1, "artistName": ["A", "B"]}, "result.artistName is a list"),
+        ({"kind": "song", "trackId": 1, "trackTimeMillis": "185000"}, "is text, not a number"),
+        ({"wrapperType": "artist", "kind": None}, "none"),  # not a song: left out, not counted
+    ],
+)
+def test_itunes_items_are_checked(item: dict[str, Any], reason: str | None) -> None:
+    parsed = list(parse_items([item], itunes_source.parse_track))
+    if reason == "none":
+        assert parsed == []
+    elif reason is None:
+        assert isinstance(parsed[0], TrackInfo) and parsed[0].preview_url == "5.5"
+    else:
+        assert isinstance(parsed[0], Skipped) and reason in parsed[0].reason
+
+
+@pytest.mark.parametrize(
+    ("track", "reason"),
+    [
+        ({"id": "t1", "artists": "Miles Davis"}, "track.artists is text, not a list"),
+        ({"id": "t1", "artists": ["Miles Davis"]}, "track.artists[] is text, not an object"),
+        ({"id": "t1", "external_ids": ["US1"]}, "track.external_ids is a list, not an object"),
+        ({"id": "t1", "name": {"x": 1}}, "track.name is an object, not text"),
+        ({"id": {"x": 1}}, "track.id is an object, not an id"),
+        ({"id": "t1", "preview_url": ["http://x"]}, "track.preview_url is a list, not text"),
+    ],
+)
+def test_spotify_items_are_checked(track: dict[str, Any], reason: str) -> None:
+    parsed = list(parse_items([{"track": track}, {"track": None}], spotify_source.parse_item))
+    assert parsed == [Skipped(reason)]  # a removed track (null) is left out, not counted
+
+
+def test_odd_preview_links_and_ids_fail_one_item_each_and_reruns_go_on(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    def listing(request: Request) -> Response:
+        items = [fake.track_json(s) for s in good]
+        items[0]["id"] = "1/../../escape"  # an id that is not a file name
+        items[1]["id"] = "2\u0000nul"
+        items[3]["preview"] = "http://exa mple.test/4.mp3"  # not a valid URL
+        items[4]["preview"] = "file:///etc/passwd"
+        return json_response({"data": items, "total": len(items)})
+
+    server.expect_request("/playlist/67/tracks").respond_with_handler(listing)
+    fake = FakeDeezer(server, MP3)
+    good = songs(1, 6)
+    fake.playlists["0"] = good
+    fake.preview_override[3] = lambda: Response("", 302, {"Location": fake.preview_link(good[2])})
+    out = tmp_path / "data"
+    query = [GenreQuery.parse("rock=playlist:67")]
+    first = fetch(deezer(server), query, out, FetchOptions(per_genre=6))
+    assert first.have == {"rock": 3}, first.failures
+    reasons = "\n".join(first.failures)
+    assert "redirects" in reasons and "exa mple" in reasons and "not an http" in reasons
+    assert sorted(p.name for p in out.rglob("*.mp3")) == [
+        "Artist 1 - Song 1 [deezer-1_.._.._escape].mp3",
+        "Artist 2 - Song 2 [deezer-2_nul].mp3",
+        "Artist 6 - Song 6 [deezer-6].mp3",
+    ]
+    assert not list(tmp_path.glob("escape*")) and not list(out.rglob(".*part*"))
+    with Catalog(out) as catalog:
+        failed = {r.source_id: r for r in catalog.rows(status="failed")}
+    assert set(failed) == {"3", "4", "5"}
+    assert all(r.error and r.attempts == 3 for r in failed.values())  # given up: not retried
+    again = fetch(deezer(server), query, out, FetchOptions(per_genre=6))
+    assert again.have == {"rock": 3} and again.failures == [] and not again.interrupted
+    with sqlite3.connect(out / "catalog.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM tracks WHERE status = 'pending'").fetchone() == (0,)
+
+
+# -- exactly what was asked -------------------------------------------------------------------
+
+
+def test_failed_previews_are_replaced_by_the_next_listed(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    fake = FakeDeezer(server, MP3, page_size=10)
+    fake.playlists["20"] = songs(1, 28)
+    fake.playlists["20"][4].audio = b"<html>not found</html>" * 50  # not audio
+    fake.preview_override[12] = lambda: Response("gone", status=404)
+    summary = fetch(
+        deezer(server), [GenreQuery.parse("pop=playlist:20")], tmp_path, FetchOptions(per_genre=20)
+    )
+    assert summary.have == {"pop": 20} and len(summary.failures) == 2
+    assert fake.downloads[21] == 1 and fake.downloads[22] == 1 and fake.downloads[23] == 0
+
+
+def test_a_track_failing_on_every_run_is_replaced_once_given_up(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    fake = FakeDeezer(server, MP3)
+    fake.playlists["3"] = songs(1, 4)
+    fake.preview_override[2] = lambda: Response("busy", status=503)  # may pass: retried by reruns
+    query = [GenreQuery.parse("pop=playlist:3")]
+    haves = [fetch(deezer(server), query, tmp_path, FetchOptions(per_genre=3)).have["pop"]]
+    haves += [fetch(deezer(server), query, tmp_path, FetchOptions(per_genre=3)).have["pop"]]
+    haves += [fetch(deezer(server), query, tmp_path, FetchOptions(per_genre=3)).have["pop"]]
+    assert haves == [2, 2, 3]  # the third run gives song 2 up and takes song 4 instead
+    with Catalog(tmp_path) as catalog:
+        (failed,) = catalog.rows(status="failed")
+    assert failed.source_id == "2" and failed.attempts == 3 and "HTTP 503" in (failed.error or "")
