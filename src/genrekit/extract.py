@@ -306,11 +306,8 @@ def extract_dataset(
     except BaseException:
         lock.release()
         raise
-    if on_start is not None:
-        on_start(len(files))
-
     artists = {f.rel: f.artist for f in files}
-    done = {sha for (sha,) in db.execute("SELECT sha256 FROM clips")}
+    done: set[str] = set()  # shas whose features the store holds
     first_owner: dict[str, SourceFile] = {}
 
     def record(outcome: ClipOutcome, sha: str | None, size: int | None) -> None:
@@ -371,7 +368,10 @@ def extract_dataset(
     sizes: dict[str, int | None] = {}
     pending: list[Future[tuple[tuple[ClipOutcome, ClipFeatures | None], str]]] = []
     finished = False
-    try:
+    try:  # from here on, whatever happens, the index is committed and the lock released
+        if on_start is not None:
+            on_start(len(files))
+        done.update(sha for (sha,) in db.execute("SELECT sha256 FROM clips"))
         # Our worker threads already fill the cores; BLAS threads inside each would only
         # oversubscribe them (measured: 2x slower features with 2 workers).
         with (
