@@ -654,3 +654,13 @@ def test_extract_killed_at_several_moments_keeps_its_invariants(tmp_path: Path) 
     assert not store_files(store, ".*")  # no part file, no lock left
     on_disk = {p.stem for p in store_files(store, "*.npy")}
     assert on_disk == clips  # no orphan array
+
+
+def test_embed_refuses_while_another_writes_the_store(tmp_path: Path) -> None:
+    from genrekit.embed import embed_dataset
+    from tests.stores import make_store
+
+    store = make_store(tmp_path, ("clicks", "tones"), 3)
+    with FolderLock(store, "extract", what="feature store"), pytest.raises(FolderLockedError):
+        embed_dataset(tmp_path / "in", store)
+    assert embed_dataset(tmp_path / "in", store).done == 6  # once the lock is free

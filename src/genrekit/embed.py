@@ -25,6 +25,7 @@ from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.extract import default_workers, scan_dataset
+from genrekit.lock import FolderLock
 from genrekit.storage import save_npy_atomic, sha256_file
 
 
@@ -95,6 +96,9 @@ def embed_dataset(
             return rel, f"{path}: {type(exc).__name__}: {exc}"
         return rel, None
 
+    # One writer per store, as extract: a second embed (or an extract) waits its turn.
+    lock = FolderLock(store.root, "embed", what="feature store", error=FeatureStoreError)
+    lock.acquire()
     try:
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
             hashes = list(pool.map(lambda f: _hash_or_none(f.path), files))
@@ -122,6 +126,8 @@ def embed_dataset(
                     on_clip(rel, error)
     except KeyboardInterrupt:
         summary.interrupted = True
+    finally:
+        lock.release()
     summary.seconds = time.perf_counter() - started
     return summary
 
