@@ -17,16 +17,20 @@ import numpy as np
 
 from genrekit import linear
 from genrekit.dataset import FeatureStore
-from genrekit.errors import ModelError, ParameterError
+from genrekit.errors import GenrekitError, ModelError, ParameterError
 from genrekit.features import FeatureParams
+from genrekit.model_info import read_info
+from genrekit.onnx_session import one_line
 from genrekit.storage import atomic_path, write_bytes_atomic
 from genrekit.training import (
     CHECKPOINT_FILES,
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    RECIPES,
     closed_form,
     load_model_state,
     probabilities,
+    public_models,
     read_npz_checkpoint,
     require_torch,
 )
@@ -58,19 +62,88 @@ def load_checkpoint(model: str | os.PathLike[str]) -> dict[str, Any]:
             raise ModelError(f"{path}: not a readable genrekit model ({exc})") from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: not a genrekit model checkpoint")
-    if int(checkpoint.get("version", 0)) > CHECKPOINT_VERSION:
-        raise ModelError(f"{path}: made by a newer genrekit (version {checkpoint['version']})")
+    version = checkpoint.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ModelError(f"{path}: damaged model checkpoint (version {version!r:.40})")
+    if version > CHECKPOINT_VERSION:
+        raise ModelError(f"{path}: made by a newer genrekit (version {version})")
     for key in ("architecture", "arguments", "classes", "feature_params", "state_dict"):
         if key not in checkpoint:
             raise ModelError(f"{path}: damaged model checkpoint (no {key!r})")
-    if closed_form(str(checkpoint["architecture"])):
-        # Older closed-form checkpoints were saved by PyTorch: the same arrays, as tensors.
-        checkpoint["state_dict"] = {
-            name: np.asarray(value, dtype=np.float32)
-            for name, value in checkpoint["state_dict"].items()
-        }
-        linear.check_state(checkpoint["state_dict"], checkpoint["arguments"], str(path))
+    check_checkpoint(checkpoint, path)
     return checkpoint
+
+
+def check_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:
+    """Raise :class:`ModelError` naming ``path`` unless the checkpoint's description is whole
+    and sane (:func:`model_info.read_info`) and its state holds the arrays its architecture and
+    arguments call for, of the right shapes (a closed-form model's state becomes numpy arrays).
+    """
+    architecture = checkpoint["architecture"]
+    if not isinstance(architecture, str) or architecture not in RECIPES:
+        raise ModelError(
+            f"{path}: unknown architecture {architecture!r:.60}; this genrekit has "
+            f"{', '.join(public_models())}"
+        )
+    info = read_info(checkpoint, str(path))
+    arguments, state = checkpoint["arguments"], checkpoint["state_dict"]
+    if not isinstance(arguments, dict) or not all(isinstance(k, str) for k in arguments):
+        raise ModelError(f"{path}: damaged model: arguments {arguments!r:.80} are not named")
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise ModelError(f"{path}: damaged model: its state is not a set of named arrays")
+    described = {
+        "n_classes": (len(info.classes), f"{len(info.classes)} classes"),
+        "n_mels": (info.params.n_mels, f"feature_params n_mels={info.params.n_mels}"),
+        "n_frames": (info.input_frames, f"input_frames={info.input_frames}"),
+    }
+    for name, (value, text) in described.items():
+        if name in arguments and value is not None and arguments[name] != value:
+            raise ModelError(
+                f"{path}: damaged model: arguments give {name}={arguments[name]!r:.40}, but it "
+                f"describes {text}"
+            )
+    if closed_form(architecture):
+        # Older closed-form checkpoints were saved by PyTorch: the same arrays, as tensors.
+        try:
+            checkpoint["state_dict"] = {
+                name: np.asarray(value, dtype=np.float32) for name, value in state.items()
+            }
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{path}: damaged model: its state is not arrays ({exc})") from None
+        linear.check_state(checkpoint["state_dict"], arguments, str(path))
+    else:
+        _check_network_state(checkpoint, path)
+
+
+def _check_network_state(checkpoint: dict[str, Any], path: Path) -> None:
+    """Raise :class:`ModelError` unless the state has exactly the tensors, of exactly the
+    shapes, of the network its arguments build (built on no device: nothing is allocated)."""
+    import torch
+
+    from genrekit.models import build
+
+    architecture = checkpoint["architecture"]
+    try:
+        with torch.device("meta"):
+            wanted = build(architecture, **checkpoint["arguments"]).state_dict()
+    except (GenrekitError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"{path}: damaged model: its arguments do not build a {architecture} ({one_line(exc)})"
+        ) from None
+    state = checkpoint["state_dict"]
+    faults = [f"{name} missing" for name in wanted if name not in state]
+    faults += [f"{name} unexpected" for name in state if name not in wanted]
+    faults += [
+        f"{name} of shape {tuple(getattr(state[name], 'shape', ()))}, not {tuple(tensor.shape)}"
+        for name, tensor in wanted.items()
+        if name in state
+        and (not isinstance(state[name], torch.Tensor) or state[name].shape != tensor.shape)
+    ]
+    if faults:
+        more = f" and {len(faults) - 3} more" if len(faults) > 3 else ""
+        raise ModelError(
+            f"{path}: damaged {architecture} model: {'; '.join(faults[:3])}{more}; train it again"
+        )
 
 
 def evaluate(

@@ -332,13 +332,81 @@ class FeatureParams:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureParams:
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        return cls(**known)
+    def from_dict(cls, data: Any) -> FeatureParams:
+        """Parameters read from outside (a store's or a model's description), checked first:
+        every field present, of its type and within :data:`PARAM_LIMITS` (an absurd ``n_fft``
+        would allocate gigabytes). Fields genrekit does not know are ignored.
+
+        Raises :class:`ParameterError` naming the first field at fault."""
+        if not isinstance(data, dict):
+            raise ParameterError(f"feature parameters must be a JSON object, not {_kind(data)}")
+        missing = [name for name in cls.__dataclass_fields__ if name not in data]
+        if missing:
+            raise ParameterError(f"feature parameters lack {', '.join(missing)}")
+        for name in ("sr", "n_fft", "hop_length", "n_mels", "n_mfcc"):
+            _check_number(name, data[name], integer=True)
+        for name in ("fmin", "top_db") + (("fmax",) if data["fmax"] is not None else ()):
+            _check_number(name, data[name], integer=False)
+        params = cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        nyquist = params.sr / 2
+        if params.hop_length > params.n_fft:
+            raise ParameterError(
+                f"hop_length={params.hop_length} is longer than n_fft={params.n_fft}"
+            )
+        if params.sr / params.hop_length > MAX_FRAME_RATE:
+            raise ParameterError(
+                f"hop_length={params.hop_length} at sr={params.sr} gives more than "
+                f"{MAX_FRAME_RATE} frames a second"
+            )
+        if params.n_mfcc > params.n_mels:
+            raise ParameterError(f"n_mfcc={params.n_mfcc} is more than n_mels={params.n_mels}")
+        if params.fmin >= nyquist or (params.fmax is not None and params.fmax <= params.fmin):
+            raise ParameterError(
+                f"need 0 <= fmin < fmax <= sr/2; got fmin={params.fmin}, fmax={params.fmax}, "
+                f"sr={params.sr}"
+            )
+        if params.fmax is not None and params.fmax > nyquist:
+            raise ParameterError(f"fmax={params.fmax} is above sr/2 = {nyquist:g} Hz")
+        return params
 
     def n_frames(self, n_samples: int) -> int:
         """Frames of a centred STFT over ``n_samples`` samples."""
         return 1 + n_samples // self.hop_length
+
+
+MAX_FRAME_RATE = 1000
+"""Most frames a second :meth:`FeatureParams.from_dict` accepts (``sr / hop_length``)."""
+PARAM_LIMITS: dict[str, tuple[float, float]] = {
+    "sr": (4000, 192000),
+    "n_fft": (16, 32768),
+    "hop_length": (1, 32768),
+    "n_mels": (1, 512),
+    "n_mfcc": (1, 512),
+    "fmin": (0.0, 96000.0),
+    "fmax": (1.0, 96000.0),
+    "top_db": (1.0, 300.0),
+}
+"""Ranges of the feature parameters read from outside: wide around any sensible analysis
+(genrekit's own: 22,050 Hz, n_fft 2,048, hop 512, 128 bands; musicnn's: 16 kHz, 512, 256, 96)."""
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _check_number(name: str, value: Any, *, integer: bool) -> None:
+    """Raise :class:`ParameterError` unless ``value`` is a number (an integer if asked) within
+    the limits of ``name``."""
+    low, high = PARAM_LIMITS[name]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not isinstance(value, int))
+    ):
+        wanted = "an integer" if integer else "a number"
+        raise ParameterError(f"{name}={value!r} must be {wanted}, not {_kind(value)}")
+    if not low <= value <= high:  # NaN fails too
+        raise ParameterError(f"{name}={value!r} is out of range ({low:g} to {high:g})")
 
 
 def log_mel_and_mfcc(

@@ -155,12 +155,19 @@ def probabilities(
 
 def check_state(state: dict[str, Any], arguments: dict[str, Any], where: str) -> None:
     """Raise :class:`ModelError` unless ``state`` holds the arrays ``arguments`` describe."""
-    n_classes = int(arguments.get("n_classes", 0))
+
+    def count(name: str) -> int:
+        value = arguments.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1 << 20:
+            raise ModelError(f"{where}: damaged model: arguments give {name}={value!r:.40}")
+        return value
+
+    n_classes = count("n_classes")
     if "n_inputs" in arguments:
-        features = int(arguments["n_inputs"])
+        features = count("n_inputs")
         shapes: dict[str, tuple[int, ...]] = {}
     else:
-        n_mels, n_mfcc = int(arguments.get("n_mels", 0)), int(arguments.get("n_mfcc", 0))
+        n_mels, n_mfcc = count("n_mels"), count("n_mfcc")
         features = 2 * (n_mels + n_mfcc)
         shapes = {"mfcc.basis": (n_mfcc, n_mels)}
     shapes |= {

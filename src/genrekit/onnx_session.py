@@ -12,11 +12,24 @@ from typing import Any
 
 from genrekit.errors import ModelError
 
+MAX_REASON = 300
+"""Characters of an onnxruntime message kept in an error line."""
 
-def open_session(path: Path, *, threads: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """An onnxruntime session on the CPU for ``path``, and the graph's genrekit metadata.
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line, at most :data:`MAX_REASON` characters (onnxruntime's
+    span several lines and repeat the path)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
+
+
+def open_session(path: Path, *, threads: int | None = None) -> tuple[Any, Any]:
+    """An onnxruntime session on the CPU for ``path``, and the graph's genrekit metadata (parsed
+    JSON, unchecked: the caller checks the fields it reads).
 
     ``threads`` caps the session's own threads (one per caller when callers run in parallel).
+    Raises :class:`ModelError` naming ``path`` for a file onnxruntime cannot load (not ONNX,
+    truncated, damaged) or one without genrekit's metadata.
     """
     import onnxruntime as ort
 
@@ -27,9 +40,13 @@ def open_session(path: Path, *, threads: int | None = None) -> tuple[Any, dict[s
         options.inter_op_num_threads = 1
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        meta: dict[str, Any] = json.loads(session.get_modelmeta().custom_metadata_map["genrekit"])
-    except KeyError:
-        raise ModelError(f"{path}: an ONNX model, but not one genrekit exported") from None
+        text = session.get_modelmeta().custom_metadata_map.get("genrekit")
     except Exception as exc:  # onnxruntime raises its own kinds for unreadable files
-        raise ModelError(f"{path}: not a readable ONNX model ({exc})") from exc
-    return session, meta
+        reason = one_line(exc).replace(f"Load model from {path} failed:", "")
+        raise ModelError(f"{path}: not a readable ONNX model ({reason})") from None
+    if text is None:
+        raise ModelError(f"{path}: an ONNX model, but not one genrekit exported")
+    try:
+        return session, json.loads(text)
+    except ValueError as exc:
+        raise ModelError(f"{path}: its genrekit metadata is not valid JSON ({exc})") from None

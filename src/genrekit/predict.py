@@ -33,9 +33,10 @@ from genrekit.embedding import (
 )
 from genrekit.embedding import HOP_LENGTH as PATCH_HOP
 from genrekit.errors import ModelError, ParameterError, SilentAudioError
-from genrekit.features import FeatureParams, log_mel_and_mfcc, loop_frames
+from genrekit.features import log_mel_and_mfcc, loop_frames
 from genrekit.listen import Track, Window, listen, loudness
-from genrekit.onnx_session import open_session
+from genrekit.model_info import check_graph, read_onnx_info
+from genrekit.onnx_session import one_line, open_session
 
 DEFAULT_MODEL = "gtzan-musicnn"
 """The default shipped model: a head on musicnn embeddings, trained on 10 GTZAN genres.
@@ -94,20 +95,22 @@ class Model:
         self.path = path
         self.name = name or path.stem
         self.session, meta = open_session(path, threads=threads)
+        # Checked before use: a damaged or foreign file is one ModelError, before any audio.
+        info = read_onnx_info(meta, str(path))
+        self.input_name: str = check_graph(self.session, info, str(path))
         self.meta: dict[str, Any] = meta
-        self.classes: list[str] = list(meta["classes"])
-        self.params = FeatureParams.from_dict(meta["feature_params"])
-        self.clip_seconds = float(meta["clip_seconds"])
-        self.window: int | None = meta["window_frames"]
-        self.input_frames: int | None = meta["input_frames"]
+        self.classes: list[str] = list(info.classes)
+        self.params = info.params
+        self.clip_seconds = info.clip_seconds
+        self.window: int | None = info.window_frames
+        self.input_frames: int | None = info.input_frames
         # How training filled inputs longer than a clip: "loop" its frames, or "silence".
-        self.short_fill: str = meta.get("short_fill", "silence")
-        self.architecture: str = meta["architecture"]
+        self.short_fill: str = info.short_fill
+        self.architecture: str = info.architecture
         # A backbone model reads that backbone's embedding of the audio, not the log-mel.
         self.backbone: Backbone | None = (
-            load_backbone(meta["backbone"], threads=threads) if meta.get("backbone") else None
+            load_backbone(info.backbone, threads=threads) if info.backbone else None
         )
-        self.input_name: str = self.session.get_inputs()[0].name
 
     @property
     def window_seconds(self) -> float | None:
@@ -123,7 +126,14 @@ class Model:
     def probabilities(self, log_mel: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Class probabilities of a batch of inputs, shape (batch, n_mels, frames)."""
         x = np.ascontiguousarray(log_mel, dtype=np.float32)
-        out: npt.NDArray[np.float32] = self.session.run(["probabilities"], {self.input_name: x})[0]
+        try:
+            out: npt.NDArray[np.float32] = self.session.run(
+                ["probabilities"], {self.input_name: x}
+            )[0]
+        except Exception as exc:  # onnxruntime's own kinds: this input's failure, not the batch's
+            raise ModelError(
+                f"model {self.name} failed on an input of shape {x.shape}: {one_line(exc)}"
+            ) from None
         return out
 
     def inputs(self, log_mel: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], list[int]]:

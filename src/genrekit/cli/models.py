@@ -356,7 +356,7 @@ def models(
     ] = None,
 ) -> None:
     """List the models shipped with genrekit, and your own exported ones."""
-    from genrekit.errors import ModelError
+    from genrekit.errors import ModelError, reason_about
     from genrekit.predict import DEFAULT_MODEL, available_models, load_model
     from genrekit.training import public_models
 
@@ -376,7 +376,8 @@ def models(
             try:
                 loaded = load_model(found)
             except ModelError as exc:
-                console.print(Text.assemble(f"{found}: ", ("unusable", "red"), f" ({exc})"))
+                reason = reason_about(found, exc)
+                console.print(Text.assemble(f"{found}: ", ("unusable", "red"), f" ({reason})"))
                 continue
             console.print(
                 f"{found}: {loaded.architecture}, {len(loaded.classes)} genres: "
