@@ -31,7 +31,7 @@ from genrekit.errors import (
     ServiceUnreachableError,
 )
 from genrekit.http import HttpClient, RateLimit, short_url
-from genrekit.naming import safe_part, track_file_name
+from genrekit.naming import label_folder, path_inside, safe_id, safe_part, track_file_name
 from genrekit.sources import GenreQuery, Source, api_base, check_kind
 from genrekit.storage import sha256_file
 
@@ -215,14 +215,15 @@ def _download_all(
 def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | None:
     """Download, check and file one track; return None on success or the reason it failed."""
     name = track_file_name(row.artist, row.title, row.source, row.source_id, source.preview_suffix)
-    rel = f"{safe_part(row.genre)}/{name}"
-    target = catalog.data_dir / rel
+    folder = label_folder(row.genre)
+    rel = f"{folder}/{name}"
+    target = path_inside(catalog.data_dir, folder, name)
     if target.is_file() and _decodes(target) is None:  # renamed before a crash, not yet marked
         catalog.mark_done(row.id, rel, sha256_file(target))
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{row.source}-{row.source_id}.",
+        prefix=f".{safe_part(row.source)}-{safe_id(row.source_id)}.",
         suffix=f".part{source.preview_suffix}",
         dir=target.parent,
     )

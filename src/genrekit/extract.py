@@ -29,6 +29,13 @@ from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILE
 from genrekit.dataset import StoreInfo, create_or_check, feature_path, open_index
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.features import FeatureParams, log_mel_and_mfcc
+from genrekit.naming import (
+    MAX_NAME_BYTES,
+    label_folder,
+    normalize_label,
+    path_inside,
+    safe_name,
+)
 from genrekit.storage import save_npy_atomic, sha256_file
 
 Status = Literal["done", "cached", "failed", "silent", "duplicate"]
@@ -196,7 +203,7 @@ def scan_input(in_dir: Path) -> DatasetScan:
                 continue
             if path.suffix.lower() in AUDIO_EXTENSIONS:
                 rel = path.relative_to(in_dir).as_posix()
-                files.append(SourceFile(path, rel, genre_dir.name))
+                files.append(SourceFile(path, rel, normalize_label(genre_dir.name)))
             else:
                 others.append(path)
     loose = sorted(p for p in in_dir.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -241,7 +248,7 @@ def check_output(in_dir: Path, out_dir: Path) -> None:
 
 def _catalogued(data_dir: Path) -> list[SourceFile]:
     files = [
-        SourceFile(path, row.path or str(path), row.genre, row.artist or None)
+        SourceFile(path, row.path or str(path), normalize_label(row.genre), row.artist or None)
         for row, path in iter_done(data_dir)
     ]
     if not files:
@@ -406,12 +413,20 @@ def _extract_one(
 
 
 def image_paths(root: Path, src: SourceFile) -> tuple[Path, Path]:
-    """Where the mel and MFCC pictures of a track go: images/<genre>/<name>.{mel,mfcc}.png."""
-    prefix = f"{src.genre}/"
-    inside = src.rel[len(prefix) :] if src.rel.startswith(prefix) else Path(src.rel).name
-    name = inside.rsplit(".", 1)[0].replace("/", "__")
-    folder = root / "images" / src.genre
-    return folder / f"{name}.mel.png", folder / f"{name}.mfcc.png"
+    """Where the mel and MFCC pictures of a track go: images/<genre>/<name>.{mel,mfcc}.png.
+
+    Both names come from :mod:`genrekit.naming`: a label such as ``../x`` or ``Old-Time /
+    Historic`` is one folder inside ``images/``, never a path out of the store.
+    """
+    parts = src.rel.split("/")  # <genre folder>/<path inside it>, or an absolute path
+    inside = "/".join(parts[1:]) if len(parts) > 1 and parts[0] else parts[-1]
+    stem = inside.rsplit(".", 1)[0].replace("/", "__")
+    name = safe_name(stem, max_bytes=MAX_NAME_BYTES - len(".mfcc.png"))
+    folder = label_folder(src.genre)
+    return (
+        path_inside(root, "images", folder, f"{name}.mel.png"),
+        path_inside(root, "images", folder, f"{name}.mfcc.png"),
+    )
 
 
 def _save_images(
