@@ -9,6 +9,9 @@ afterwards the whole temporary folder is walked to check that nothing was writte
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -218,3 +221,80 @@ def test_fetch_with_hostile_labels_and_ids_stays_in_the_data_set(
     got = [p for p in files_under(out) if p.suffix == ".mp3"]
     assert len(got) == 3
     assert all(p.parent.parent == out for p in got)
+
+
+# --- files that are not files -----------------------------------------------------------
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "rock" / "Sectoid - Escape from chaosland.ogg"
+PIPE = "not a regular file: a named pipe (FIFO); give an audio file"
+DEVICE = "not a regular file: a device, through a link to /dev/zero; give an audio file"
+
+
+def genrekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real command; a hang (the old behaviour) ends the test after 60 s, not the suite."""
+    return subprocess.run(
+        [sys.executable, "-m", "genrekit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def specials(tmp_path: Path) -> Path:
+    """in/jazz/good.ogg, in/jazz/fifo.mp3 (a named pipe), in/rock/zero.mp3 -> /dev/zero."""
+    root = tmp_path / "in"
+    (root / "jazz").mkdir(parents=True)
+    (root / "rock").mkdir()
+    shutil.copyfile(EXAMPLE, root / "jazz" / "good.ogg")
+    os.mkfifo(root / "jazz" / "fifo.mp3")
+    (root / "rock" / "zero.mp3").symlink_to("/dev/zero")
+    return root
+
+
+@pytest.mark.parametrize(("name", "reason"), [("jazz/fifo.mp3", PIPE), ("rock/zero.mp3", DEVICE)])
+def test_classify_a_pipe_or_device_fails_at_once(specials: Path, name: str, reason: str) -> None:
+    result = genrekit("classify", f"in/{name}", cwd=specials.parent)
+    assert result.returncode == 1, result.stderr
+    assert f"in/{name}: {reason}" in result.stdout + result.stderr
+
+
+def test_pipes_and_devices_in_folders_are_listed_and_skipped(specials: Path) -> None:
+    top = specials.parent
+    classify = genrekit("classify", "in", cwd=top)
+    assert classify.returncode == 1, classify.stderr
+    text = classify.stdout + classify.stderr
+    assert f"jazz/fifo.mp3: {PIPE}" in text and f"rock/zero.mp3: {DEVICE}" in text
+    assert "classified 1 of 3 tracks" in text
+
+    extract = genrekit("extract", "in", "-o", "store", cwd=top)
+    assert extract.returncode == 1, extract.stderr
+    text = extract.stdout + extract.stderr
+    assert f"jazz/fifo.mp3: {PIPE}" in text and f"rock/zero.mp3: {DEVICE}" in text
+    assert FeatureStore(top / "store").genres == ["jazz"]
+
+    embed = genrekit("embed", "in", "-o", "store", cwd=top)
+    assert embed.returncode == 1, embed.stderr
+    text = embed.stdout + embed.stderr
+    assert f"jazz/fifo.mp3: {PIPE}" in text and f"rock/zero.mp3: {DEVICE}" in text
+    assert "1 clips embedded" in text
+
+    imported = genrekit("import", "in", "-o", "data", cwd=top)
+    assert imported.returncode == 1, imported.stderr
+    text = imported.stdout + imported.stderr
+    assert "1 added" in text and f"fifo.mp3: {PIPE}" in text and f"zero.mp3: {DEVICE}" in text
+
+
+def test_catalogued_pipe_is_a_failed_clip(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.mp3")
+    with Catalog(tmp_path / "data") as catalog:
+        info = TrackInfo(source="local", source_id="1", title="t", artist="a")
+        catalog.add(info, "jazz", "test", status="done", path=str(tmp_path / "fifo.mp3"))
+        wav_path = wav(tmp_path / "good.wav", seed=3)
+        info = TrackInfo(source="local", source_id="2", title="u", artist="a")
+        catalog.add(info, "jazz", "test", status="done", path=str(wav_path))
+    result = genrekit("extract", "data", "-o", "store", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert PIPE in result.stdout + result.stderr

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from genrekit.audio import read
+from genrekit.audio import not_a_file, read
 from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
 from genrekit.dataset import StoreInfo, create_or_check, feature_path, open_index
@@ -199,14 +199,15 @@ def scan_input(in_dir: Path) -> DatasetScan:
         if genre_dir.name.startswith("."):
             continue
         for path in sorted(genre_dir.rglob("*")):
-            if not path.is_file() or any(part.startswith(".") for part in path.parts[-2:]):
+            # Not is_file(): a pipe or device named .mp3 is listed, so it fails with its reason.
+            if path.is_dir() or any(part.startswith(".") for part in path.parts[-2:]):
                 continue
             if path.suffix.lower() in AUDIO_EXTENSIONS:
                 rel = path.relative_to(in_dir).as_posix()
                 files.append(SourceFile(path, rel, normalize_label(genre_dir.name)))
             else:
                 others.append(path)
-    loose = sorted(p for p in in_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    loose = sorted(p for p in in_dir.iterdir() if not p.is_dir() and not p.name.startswith("."))
     unlabelled = [p for p in loose if p.suffix.lower() in AUDIO_EXTENSIONS]
     others += [p for p in loose if p.suffix.lower() not in AUDIO_EXTENSIONS]
     if not files:
@@ -315,6 +316,9 @@ def extract_dataset(
             on_clip(outcome)
 
     def hash_one(src: SourceFile) -> tuple[str | None, int | None, str | None]:
+        problem = not_a_file(src.path)  # a pipe or device would block the hash forever
+        if problem is not None:
+            return None, None, problem
         try:
             return sha256_file(src.path), src.path.stat().st_size, None
         except OSError as exc:
