@@ -38,6 +38,7 @@ from genrekit.naming import (
 )
 from genrekit.sources import GenreQuery, TrackInfo
 from genrekit.sources.deezer import Deezer
+from genrekit.storage import sha256_file
 from tests.conftest import music_like
 from tests.services import FakeDeezer, Song, mp3_bytes
 
@@ -298,3 +299,45 @@ def test_catalogued_pipe_is_a_failed_clip(tmp_path: Path) -> None:
     result = genrekit("extract", "data", "-o", "store", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert PIPE in result.stdout + result.stderr
+
+
+# --- import --copy: one file per song, only audio --------------------------------------
+
+
+def test_import_copy_keeps_two_songs_of_one_name(tmp_path: Path) -> None:
+    first = wav(tmp_path / "in" / "jazz" / "a" / "song.wav", seed=1)
+    second = wav(tmp_path / "in" / "jazz" / "b" / "song.wav", seed=2)
+    out = tmp_path / "data"
+    args = ["import", str(tmp_path / "in"), "-o", str(out), "--copy"]
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 0, result.output
+    with Catalog(out) as catalog:
+        rows = catalog.rows(status="done")
+        copies = {catalog.resolve(r): r.sha256 for r in rows}
+    assert len(rows) == 2 and len(copies) == 2  # two rows, two files
+    assert {sha256_file(p) for p in copies if p is not None} == {
+        sha256_file(first),
+        sha256_file(second),
+    }
+    assert all(p is not None and sha256_file(p) == sha for p, sha in copies.items())
+
+    again = CliRunner().invoke(app, args)
+    assert "0 added, 2 already in the catalog" in again.output
+    assert len(list((out / "jazz").iterdir())) == 2  # a rerun copies nothing more
+
+
+def test_import_does_not_take_undecodable_files(tmp_path: Path) -> None:
+    wav(tmp_path / "in" / "jazz" / "good.wav", seed=1)
+    (tmp_path / "in" / "jazz" / "bad.mp3").write_bytes(b"\x00not audio at all" * 100)
+    out = tmp_path / "data"
+
+    result = CliRunner().invoke(app, ["import", str(tmp_path / "in"), "-o", str(out), "--copy"])
+
+    assert result.exit_code == 1, result.output
+    assert "bad.mp3: cannot be decoded as audio" in result.output
+    assert "1 added" in result.output
+    with Catalog(out) as catalog:
+        assert [r.title for r in catalog.rows()] == ["good"]
+    assert sorted(p.name for p in (out / "jazz").iterdir()) == ["good.wav"]
