@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import re
+import stat
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,6 +197,8 @@ def duration(path: str | os.PathLike[str]) -> float | None:
     import av
 
     file = Path(path)
+    if not_a_file(file) is not None:  # opening a pipe or device would block or never end
+        return None
     if file.suffix.lower() in _SNDFILE_EXTENSIONS:
         try:
             with native_stderr_filtered(), sf.SoundFile(file) as handle:
@@ -242,14 +245,39 @@ def resample(y: Samples, *, orig_sr: int, target_sr: int) -> Samples:
 
 
 def _check_is_readable_file(file: Path) -> None:
-    if not file.exists():
-        raise AudioLoadError(f"{file}: no such file")
-    if file.is_dir():
-        raise AudioLoadError(f"{file}: is a directory, not an audio file")
-    if not file.is_file():
-        raise AudioLoadError(f"{file}: not a regular file")
+    problem = not_a_file(file)
+    if problem is not None:
+        raise AudioLoadError(f"{file}: {problem}")
     if file.stat().st_size == 0:
         raise AudioLoadError(f"{file}: file is empty (0 bytes)")
+
+
+def not_a_file(path: Path) -> str | None:
+    """None if ``path`` is a regular file (after following links); else what it is instead.
+
+    Checked with ``os.stat`` before anything opens the file: reading a named pipe waits forever
+    for a writer, and ``/dev/zero`` (or a link to it) never ends.
+    """
+    try:
+        mode = path.stat().st_mode  # follows links: what a reader would get
+    except FileNotFoundError:
+        return "no such file" + (" (a broken symbolic link)" if path.is_symlink() else "")
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, not an audio file"
+    if stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "a special file"
+    via = f", through a link to {os.path.realpath(path)}" if path.is_symlink() else ""
+    return f"not a regular file: {kind}{via}; give an audio file"
 
 
 def _decode_with_fallback(file: Path, offset: float, duration: float | None) -> _Decoded:

@@ -23,6 +23,7 @@ from typing import IO, Literal
 
 from genrekit.errors import CatalogError
 from genrekit.lock import FolderLock
+from genrekit.naming import normalize_label
 from genrekit.sources import TrackInfo
 from genrekit.storage import connect_read_only
 
@@ -174,7 +175,9 @@ class Catalog:
         """Add a track under ``genre`` unless it is known (by id, then ISRC) or its artist is full.
 
         A known track found under another genre is recorded as a conflict and keeps its label.
+        The label is stored normalized (:func:`~genrekit.naming.normalize_label`).
         """
+        genre = normalize_label(genre)
         with self._lock:
             db = self._db
             known = db.execute(
@@ -228,7 +231,9 @@ class Catalog:
 
     def selected(self, genre: str) -> int:
         """Tracks of ``genre`` that are downloaded or still to be downloaded."""
-        return self._count(f"SELECT count(*) FROM tracks WHERE genre = ? AND {_COUNTS}", (genre,))
+        return self._count(
+            f"SELECT count(*) FROM tracks WHERE genre = ? AND {_COUNTS}", (normalize_label(genre),)
+        )
 
     def to_download(self, source: str, genres: list[str]) -> list[CatalogRow]:
         """Pending tracks of ``source`` in ``genres``, and failed ones worth another try."""
@@ -237,7 +242,7 @@ class Catalog:
             rows = self._db.execute(
                 f"SELECT {_ROW_COLUMNS} FROM tracks WHERE source = ? AND genre IN ({marks}) "
                 f"AND status != 'done' AND {_COUNTS} ORDER BY genre, id",
-                (source, *genres),
+                (source, *map(normalize_label, genres)),
             ).fetchall()
         return [CatalogRow(*row) for row in rows]
 

@@ -53,7 +53,8 @@ def find_tracks(paths: Sequence[Path]) -> list[AudioFile]:
             inside = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file()
+                # Not is_file(): a pipe or device named .mp3 is listed and fails with its reason.
+                if not p.is_dir()
                 and p.suffix.lower() in AUDIO_EXTENSIONS
                 and not p.name.startswith(".")
             )

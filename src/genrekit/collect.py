@@ -45,7 +45,7 @@ from genrekit.errors import (
     ServiceUnreachableError,
 )
 from genrekit.http import HttpClient, RateLimit, short_url
-from genrekit.naming import safe_part, track_file_name
+from genrekit.naming import label_folder, path_inside, safe_id, safe_part, track_file_name
 from genrekit.sources import GenreQuery, Skipped, Source, api_base, check_kind
 from genrekit.storage import (
     refused_write,
@@ -283,15 +283,16 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
         name = track_file_name(
             row.artist, row.title, row.source, row.source_id, source.preview_suffix
         )
-        rel = f"{safe_part(row.genre)}/{name}"
-        target = catalog.data_dir / rel
+        label = label_folder(row.genre)
+        rel = f"{label}/{name}"
+        target = path_inside(catalog.data_dir, label, name)
         folder = target.parent
         if target.is_file() and _decodes(target) is None:  # renamed before a crash, not marked
             catalog.mark_done(row.id, rel, sha256_file(target))
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
-            prefix=temp_prefix(f"{safe_part(row.source)}-{safe_part(row.source_id)[:40]}"),
+            prefix=temp_prefix(f"{safe_part(row.source)}-{safe_id(row.source_id)}"),
             suffix=f".part{source.preview_suffix}",
             dir=target.parent,
         )

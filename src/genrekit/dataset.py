@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from genrekit.errors import FeatureStoreError
 from genrekit.features import FeatureParams
+from genrekit.naming import normalize_label
 from genrekit.storage import connect_read_only, write_bytes_atomic
 
 STORE_FORMAT = "genrekit-features"
@@ -255,7 +256,10 @@ class FeatureStore:
                 "FROM tracks t JOIN clips c USING (sha256) WHERE t.status = 'ok' "
                 "ORDER BY t.genre, t.path"
             ).fetchall()
-        self.tracks: list[Track] = [Track(*row) for row in rows]
+        # Stores written before labels were normalized may spell one label two ways (NFC, NFD).
+        self.tracks: list[Track] = [
+            Track(path, normalize_label(genre), *rest) for path, genre, *rest in rows
+        ]
         self.genres: list[str] = sorted({t.genre for t in self.tracks})
         lookup = {genre: i for i, genre in enumerate(self.genres)}
         self.labels: npt.NDArray[np.int64] = np.array(

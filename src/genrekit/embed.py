@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from genrekit.audio import read
+from genrekit.audio import not_a_file, read
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
@@ -104,7 +104,10 @@ def embed_dataset(
             hashes = list(pool.map(lambda f: _hash_or_none(f.path), files))
             todo: dict[str, tuple[str, Path, str]] = {}
             for src, sha in zip(files, hashes, strict=True):
-                if sha is None or sha not in wanted:
+                problem = not_a_file(src.path) if sha is None else None
+                if problem is not None:
+                    summary.failures.append((src.rel, problem))
+                elif sha is None or sha not in wanted:
                     summary.not_in_store += 1
                 elif target(sha).is_file():
                     summary.cached += 1
@@ -116,7 +119,10 @@ def embed_dataset(
                     f"{store.root}; give the folder the store was extracted from"
                 )
             if on_start is not None:
-                on_start(len(todo))
+                on_start(len(todo) + len(summary.failures))
+            if on_clip is not None:
+                for rel, problem in summary.failures:
+                    on_clip(rel, problem)  # pipes, devices: listed as they are skipped
             for rel, error in pool.map(one, todo.values()):
                 if error is None:
                     summary.done += 1
@@ -133,6 +139,8 @@ def embed_dataset(
 
 
 def _hash_or_none(path: Path) -> str | None:
+    if not_a_file(path) is not None:  # a pipe or device would block the hash forever
+        return None
     try:
         return sha256_file(path)
     except OSError:

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from genrekit.audio import read
+from genrekit.audio import not_a_file, read
 from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
 from genrekit.dataset import (
@@ -43,6 +43,13 @@ from genrekit.dataset import (
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.features import FeatureParams, log_mel_and_mfcc
 from genrekit.lock import FolderLock
+from genrekit.naming import (
+    MAX_NAME_BYTES,
+    label_folder,
+    normalize_label,
+    path_inside,
+    safe_name,
+)
 from genrekit.storage import (
     refused_write,
     remove_stale_temps,
@@ -212,14 +219,15 @@ def scan_input(in_dir: Path) -> DatasetScan:
         if genre_dir.name.startswith("."):
             continue
         for path in sorted(genre_dir.rglob("*")):
-            if not path.is_file() or any(part.startswith(".") for part in path.parts[-2:]):
+            # Not is_file(): a pipe or device named .mp3 is listed, so it fails with its reason.
+            if path.is_dir() or any(part.startswith(".") for part in path.parts[-2:]):
                 continue
             if path.suffix.lower() in AUDIO_EXTENSIONS:
                 rel = path.relative_to(in_dir).as_posix()
-                files.append(SourceFile(path, rel, genre_dir.name))
+                files.append(SourceFile(path, rel, normalize_label(genre_dir.name)))
             else:
                 others.append(path)
-    loose = sorted(p for p in in_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    loose = sorted(p for p in in_dir.iterdir() if not p.is_dir() and not p.name.startswith("."))
     unlabelled = [p for p in loose if p.suffix.lower() in AUDIO_EXTENSIONS]
     others += [p for p in loose if p.suffix.lower() not in AUDIO_EXTENSIONS]
     if not files:
@@ -261,7 +269,7 @@ def check_output(in_dir: Path, out_dir: Path) -> None:
 
 def _catalogued(data_dir: Path) -> list[SourceFile]:
     files = [
-        SourceFile(path, row.path or str(path), row.genre, row.artist or None)
+        SourceFile(path, row.path or str(path), normalize_label(row.genre), row.artist or None)
         for row, path in iter_done(data_dir)
     ]
     if not files:
@@ -337,6 +345,9 @@ def extract_dataset(
             on_clip(outcome)
 
     def hash_one(src: SourceFile) -> tuple[str | None, int | None, str | None]:
+        problem = not_a_file(src.path)  # a pipe or device would block the hash forever
+        if problem is not None:
+            return None, None, problem
         try:
             return sha256_file(src.path), src.path.stat().st_size, None
         except OSError as exc:
@@ -479,12 +490,20 @@ def _extract_one(
 
 
 def image_paths(root: Path, src: SourceFile) -> tuple[Path, Path]:
-    """Where the mel and MFCC pictures of a track go: images/<genre>/<name>.{mel,mfcc}.png."""
-    prefix = f"{src.genre}/"
-    inside = src.rel[len(prefix) :] if src.rel.startswith(prefix) else Path(src.rel).name
-    name = inside.rsplit(".", 1)[0].replace("/", "__")
-    folder = root / "images" / src.genre
-    return folder / f"{name}.mel.png", folder / f"{name}.mfcc.png"
+    """Where the mel and MFCC pictures of a track go: images/<genre>/<name>.{mel,mfcc}.png.
+
+    Both names come from :mod:`genrekit.naming`: a label such as ``../x`` or ``Old-Time /
+    Historic`` is one folder inside ``images/``, never a path out of the store.
+    """
+    parts = src.rel.split("/")  # <genre folder>/<path inside it>, or an absolute path
+    inside = "/".join(parts[1:]) if len(parts) > 1 and parts[0] else parts[-1]
+    stem = inside.rsplit(".", 1)[0].replace("/", "__")
+    name = safe_name(stem, max_bytes=MAX_NAME_BYTES - len(".mfcc.png"))
+    folder = label_folder(src.genre)
+    return (
+        path_inside(root, "images", folder, f"{name}.mel.png"),
+        path_inside(root, "images", folder, f"{name}.mfcc.png"),
+    )
 
 
 def _save_images(

@@ -16,9 +16,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genrekit.audio import read
 from genrekit.catalog import open_catalog
-from genrekit.errors import CatalogError
-from genrekit.naming import safe_part
+from genrekit.constants import AUDIO_EXTENSIONS
+from genrekit.errors import CatalogError, GenrekitError, reason_about
+from genrekit.naming import MAX_NAME_BYTES, label_folder, normalize_label, path_inside, safe_name
 from genrekit.sources import TrackInfo
 from genrekit.storage import atomic_path, sha256_file
 
@@ -47,9 +49,20 @@ def import_tracks(
     found_by: str,
     copy: bool = False,
 ) -> ImportSummary:
+    """Add ``tracks`` to the catalog of ``data_dir`` as downloaded (``done``).
+
+    A file that does not decode (a short read) is not added: it is listed in
+    ``summary.failures`` with the reason, so a rerun tries it again. With ``copy`` the file goes
+    to ``<label folder>/<name>`` (names from :mod:`genrekit.naming`); a different file already
+    there under that name keeps it, and this one gets its content hash in its name.
+    """
     summary = ImportSummary()
     with open_catalog(data_dir) as catalog:
         for local in tracks:
+            problem = _undecodable(local.path)
+            if problem is not None:
+                summary.failures.append(f"{local.path}: {problem}")
+                continue
             try:
                 sha = sha256_file(local.path)
             except OSError as exc:
@@ -58,16 +71,14 @@ def import_tracks(
             info = local.info or TrackInfo(
                 source=source, source_id=sha[:16], title=local.path.stem, artist=""
             )
-            genre = local.genre
+            genre = normalize_label(local.genre)
             path = str(local.path.resolve())
+            made: Path | None = None
             if copy:
-                rel = f"{safe_part(genre)}/{local.path.name}"
-                target = catalog.data_dir / rel
-                if not target.exists():
-                    with atomic_path(target) as tmp:
-                        shutil.copyfile(local.path, tmp)
-                path = rel
+                path, made = _copy_into(catalog.data_dir, local.path, genre, sha)
             result = catalog.add(info, genre, found_by, status="done", path=path, sha256=sha)
+            if made is not None and result != "added":
+                made.unlink(missing_ok=True)  # the catalog keeps its own copy; no orphan file
             if result == "added":
                 summary.added[genre] += 1
             elif result == "conflict":
@@ -75,6 +86,35 @@ def import_tracks(
             else:
                 summary.known += 1
     return summary
+
+
+def _undecodable(path: Path) -> str | None:
+    """None if the first second of ``path`` decodes as audio; else why not."""
+    try:
+        read(path, sr=None, duration=1.0)
+    except GenrekitError as exc:
+        return reason_about(path, exc)
+    return None
+
+
+def _copy_into(data_dir: Path, src: Path, genre: str, sha: str) -> tuple[str, Path | None]:
+    """Copy ``src`` into ``data_dir/<label folder>/``; return its catalog path and the file made
+    (None when the same content was already there)."""
+    folder = label_folder(genre)
+    suffix = src.suffix.lower() if src.suffix.lower() in AUDIO_EXTENSIONS else ""
+    room = MAX_NAME_BYTES - len(suffix)
+    for stem in (src.stem, f"{src.stem} ({sha[:12]})"):
+        name = safe_name(stem, max_bytes=room) + suffix
+        target = path_inside(data_dir, folder, name)
+        if not target.exists():
+            with atomic_path(target) as tmp:
+                shutil.copyfile(src, tmp)
+            return f"{folder}/{name}", target
+        if target.is_file() and sha256_file(target) == sha:
+            return f"{folder}/{name}", None
+    raise CatalogError(
+        f"{target}: already exists and is not a copy of {src}; move it away and import again"
+    )
 
 
 def folder_tracks(folder: Path) -> list[LocalTrack]:
