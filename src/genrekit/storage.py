@@ -93,23 +93,29 @@ def write_refused_message(path: Path | str, exc: OSError) -> str:
 def connect_read_only(path: Path, probe: str) -> sqlite3.Connection:
     """Open the SQLite file ``path`` to read it, checked by running the query ``probe``.
 
-    A WAL database needs its shared-memory file even to be read: in a folder where SQLite cannot
-    create it (a read-only disk or folder, another user's data), the file is opened immutable,
-    which is safe there since no one can write it either.
+    Nothing is written through the connection. Where SQLite may write beside the file it opens
+    it read-write all the same: a WAL database's reader creates ``-wal`` and ``-shm`` files, and
+    only a connection that could write removes them again when it closes, so a read-only one
+    would leave them in the reader's input folder. Where it may not (a read-only disk or folder,
+    another user's data), the file is opened read-only, or immutable if SQLite cannot even
+    create its shared memory there, which is safe since no one can write it either.
     """
     uri = path.resolve().as_uri()
-    try:
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
-        db.execute(probe).fetchone()
-        return db
-    except sqlite3.Error as exc:
-        first = exc
-    try:
-        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
-        db.execute(probe).fetchone()
-        return db
-    except sqlite3.Error:
-        raise first from None
+    first: sqlite3.Error | None = None
+    for mode in ("mode=rw", "mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"{uri}?{mode}", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            first = first or exc
+            continue
+        try:
+            db.execute(probe).fetchone()
+            return db
+        except sqlite3.Error as exc:
+            db.close()
+            first = first or exc
+    assert first is not None
+    raise first
 
 
 @contextlib.contextmanager
