@@ -341,3 +341,10 @@ def test_import_does_not_take_undecodable_files(tmp_path: Path) -> None:
     with Catalog(out) as catalog:
         assert [r.title for r in catalog.rows()] == ["good"]
     assert sorted(p.name for p in (out / "jazz").iterdir()) == ["good.wav"]
+
+
+def test_a_genre_query_label_is_normalized_as_the_catalog_stores_it() -> None:
+    from genrekit.sources import GenreQuery
+
+    nfd, nfc = GenreQuery.parse(f"{NFD}=search:x"), GenreQuery.parse(f"{NFC}=search:x")
+    assert nfd.genre == nfc.genre == NFC  # one key in the fetch summary, as in the catalog

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from genrekit.errors import FetchError, ParameterError
+from genrekit.naming import normalize_label
 
 if TYPE_CHECKING:
     from genrekit.http import HttpClient
@@ -169,7 +170,7 @@ class GenreQuery:
                 f"--genre {text!r}: expected LABEL=KIND:VALUE, e.g. jazz=playlist:1615514485 "
                 'or metal=search:"heavy metal"'
             )
-        return cls(label.strip(), kind.strip().lower(), value.strip())
+        return cls(normalize_label(label), kind.strip().lower(), value.strip())
 
     @property
     def found_by(self) -> str:
