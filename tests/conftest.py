@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -11,6 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from pytest_httpserver import HTTPServer
+
+from genrekit.cli import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -122,3 +126,40 @@ def server() -> Iterator[HTTPServer]:
     yield httpd
     httpd.clear()
     httpd.stop()
+
+
+# --- the command line, run in-process through main(): its message and exit code ---
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_line(self) -> str:
+        """The one line of a fatal error; fails the test unless stderr is exactly that line."""
+        lines = self.err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
+        assert "Traceback" not in self.err
+        return lines[0]
+
+
+Cli = Callable[..., Run]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    def run(*args: object) -> Run:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["genrekit", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,45 +24,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from genrekit.catalog import Catalog
-from genrekit.cli.app import main
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.sources import TrackInfo
-from tests.conftest import EXAMPLES, music_like
+from tests.conftest import EXAMPLES, Cli, music_like
 from tests.services import FakeDeezer, Song, mp3_bytes
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error_line(self) -> str:
-        """The one line of a fatal error; fails the test unless stderr is exactly that line."""
-        lines = self.err.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
-        assert "Traceback" not in self.err
-        return lines[0]
-
-
-Cli = Callable[..., Run]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    def run(*args: object) -> Run:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["genrekit", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        out, err = capsys.readouterr()
-        return Run(code, out, err)
-
-    return run
 
 
 def write(path: Path, y: np.ndarray, sr: int = 22050) -> Path:

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from pytest_httpserver import HTTPServer
 
 from genrekit import extract, lock
 from genrekit.catalog import Catalog
-from genrekit.cli.app import main
 from genrekit.collect import FetchOptions, fetch, remove_stale_parts
 from genrekit.dataset import FeatureStore
 from genrekit.errors import CatalogError, FolderLockedError
@@ -42,42 +40,13 @@ from genrekit.lock import LOCK_NAME, FolderLock
 from genrekit.sources import GenreQuery
 from genrekit.sources.deezer import Deezer
 from genrekit.storage import save_npy_atomic
-from tests.conftest import music_like
+from tests.conftest import Cli, music_like
 from tests.services import FakeDeezer, Song, mp3_bytes
 from tests.stores import make_store
 
 MP3 = mp3_bytes(3.0)
 SR = 22050
 DEADLINE = 60.0  # seconds any wait in these tests may take at most
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error_line(self) -> str:
-        lines = self.err.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
-        return lines[0]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
-    def run(*args: object) -> Run:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["genrekit", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 1
-        out, err = capsys.readouterr()
-        return Run(code, out, err)
-
-    return run
 
 
 def songs(first: int, n: int) -> list[Song]:
@@ -202,9 +171,7 @@ def test_clean_up_removes_only_files_of_dead_runs(tmp_path: Path) -> None:
 # --- two writers, one folder -------------------------------------------------------------------
 
 
-def test_second_fetch_into_a_locked_data_set_is_refused(
-    tmp_path: Path, cli: Callable[..., Run]
-) -> None:
+def test_second_fetch_into_a_locked_data_set_is_refused(tmp_path: Path, cli: Cli) -> None:
     with FolderLock(tmp_path, "fetch", what="data set"):
         run = cli("fetch", "deezer", "--genre", "x=playlist:1", "-o", tmp_path)
     assert run.code == 2
@@ -285,9 +252,7 @@ def test_two_extract_processes_do_the_work_once(tmp_path: Path) -> None:
 # --- another input folder into an existing store ------------------------------------------------
 
 
-def test_extract_of_another_folder_keeps_the_first_ones_rows(
-    tmp_path: Path, cli: Callable[..., Run]
-) -> None:
+def test_extract_of_another_folder_keeps_the_first_ones_rows(tmp_path: Path, cli: Cli) -> None:
     first = make_input(tmp_path / "a", 2)
     second = make_input(tmp_path / "b", 3)
     store = tmp_path / "store"
@@ -333,7 +298,7 @@ def store_files(store: Path, pattern: str) -> list[Path]:
 
 
 def test_full_disk_during_extract_stops_with_one_line_and_resumes(
-    tmp_path: Path, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = make_input(tmp_path / "in", 6)
     store = tmp_path / "store"
@@ -365,7 +330,7 @@ def test_full_disk_during_extract_stops_with_one_line_and_resumes(
 
 
 def test_full_index_during_extract_is_one_line(
-    tmp_path: Path, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = make_input(tmp_path / "in", 2)
     store = tmp_path / "store"
@@ -383,7 +348,7 @@ def test_full_index_during_extract_is_one_line(
 
 
 def test_read_only_store_is_one_line(
-    tmp_path: Path, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = make_input(tmp_path / "in", 2)
     store = tmp_path / "store"
