@@ -79,6 +79,14 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
 
 
+def fail(message: str) -> typer.Exit:
+    """Print one ``error:`` line for a batch that could do nothing; raise the returned Exit(2).
+
+    (An error raised as a :class:`GenrekitError` gets the same line from :func:`main`.)"""
+    errors.print(styled("error:", "red", message))
+    return typer.Exit(EXIT_ERROR)
+
+
 def _show_warning(
     message: Warning | str,
     category: type[Warning],

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from genrekit.cli.app import (
-    EXIT_ERROR,
     EXIT_FAILURES,
     EXIT_INTERRUPTED,
     app,
     console,
     errors,
+    fail,
     styled,
 )
 
@@ -71,21 +71,14 @@ def fetch(
     if not any(summary.have.values()) and summary.no_preview:
         from genrekit.sources.spotify import NO_PREVIEWS
 
-        _error(f"no track had a preview. {NO_PREVIEWS}")
-        raise typer.Exit(EXIT_ERROR)
+        raise fail(f"no track had a preview. {NO_PREVIEWS}")
     if not any(summary.have.values()):
-        _error(
+        raise fail(
             f"nothing was fetched into {out} (see above); check the --genre queries, or run "
             "the same command again later"
         )
-        raise typer.Exit(EXIT_ERROR)
     if not summary.ok:
         raise typer.Exit(EXIT_FAILURES)
-
-
-def _error(message: str) -> None:
-    """One ``error:`` line on stderr, the message printed as it is (never read as markup)."""
-    errors.print(styled("error:", "red", message))
 
 
 class _FetchDisplay:
@@ -223,8 +216,7 @@ def import_(
     for line in summary.conflicts[:10] + summary.failures:
         console.print(styled("  !", "yellow", line))
     if summary.failures and not (summary.added or summary.known):
-        _error(f"{folder}: no file could be imported (see above)")
-        raise typer.Exit(EXIT_ERROR)
+        raise fail(f"{folder}: no file could be imported (see above)")
     if summary.failures:
         raise typer.Exit(EXIT_FAILURES)
 

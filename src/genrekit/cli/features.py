@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from genrekit.cli.app import (
-    EXIT_ERROR,
     EXIT_FAILURES,
     EXIT_INTERRUPTED,
     app,
     console,
     errors,
-    styled,
+    fail,
 )
+from genrekit.errors import ParameterError
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -34,7 +34,9 @@ def _workers(value: int | None) -> int:
     from genrekit.extract import default_workers
 
     if value is not None and value < 0:
-        raise _usage(f"--workers {value}: give a number of parallel workers, or 0 for one per core")
+        raise ParameterError(
+            f"--workers {value}: give a number of parallel workers, or 0 for one per core"
+        )
     return value or default_workers()
 
 
@@ -61,19 +63,6 @@ def _shown_once_started(progress: Progress) -> Iterator[Callable[[], None]]:
     finally:
         if started:
             progress.stop()
-
-
-def _usage(message: str) -> Exception:
-    """A usage error about a command-line value; main() prints it as one line and exits 2."""
-    from genrekit.errors import ParameterError
-
-    return ParameterError(message)
-
-
-def _fail(message: str) -> typer.Exit:
-    """Print one ``error:`` line on stderr; raise the returned Exit(2)."""
-    errors.print(styled("error:", "red", message))
-    return typer.Exit(EXIT_ERROR)
 
 
 @app.command()
@@ -143,7 +132,7 @@ def extract(
         errors.print("interrupted: finished clips are saved; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
     if not summary.usable:
-        raise _fail(
+        raise fail(
             f"{in_dir}: no usable clip ({summary.total} files: every one failed, was silent or "
             "a duplicate; see the list above)"
         )
@@ -278,7 +267,7 @@ def embed(
         errors.print("interrupted: finished clips are saved; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
     if not summary.usable:
-        raise _fail(f"{in_dir}: no clip could be embedded (every one failed, see above)")
+        raise fail(f"{in_dir}: no clip could be embedded (every one failed, see above)")
     if summary.failures:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -321,11 +310,11 @@ def explore(
         progress.update(task, description=stage, completed=done, total=total)
 
     if out.exists() and not out.is_dir():
-        raise _usage(f"{out}: is a file; give the report a folder (-o REPORT)")
+        raise ParameterError(f"{out}: is a file; give the report a folder (-o REPORT)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _usage(
+        raise ParameterError(
             f"{out}: cannot create the report folder ({exc.strerror or exc}); choose a folder "
             "you can write to"
         ) from exc
@@ -363,11 +352,11 @@ def figure(
     from genrekit.images import save_figure
 
     if kind not in ("mel", "mfcc"):
-        raise _usage(f"--kind {kind!r}: choose 'mel' or 'mfcc'")
+        raise ParameterError(f"--kind {kind!r}: choose 'mel' or 'mfcc'")
     if not 0 < duration < float("inf"):
-        raise _usage(f"--duration {duration:g}: give the seconds to draw, more than 0")
+        raise ParameterError(f"--duration {duration:g}: give the seconds to draw, more than 0")
     if not 0 <= offset < float("inf"):
-        raise _usage(f"--offset {offset:g}: give the start in seconds, 0 or more")
+        raise ParameterError(f"--offset {offset:g}: give the start in seconds, 0 or more")
     _check_figure_target(out)
     params = FeatureParams()
     y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
@@ -378,7 +367,7 @@ def figure(
             values, out, kind=kind, sr=sr, hop_length=params.hop_length, title=audio_file.name
         )
     except OSError as exc:
-        raise _usage(
+        raise ParameterError(
             f"{out}: cannot write the figure ({exc.strerror or exc}); choose a folder you can "
             "write to"
         ) from exc
@@ -391,9 +380,11 @@ def _check_figure_target(out: Path) -> None:
     formats = FigureCanvasBase.get_supported_filetypes()
     suffix = out.suffix.lower().lstrip(".")
     if out.is_dir():
-        raise _usage(f"{out}: is a folder; give the figure a file name, e.g. {out / 'mel.png'}")
+        raise ParameterError(
+            f"{out}: is a folder; give the figure a file name, e.g. {out / 'mel.png'}"
+        )
     if suffix and suffix not in formats:
-        raise _usage(
+        raise ParameterError(
             f"{out}: cannot draw a .{suffix} file; end the name in one of "
             f"{', '.join('.' + f for f in sorted(formats))}"
         )
