@@ -8,6 +8,8 @@ Every server loop is bounded in count and time.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -123,6 +125,35 @@ def test_retry_after_waits_share_one_budget(server: HTTPServer) -> None:
         with pytest.raises(ServiceBusyError):  # the budget is the client's, not one request's
             http.get_json(server.url_for("/x"))
     assert slept == [60.0]
+
+
+def test_a_retry_after_beyond_the_budget_ends_at_once(server: HTTPServer) -> None:
+    server.expect_request("/x").respond_with_data("slow down", 429, {"Retry-After": "100000"})
+    slept: list[float] = []
+    http = client(RetryPolicy(attempts=5), allow_private=True, sleep=slept.append)
+    with http, pytest.raises(ServiceBusyError, match=r"asks to wait 28 h .* limit 300 s"):
+        http.get_json(server.url_for("/x"))
+    assert slept == [] and len(server.log) == 1  # no wait shorter than asked, no second request
+
+
+@pytest.mark.parametrize(("ahead", "gives_up"), [(3600.0, True), (20.0, False)])
+def test_a_retry_after_date_counts_like_seconds(
+    server: HTTPServer, ahead: float, gives_up: bool
+) -> None:
+    when = email.utils.format_datetime(
+        datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=ahead),
+        usegmt=True,
+    )
+    server.expect_request("/x").respond_with_data("slow down", 503, {"Retry-After": when})
+    slept: list[float] = []
+    retry = RetryPolicy(attempts=2, base_delay=0.01, max_total_wait=60.0)
+    http = client(retry, allow_private=True, sleep=slept.append)
+    with http, pytest.raises(ServiceBusyError if gives_up else FetchError):
+        http.get_json(server.url_for("/x"))
+    if gives_up:
+        assert slept == []
+    else:
+        assert len(slept) == 1 and ahead - 5 <= slept[0] <= ahead  # the date's distance, once
 
 
 # -- links go only where they should ----------------------------------------------------------
@@ -317,6 +348,30 @@ def test_odd_preview_links_and_ids_fail_one_item_each_and_reruns_go_on(
     assert again.have == {"rock": 3} and again.failures == [] and not again.interrupted
     with sqlite3.connect(out / "catalog.sqlite") as db:
         assert db.execute("SELECT count(*) FROM tracks WHERE status = 'pending'").fetchone() == (0,)
+
+
+def test_a_preview_host_that_cannot_be_reached_fails_that_item_only(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    def listing(request: Request) -> Response:
+        items = [fake.track_json(s) for s in good]
+        items[1]["preview"] = "http://127.0.0.1:1/2.mp3"  # nothing listens on port 1
+        return json_response({"data": items, "total": len(items)})
+
+    server.expect_request("/playlist/68/tracks").respond_with_handler(listing)
+    fake = FakeDeezer(server, MP3)
+    good = songs(1, 3)
+    fake.playlists["0"] = good
+    out = tmp_path / "data"
+    query = [GenreQuery.parse("rock=playlist:68")]
+    first = fetch(deezer(server), query, out, FetchOptions(per_genre=3))
+    assert first.have == {"rock": 2}
+    assert len(first.failures) == 1 and "127.0.0.1:1" in first.failures[0]
+    with Catalog(out) as catalog:
+        (row,) = [r for r in catalog.rows() if r.source_id == "2"]
+    assert row.attempts == 1 and row.status != "done"  # tried, counted, not given up
+    again = fetch(deezer(server), query, out, FetchOptions(per_genre=3))  # a rerun goes on
+    assert again.have == {"rock": 2} and len(again.failures) == 1
 
 
 # -- exactly what was asked -------------------------------------------------------------------

@@ -23,8 +23,11 @@ tests); redirects are checked the same way.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import email.utils
 import ipaddress
 import json
+import math
 import random
 import re
 import socket
@@ -66,7 +69,7 @@ class RetryPolicy:
 
     attempts: int = 5
     base_delay: float = 1.0  # seconds before the 2nd attempt; doubles each time
-    max_delay: float = 60.0  # cap of one wait, Retry-After included
+    max_delay: float = 60.0  # cap of one back-off wait of our own (Retry-After is honoured)
     timeout: float = 20.0  # seconds per request (connect, read, write)
     connect_timeout: float = 10.0  # seconds to open a connection
     first_contact_attempts: int = 2  # tries to connect to a host that has never answered
@@ -231,13 +234,16 @@ class HttpClient:
             delay = random.uniform(0.5, 1.0) * self.retry.base_delay * 2**attempt
             self._sleep(min(self.retry.max_delay, max(0.0, delay)))
             return 0.0
-        delay = min(self.retry.max_delay, max(0.0, hint))
+        # The wait asked for, in full: retrying sooner than asked only earns another refusal.
+        # One longer than what is left of the run's budget ends the run now, not after it.
+        delay = max(0.0, hint)
         with self._lock:
             if self.waited + delay > self.retry.max_total_wait:
+                asked = f"{delay:.0f} s" if delay < 86400 else f"{delay / 3600:.0f} h"
                 raise ServiceBusyError(
-                    f"{self.service}: the service keeps asking to wait ({delay:.0f} s more after "
-                    f"{self.waited:.0f} s in this run, limit {self.retry.max_total_wait:.0f} s); "
-                    "run the same command again later"
+                    f"{self.service}: the service asks to wait {asked} (after "
+                    f"{self.waited:.0f} s of waiting in this run, limit "
+                    f"{self.retry.max_total_wait:.0f} s); run the same command again later"
                 )
             self.waited += delay
         self._sleep(delay)
@@ -329,7 +335,7 @@ class HttpClient:
                         out.write(chunk)
                 return size
 
-        return self._with_retries(url, attempt, self.retry.download_deadline)
+        return self._with_retries(url, attempt, self.retry.download_deadline, service=False)
 
     def _timeout(self, deadline: float) -> httpx.Timeout:
         left = max(0.001, deadline - time.monotonic())
@@ -346,9 +352,14 @@ class HttpClient:
                 f"{self.service}: HTTP {status} for {short_url(url)}{_body_hint(response)}", status
             )
 
-    def _with_retries(self, url: str, attempt: Callable[[float], T], seconds: float) -> T:
+    def _with_retries(
+        self, url: str, attempt: Callable[[float], T], seconds: float, *, service: bool = True
+    ) -> T:
         """Run ``attempt`` under the host's rate limit until it succeeds, the attempts run out or
-        the deadline (``seconds`` from now, plus the waits the service asked for) passes."""
+        the deadline (``seconds`` from now, plus the waits the service asked for) passes.
+
+        ``service`` is False for a link the service handed out (a preview on a CDN): a host of
+        that kind that cannot be reached is that link's failure, not the service's."""
         self._check_link(url)
         last = "no attempt made"
         hint: float | None = None
@@ -374,6 +385,11 @@ class HttpClient:
                 raise BadLinkError(f"{self.service}: {short_url(url)}: {exc}") from None
             except httpx.TransportError as exc:  # timeouts, refused, reset, truncated
                 last, hint = _describe_transport_error(exc), None
+                if self._unreachable(url, exc, number + 1) and not service:
+                    raise FetchError(
+                        f"{self.service}: cannot connect to {urlsplit(url).netloc}, the host of "
+                        f"the link {short_url(url)} ({last})"
+                    ) from None
                 if self._unreachable(url, exc, number + 1):
                     also = f" and {self.address_note}" if self.address_note else ""
                     raise ServiceUnreachableError(
@@ -502,9 +518,16 @@ def _retry_after(response: httpx.Response) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
-    except ValueError:  # an HTTP date: rare for APIs; fall back to our own back-off
-        return None
+        seconds = float(value)
+    except ValueError:  # the other form: an HTTP date
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None  # unreadable: our own back-off
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _body_hint(response: httpx.Response) -> str:
