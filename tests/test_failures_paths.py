@@ -8,6 +8,7 @@ afterwards the whole temporary folder is walked to check that nothing was writte
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from genrekit.cli import app
 from genrekit.collect import FetchOptions, fetch
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
-from genrekit.extract import ExtractOptions, extract_dataset
+from genrekit.extract import ExtractOptions, extract_dataset, scan_input
 from genrekit.http import HttpClient, RateLimit, RetryPolicy
 from genrekit.naming import (
     MAX_NAME_BYTES,
@@ -64,6 +65,10 @@ def wav(path: Path, seed: int) -> Path:
     return path
 
 
+def digest(label: str) -> str:
+    return hashlib.sha256(label.encode()).hexdigest()[:8]
+
+
 # --- the sanitizer itself ---------------------------------------------------------------
 
 
@@ -82,6 +87,15 @@ def test_long_names_keep_a_stable_hash_and_stay_distinct() -> None:
     assert label_folder(a) != label_folder(b)
     assert len(label_folder(a).encode()) <= MAX_NAME_BYTES
     assert len(safe_name("é" * 300).encode()) <= MAX_NAME_BYTES  # cut on a character boundary
+
+
+def test_labels_that_clean_to_one_name_get_two_folders() -> None:
+    assert label_folder("a_b") == "a_b" and label_folder("rock") == "rock"
+    assert label_folder("a:b") == f"a_b~{digest('a:b')}"
+    assert label_folder("unlabelled") == "unlabelled"
+    for blank in ["", " ", "\t\n", "\x01"]:
+        with pytest.raises(ParameterError, match="empty genre label"):
+            label_folder(blank)
 
 
 def test_nfc_and_nfd_labels_are_one() -> None:
@@ -135,9 +149,31 @@ def test_extract_images_of_hostile_labels_stay_in_the_store(tmp_path: Path) -> N
     assert_only_inside(tmp_path, [store, *before])
     folders = sorted(p.name for p in (store / "images").iterdir())
     assert len(folders) == len(HOSTILE)  # one folder per label, none nested
-    assert "Old-Time _ Historic" in folders
+    # A label changed to be a name keeps a hash of itself: it cannot share another's folder.
+    assert f"Old-Time _ Historic~{digest('Old-Time / Historic')}" in folders
     assert all(p.is_dir() and len(list(p.iterdir())) == 2 for p in (store / "images").iterdir())
-    assert "_abs_path" in folders  # not /abs/path, outside every folder the walk sees
+    assert f"_abs_path~{digest('/abs/path')}" in folders  # not /abs/path, outside every folder
+
+
+def test_labels_that_clean_alike_keep_their_own_pictures(tmp_path: Path) -> None:
+    data = catalogued(tmp_path, ["a:b", "a_b", "a/b"])
+    store = tmp_path / "store"
+    summary = extract_dataset(data, store, ExtractOptions(clip_seconds=1.0, images=True))
+    assert summary.ok and summary.counts["done"] == 3, summary.failures
+    folders = {p.name: len(list(p.iterdir())) for p in (store / "images").iterdir()}
+    assert len(folders) == 3 and set(folders.values()) == {2}  # nothing overwritten
+
+
+def test_a_blank_label_is_refused_where_labels_enter(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="expected LABEL=KIND:VALUE"):
+        GenreQuery.parse("\x01=search:x")
+    with Catalog(tmp_path / "data") as catalog, pytest.raises(ParameterError, match="empty genre"):
+        catalog.add(TrackInfo("local", "1", "t", "a"), " ", "test", status="pending")
+    wav(tmp_path / "in" / " " / "song.wav", seed=1)  # a folder with a blank name
+    wav(tmp_path / "in" / "rock" / "song.wav", seed=2)
+    scan = scan_input(tmp_path / "in")
+    assert [f.genre for f in scan.files] == ["rock"]
+    assert scan.unlabelled == ["song.wav"]
 
 
 def test_nfc_and_nfd_labels_are_one_class_in_the_store(tmp_path: Path) -> None:

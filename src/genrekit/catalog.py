@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
-from genrekit.errors import CatalogError
+from genrekit.errors import CatalogError, ParameterError
 from genrekit.lock import FolderLock
 from genrekit.naming import normalize_label
 from genrekit.sources import TrackInfo
@@ -178,6 +178,8 @@ class Catalog:
         The label is stored normalized (:func:`~genrekit.naming.normalize_label`).
         """
         genre = normalize_label(genre)
+        if not genre:
+            raise ParameterError(f"{track.source}-{track.source_id}: an empty genre label")
         with self._lock:
             db = self._db
             known = db.execute(

@@ -215,8 +215,13 @@ def scan_input(in_dir: Path) -> DatasetScan:
         return DatasetScan(_catalogued(in_dir))
     files: list[SourceFile] = []
     others: list[Path] = []
+    unlabelled: list[Path] = []
     for genre_dir in sorted(p for p in in_dir.iterdir() if p.is_dir()):
         if genre_dir.name.startswith("."):
+            continue
+        if not normalize_label(genre_dir.name):  # a blank name: its audio has no label
+            found = sorted(genre_dir.rglob("*"))
+            unlabelled += [p for p in found if p.suffix.lower() in AUDIO_EXTENSIONS]
             continue
         for path in sorted(genre_dir.rglob("*")):
             # Not is_file(): a pipe or device named .mp3 is listed, so it fails with its reason.
@@ -228,7 +233,7 @@ def scan_input(in_dir: Path) -> DatasetScan:
             else:
                 others.append(path)
     loose = sorted(p for p in in_dir.iterdir() if not p.is_dir() and not p.name.startswith("."))
-    unlabelled = [p for p in loose if p.suffix.lower() in AUDIO_EXTENSIONS]
+    unlabelled += [p for p in loose if p.suffix.lower() in AUDIO_EXTENSIONS]
     others += [p for p in loose if p.suffix.lower() not in AUDIO_EXTENSIONS]
     if not files:
         raise FeatureStoreError(_no_tracks_message(in_dir, unlabelled, others))

@@ -72,6 +72,9 @@ def import_tracks(
                 source=source, source_id=sha[:16], title=local.path.stem, artist=""
             )
             genre = normalize_label(local.genre)
+            if not genre:
+                summary.failures.append(f"{local.path}: no genre label")
+                continue
             path = str(local.path.resolve())
             made: Path | None = None
             if copy:

@@ -88,8 +88,23 @@ def safe_id(text: str, *, max_bytes: int = MAX_TAG_BYTES) -> str:
 
 
 def label_folder(label: str) -> str:
-    """The folder name of a genre label: ``Old-Time / Historic`` -> ``Old-Time _ Historic``."""
-    return safe_name(normalize_label(label), fallback="unlabelled")
+    """The folder name of a genre label: ``rock`` -> ``rock``, ``Old-Time / Historic`` ->
+    ``Old-Time _ Historic~<hash>``.
+
+    A label that had to be changed to be a name gets a hash of the label, so it cannot share the
+    folder (and the pictures in it) of another label (``a:b`` and ``a_b``). Raises
+    :class:`ParameterError` for a label with nothing in it.
+    """
+    text = normalize_label(label)
+    if not text:
+        raise ParameterError(f"{label!r}: an empty genre label has no folder; name the genre")
+    cleaned = safe_part(text)
+    if cleaned == text and len(text.encode("utf-8")) <= MAX_NAME_BYTES:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+    room = MAX_NAME_BYTES - _HASH_CHARS - 1
+    head = cleaned.encode("utf-8")[:room].decode("utf-8", errors="ignore").rstrip(" .")
+    return f"{head or 'genre'}~{digest[:_HASH_CHARS]}"
 
 
 def track_file_name(artist: str, title: str, source: str, source_id: str, suffix: str) -> str:

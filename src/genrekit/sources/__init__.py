@@ -165,7 +165,7 @@ class GenreQuery:
     def parse(cls, text: str) -> GenreQuery:
         label, sep, rest = text.partition("=")
         kind, sep2, value = rest.partition(":")
-        if not (sep and sep2 and label.strip() and kind.strip() and value.strip()):
+        if not (sep and sep2 and normalize_label(label) and kind.strip() and value.strip()):
             raise ParameterError(
                 f"--genre {text!r}: expected LABEL=KIND:VALUE, e.g. jazz=playlist:1615514485 "
                 'or metal=search:"heavy metal"'
