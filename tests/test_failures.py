@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from genrekit import audio as audio_module
 from genrekit.audio import load, read
 from genrekit.errors import (
     AudioLoadError,
@@ -20,7 +21,7 @@ from genrekit.errors import (
     ParameterError,
     PartialDecodeWarning,
 )
-from tests.conftest import music_like
+from tests.conftest import EXAMPLES, music_like
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -63,6 +64,27 @@ def mp3_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     path = tmp_path_factory.mktemp("mp3") / "whole.mp3"
     sf.write(path, music_like(8.0, 44100, channels=2), 44100, format="MP3")
     return path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["zeros.mp3", "zeros.m4a"])
+def test_a_huge_file_of_junk_is_searched_for_audio_only_so_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setattr(audio_module, "SEARCH_BYTES", 2**20)
+    path = tmp_path / name
+    with path.open("wb") as out:
+        out.truncate(16 * 2**20)  # sparse: 16 MiB of zeros that take no disk
+    with pytest.raises(AudioLoadError, match="cannot be decoded") as caught:
+        load(path)
+    if name.endswith(".mp3"):  # FFmpeg's mp3 reader would read (and hold) all of it
+        assert "no audio found in the first 1 MiB of the file" in str(caught.value)
+
+
+def test_the_search_bound_does_not_limit_real_audio(monkeypatch: pytest.MonkeyPatch) -> None:
+    m4a = next(EXAMPLES.rglob("*.m4a"))
+    whole = load(m4a, sr=22050)[0]
+    monkeypatch.setattr(audio_module, "SEARCH_BYTES", 2**16)  # an eighth of the file: found early
+    assert np.array_equal(load(m4a, sr=22050)[0], whole)
 
 
 def test_truncated_mp3_decodes_what_it_can_and_says_so(tmp_path: Path, mp3_bytes: bytes) -> None:

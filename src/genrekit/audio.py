@@ -9,6 +9,7 @@ librosa does by default.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -18,7 +19,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +50,10 @@ Samples = npt.NDArray[np.float32]
 _FRAME_COUNT_SLACK = 2 * 1152
 # Seconds decoded and dropped before an FFmpeg seek target.
 _SEEK_PREROLL = 0.5
+SEARCH_BYTES = 64 * 2**20
+"""FFmpeg may read this much of a file before it must have found audio in it. Its mp3 reader
+otherwise searches a whole file of junk for a first frame, holding what it read: 2 GB of memory
+and 14 s for a 1 GB file of zeros named .mp3, unbounded for larger ones."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +212,7 @@ def duration(path: str | os.PathLike[str]) -> float | None:
         except Exception:  # any failure here: FFmpeg may know better
             pass
     try:
-        with _open_container(file) as container:
+        with file.open("rb") as raw, _open_container(_UntilAudio(raw)) as container:
             if container.duration is not None:
                 return float(container.duration) / av.time_base
     except Exception:  # the header says nothing usable; the caller decodes to find out
@@ -338,22 +343,34 @@ def _sndfile_reason(exc: BaseException) -> str:
 
 
 def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
-    import av  # imported here: FFmpeg's libraries take ~50 ms to load
+
+    try:
+        with file.open("rb") as raw:
+            return _decode_stream(_UntilAudio(raw), offset, duration)
+    except OSError as exc:
+        raise _DecoderError(_one_line(exc)) from exc
+
+
+def _decode_stream(reader: _UntilAudio, offset: float, duration: float | None) -> _Decoded:
+    import av
 
     chunks: list[Samples] = []
     have = 0
     partial: str | None = None
+    nothing_found = f"no audio found in the first {SEARCH_BYTES // 2**20} MiB of the file"
     try:
-        container = _open_container(file)
+        container = _open_container(reader)
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _DecoderError(_one_line(exc)) from exc
+        raise _DecoderError(nothing_found if reader.spent else _one_line(exc)) from exc
     with container:
         if not container.streams.audio:
             raise _DecoderError("the file has no audio stream")
         stream = container.streams.audio[0]
         sr_native = int(stream.codec_context.sample_rate or stream.rate or 0)
         if sr_native <= 0:
-            raise _DecoderError("the audio stream has no sample rate")
+            raise _DecoderError(
+                nothing_found if reader.spent else "the audio stream has no sample rate"
+            )
         want = None if duration is None else int(duration * sr_native)
         start = int(offset * sr_native)
         # FFmpeg converts every frame to planar float32 in the file's own layout and rate.
@@ -366,6 +383,7 @@ def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
                 target = (offset - _SEEK_PREROLL) / stream.time_base
                 container.seek(int(target), stream=stream, backward=True)
             for frame in container.decode(stream):
+                reader.found()
                 if position is None:
                     position = _frame_start(frame, sr_native)
                 for out in converter.resample(frame):
@@ -380,9 +398,11 @@ def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
                     break
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             if have == 0:
-                raise _DecoderError(_one_line(exc)) from exc
+                raise _DecoderError(nothing_found if reader.spent else _one_line(exc)) from exc
             partial = _one_line(exc)
     if have == 0:
+        if reader.spent:
+            raise _DecoderError(nothing_found)
         if offset:
             return _Decoded(np.zeros((0, 1), np.float32), sr_native)
         raise _DecoderError("no audio frames could be decoded")
@@ -398,7 +418,7 @@ def _decode_pyav(file: Path, offset: float, duration: float | None) -> _Decoded:
 _av_takes_metadata_errors = True
 
 
-def _open_container(file: Path) -> Any:
+def _open_container(reader: _UntilAudio) -> Any:
     """``av.open`` for reading, on every PyAV version from 12 on."""
     import av
 
@@ -406,12 +426,55 @@ def _open_container(file: Path) -> Any:
     av_open: Any = av.open  # its signature depends on the PyAV version
     if _av_takes_metadata_errors:
         try:
-            return av_open(str(file), metadata_errors="ignore")
+            return av_open(reader, "r", metadata_errors="ignore")
         except TypeError as exc:
             if "metadata_errors" not in str(exc):
                 raise
             _av_takes_metadata_errors = False
-    return av_open(str(file))
+            reader.seek(0)
+    return av_open(reader, "r")
+
+
+class _UntilAudio(io.RawIOBase):
+    """A file as FFmpeg reads it: at most :data:`SEARCH_BYTES` until :meth:`found` is called
+    (the first audio frame decoded), then without bound. Past the budget it reads as the end of
+    the file, and ``spent`` says so."""
+
+    def __init__(self, raw: BinaryIO, budget: int | None = None):
+        super().__init__()
+        self._raw = raw
+        self._left: int | None = SEARCH_BYTES if budget is None else budget
+        self.spent = False
+
+    @property
+    def name(self) -> str:  # FFmpeg's format probe weighs the file name's extension too
+        return str(self._raw.name)
+
+    def found(self) -> None:
+        self._left = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left is not None:
+            if self._left <= 0:
+                self.spent = True
+                return b""
+            size = self._left if size < 0 else min(size, self._left)
+        data = self._raw.read(size)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
 
 
 def _frame_start(frame: object, sr_native: int) -> int:
