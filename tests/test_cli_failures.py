@@ -291,6 +291,22 @@ def test_fetch_where_every_query_fails_is_nothing_fetched(
     assert not out.exists()
 
 
+def test_a_rerun_that_finds_only_given_up_tracks_says_so(
+    cli: Cli, httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeDeezer(httpserver, b"")
+    fake.playlists["5"] = [Song(1, "Gone", "Ann", 500)]
+    fake.preview_override[1] = lambda: Response("gone", status=404)  # fails for good
+    monkeypatch.setenv("GENREKIT_DEEZER_API", httpserver.url_for("/"))
+    out = tmp_path / "data"
+    first = cli("fetch", "deezer", "-g", "jazz=playlist:5", "-o", out, "--per-genre", "1")
+    assert first.code == 2 and "HTTP 404" in first.out
+    assert "(see above)" in first.err.splitlines()[-1]
+    again = cli("fetch", "deezer", "-g", "jazz=playlist:5", "-o", out, "--per-genre", "1")
+    assert again.code == 2 and "HTTP 404" not in again.out
+    assert "the one track these queries found failed for good in earlier runs" in again.err
+
+
 def test_fetch_exit_codes_all_done_and_some_failed(
     cli: Cli, httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

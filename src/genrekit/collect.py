@@ -89,6 +89,7 @@ class FetchSummary:
     downloaded: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     have: dict[str, int] = field(default_factory=dict)  # per genre, done after the run
+    given_up: int = 0  # tracks of these genres that failed for good, in this run or before
     interrupted: bool = False
 
     @property
@@ -180,6 +181,11 @@ def fetch(
             summary.waited = source.http.waited
             done = Counter(r.genre for r in catalog.rows(status="done") if r.source == source.name)
             summary.have = {genre: done[genre] for genre in genres}
+            summary.given_up = sum(
+                1
+                for r in catalog.rows(status="failed")
+                if r.source == source.name and r.genre in genres
+            )
     return summary
 
 

@@ -72,10 +72,21 @@ def fetch(
         from genrekit.sources.spotify import NO_PREVIEWS
 
         raise fail(f"no track had a preview. {NO_PREVIEWS}")
-    if not any(summary.have.values()):
+    if not any(summary.have.values()) and (summary.failures or summary.query_errors):
         raise fail(
             f"nothing was fetched into {out} (see above); check the --genre queries, or run "
             "the same command again later"
+        )
+    if not any(summary.have.values()) and summary.given_up:
+        found = "one track" if summary.given_up == 1 else f"{summary.given_up} tracks"
+        raise fail(
+            f"nothing was fetched into {out}: the {found} these queries found failed for good "
+            f"in earlier runs (genrekit catalog {out} says why); try other --genre queries"
+        )
+    if not any(summary.have.values()):
+        raise fail(
+            f"nothing was fetched into {out}: the queries found no track to download; "
+            "check the --genre queries"
         )
     if not summary.ok:
         raise typer.Exit(EXIT_FAILURES)
