@@ -8,6 +8,7 @@ array taken out; no PyTorch, except where a network's ``model.pt`` is the point.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -339,6 +340,14 @@ def test_classify_with_a_damaged_model_reads_no_audio(
     assert code == 2 and out == ""
     assert err.splitlines() == [err.rstrip("\n")] and err.startswith(f"error: {path}: ")
     assert says in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_model_path_that_is_a_pipe_says_what_it_is(tmp_path: Path) -> None:
+    pipe = tmp_path / "model.onnx"
+    os.mkfifo(pipe)
+    with pytest.raises(ModelError, match=r"model.onnx: not a regular file: a named pipe"):
+        load_model(pipe)  # neither waits on the pipe nor calls it "no such model"
 
 
 def test_models_command_lists_a_damaged_model_as_unusable(

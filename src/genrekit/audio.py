@@ -257,7 +257,7 @@ def _check_is_readable_file(file: Path) -> None:
         raise AudioLoadError(f"{file}: file is empty (0 bytes)")
 
 
-def not_a_file(path: Path) -> str | None:
+def not_a_file(path: Path, *, wanted: str = "an audio file") -> str | None:
     """None if ``path`` is a regular file (after following links); else what it is instead.
 
     Checked with ``os.stat`` before anything opens the file: reading a named pipe waits forever
@@ -282,7 +282,7 @@ def not_a_file(path: Path) -> str | None:
     else:
         kind = "a special file"
     via = f", through a link to {os.path.realpath(path)}" if path.is_symlink() else ""
-    return f"not a regular file: {kind}{via}; give an audio file"
+    return f"not a regular file: {kind}{via}; give {wanted}"
 
 
 def _decode_with_fallback(file: Path, offset: float, duration: float | None) -> _Decoded:

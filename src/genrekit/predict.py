@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from genrekit.audio import not_a_file
 from genrekit.constants import SILENCE_DB
 from genrekit.embedding import (
     BACKBONES,
@@ -190,6 +191,10 @@ def load_model(
         raise ModelError(f"{path}: no model.onnx in this folder{hint}")
     if path.suffix == ".onnx" and path.is_file():
         return Model(path, threads=threads)
+    if path.exists() and not path.is_dir():  # a pipe or device would block or never end
+        problem = not_a_file(path, wanted="an .onnx file or a model folder")
+        if problem is not None:
+            raise ModelError(f"{path}: {problem}")
     if name in available_models():
         resource = resources.files(_PRETRAINED) / f"{name}.onnx"
         with resources.as_file(resource) as file:
