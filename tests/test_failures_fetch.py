@@ -199,6 +199,7 @@ def test_a_redirect_to_a_local_address_is_refused(
         "_addresses",
         lambda host, port: ["93.184.215.14"] if port == public_port else real(host, port),
     )
+    monkeypatch.setattr(HttpClient, "_check_peer", lambda self, address: None)  # "public"
     server.expect_request("/p.mp3").respond_with_data(
         "", 302, {"Location": httpserver.url_for("/admin")}
     )
@@ -208,11 +209,27 @@ def test_a_redirect_to_a_local_address_is_refused(
     assert len(server.log) == 1 and httpserver.log == []
 
 
-def test_a_service_configured_on_loopback_may_use_it() -> None:
+def test_a_name_that_resolves_anew_to_a_local_address_is_refused_at_connect(
+    server: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for proxy in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    # The check sees a public address; the connection, resolving again, reaches loopback.
+    monkeypatch.setattr(http_module, "_addresses", lambda host, port: ["93.184.215.14"])
+    server.expect_request("/p.mp3").respond_with_data(MP3)
+    with client() as http, pytest.raises(BadLinkError, match=r"reached a private or local"):
+        http.download(server.url_for("/p.mp3"), tmp_path / "p.mp3")
+    assert server.log == []  # refused before the request was sent
+
+
+def test_a_service_configured_on_loopback_may_use_it_and_only_it(tmp_path: Path) -> None:
     with client() as local, client() as public:
         Deezer(local, "http://127.0.0.1:8080")
         Deezer(public, "http://93.184.215.14")
-        assert local.allow_private and not public.allow_private
+        assert local.allowed_kinds == {"loopback"} and not public.allowed_kinds
+        for metadata in ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x.mp3"]:
+            with pytest.raises(BadLinkError, match="private or local address"):
+                local.download(metadata, tmp_path / "x")  # refused before any connection
 
 
 # -- one odd item is one skipped or failed item ----------------------------------------------

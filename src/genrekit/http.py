@@ -33,6 +33,7 @@ import re
 import socket
 import threading
 import time
+import urllib.request
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -153,6 +154,8 @@ class HttpClient:
         self.address_note = address_note
         self.retry = retry
         self.allow_private = allow_private
+        self.allowed_kinds: set[str] = set()  # kinds of local address allowed (see below)
+        self._proxied = bool(set(urllib.request.getproxies()) & {"http", "https", "all"})
         self.waited = 0.0  # seconds waited on the service's requests (Retry-After, quota)
         self._sleep = sleep
         self._limits = dict(limits or {})
@@ -171,13 +174,12 @@ class HttpClient:
         )
 
     def allow_addresses_of(self, base: str) -> None:
-        """Allow private addresses if the service itself is configured at one (a test server)."""
+        """Allow the kind of local address the service itself is configured at (a test server on
+        loopback, a mirror on a private network), and only that kind: a service on loopback
+        does not open the link-local cloud metadata address or the private network."""
         host = urlsplit(base).hostname or ""
-        try:
-            if any(not _public(a) for a in _addresses(host, 80)):
-                self.allow_private = True
-        except OSError:
-            pass  # an unknown host: its requests fail with a clear message later
+        with contextlib.suppress(OSError):  # an unknown host: its requests fail clearly later
+            self.allowed_kinds |= {_kind(a) for a in _addresses(host, 80) if not _public(a)}
 
     def _check_link(self, url: str) -> None:
         """Refuse, before any request, a link that is not an absolute http(s) URL."""
@@ -202,11 +204,23 @@ class HttpClient:
             found = _addresses(url.host, url.port or (443 if url.scheme == "https" else 80))
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {url.host}: {exc}", request=request) from None
-        blocked = [a for a in found if not _public(a)]
+        blocked = [a for a in found if not _public(a) and _kind(a) not in self.allowed_kinds]
         if blocked:
             raise BadLinkError(
                 f"{self.service}: {short_url(str(url))} points to a private or local address "
                 f"({blocked[0]}); not followed"
+            )
+
+    def _check_peer(self, address: str) -> None:
+        """Refuse a connection that reached a private or local address: the name may have
+        resolved to a public one when :meth:`_check_url` looked, and to another now (DNS
+        rebinding). Behind a proxy the peer is the proxy, which does its own connecting."""
+        if self.allow_private or self._proxied:
+            return
+        if not _public(address) and _kind(address) not in self.allowed_kinds:
+            raise BadLinkError(
+                f"{self.service}: the connection reached a private or local address ({address}); "
+                "not followed"
             )
 
     def _note_answer(self, response: httpx.Response) -> None:
@@ -274,7 +288,7 @@ class HttpClient:
     ) -> Any:
         def attempt(deadline: float) -> Any:
             with (
-                _Watchdog(deadline) as watch,
+                _Watchdog(deadline, self._check_peer) as watch,
                 self._client.stream(
                     method,
                     url,
@@ -311,7 +325,7 @@ class HttpClient:
 
         def attempt(deadline: float) -> int:
             with (
-                _Watchdog(deadline) as watch,
+                _Watchdog(deadline, self._check_peer) as watch,
                 self._client.stream(
                     "GET", url, timeout=self._timeout(deadline), extensions={"trace": watch.trace}
                 ) as response,
@@ -428,8 +442,9 @@ class _Watchdog:
     """Shuts a request's socket when its deadline passes: per-read timeouts alone let a server
     that sends one byte every few seconds hold the request forever."""
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float, check_peer: Callable[[str], None]):
         self.deadline = deadline
+        self._check_peer = check_peer
         self.fired = False
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
@@ -441,6 +456,8 @@ class _Watchdog:
         if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
             stream = info.get("return_value")
             sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None and event == "connection.connect_tcp.complete":
+                self._check_peer(str(sock.getpeername()[0]))  # before the request is sent
             with self._lock:
                 self._socket = sock
                 if self.fired:
@@ -506,6 +523,18 @@ def _public(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
+
+
+def _kind(address: str) -> str:
+    """The kind of a non-public address: loopback, link-local, private or other."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    return "private" if ip.is_private else "other"
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
