@@ -1,6 +1,10 @@
-"""Convert musicnn's ``MSD_musicnn`` TensorFlow checkpoint to genrekit's PyTorch port and ONNX.
+"""Convert a musicnn TensorFlow checkpoint (``MSD_musicnn``, ``MTT_musicnn``) to genrekit's port.
 
-    python scripts/convert_musicnn.py            # needs the project's venv with the train extra
+    python scripts/convert_musicnn.py                         # MSD_musicnn (the default)
+    python scripts/convert_musicnn.py --model MTT_musicnn     # the MagnaTagATune tagger
+
+(needs the project's venv with the train extra). Both models have the same architecture and
+input chain; they differ in their weights and their 50 tags (``MSD_LABELS``, ``MTT_LABELS``).
 
 1. makes a throwaway virtual environment with TensorFlow 2.15 (CPU), librosa and the PyPI
    package ``musicnn`` 0.1.0 (ISC licence; its weights are inside the wheel). genrekit itself
@@ -12,10 +16,12 @@
    original on the same input patches and on patches made by genrekit's own input chain from the
    audio, and writes:
 
-   - ``src/genrekit/pretrained/msd-musicnn.onnx``: patches (n, 187, 96) in; taggram,
-     penultimate, mean_pool, max_pool out; the tags and input chain in its metadata;
-   - ``tests/data/musicnn_reference.npz``: TensorFlow's outputs for the example, so tests that
-     cannot run TensorFlow still check the port against the original.
+   - ``src/genrekit/pretrained/<name>.onnx`` (``msd-musicnn``, ``mtt-musicnn``): patches
+     (n, 187, 96) in; taggram, penultimate, mean_pool, max_pool out; the tags and input chain
+     in its metadata;
+   - ``tests/data/musicnn_reference.npz`` (MSD) or ``musicnn_mtt_reference.npz`` (MTT):
+     TensorFlow's outputs for four patches of the example, so tests that cannot run TensorFlow
+     still check the port against the original.
 
 ``--tf-python PATH`` reuses a Python that already has TensorFlow, librosa and musicnn.
 """
@@ -27,19 +33,41 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "src" / "genrekit" / "pretrained"
-REFERENCE = ROOT / "tests" / "data" / "musicnn_reference.npz"
 EXAMPLE = ROOT / "examples" / "metal" / "Muldjord - Armygeddon.mp3"
-MODEL = "MSD_musicnn"
-NAME = "msd-musicnn"
+
+
+@dataclass(frozen=True)
+class Converted:
+    """One musicnn model: its genrekit name, musicnn's label list and the test reference."""
+
+    name: str
+    labels: str  # the list's name in musicnn.configuration
+    reference: Path
+
+
+MODELS = {
+    "MSD_musicnn": Converted(
+        "msd-musicnn",
+        "MSD_LABELS",
+        ROOT / "tests" / "data" / "musicnn_reference.npz",
+    ),
+    "MTT_musicnn": Converted(
+        "mtt-musicnn",
+        "MTT_LABELS",
+        ROOT / "tests" / "data" / "musicnn_mtt_reference.npz",
+    ),
+}
 TF_REQUIREMENTS = ["tensorflow-cpu==2.15.1", "numpy<2", "librosa==0.11.*"]
 MUSICNN = "musicnn==0.1.0"
 TOLERANCE = 1e-4
 
-# Runs inside the TensorFlow environment: argv = [checkpoint npz out, reference npz out, audio].
+# Runs inside the TensorFlow environment:
+# argv = [checkpoint npz out, reference npz out, audio, model, name of its label list].
 INNER = r"""
 import os, sys
 import numpy as np
@@ -49,8 +77,9 @@ tf.compat.v1.disable_eager_execution()
 import musicnn
 from musicnn import configuration as config, models
 
-out_vars, out_ref, audio_path = sys.argv[1:4]
-prefix = os.path.join(os.path.dirname(musicnn.__file__), "MODEL") + "/"
+out_vars, out_ref, audio_path, model, labels = sys.argv[1:6]
+labels = getattr(config, labels)
+prefix = os.path.join(os.path.dirname(musicnn.__file__), model) + "/"
 reader = tf.compat.v1.train.NewCheckpointReader(prefix)
 names = [n for n in reader.get_variable_to_shape_map() if "Adam" not in n and "power" not in n]
 np.savez(out_vars, **{n.replace("/", "|"): reader.get_tensor(n) for n in names})
@@ -71,7 +100,7 @@ with tf.name_scope("model"):
     x = tf.compat.v1.placeholder(tf.float32, [None, n_frames, config.N_MELS])
     is_training = tf.compat.v1.placeholder(tf.bool)
     y, timbral, temporal, cnn1, cnn2, cnn3, mean_pool, max_pool, penultimate = models.define_model(
-        x, is_training, "MODEL", len(config.MSD_LABELS))
+        x, is_training, model, len(labels))
     taggram = tf.nn.sigmoid(y)
 sess = tf.compat.v1.Session()
 sess.run(tf.compat.v1.global_variables_initializer())
@@ -80,8 +109,8 @@ values = sess.run([taggram, penultimate, mean_pool, max_pool],
                   feed_dict={x: patches, is_training: False})
 np.savez(out_ref, patches=patches.astype(np.float32), audio=audio.astype(np.float32),
          taggram=values[0], penultimate=values[1], mean_pool=values[2], max_pool=values[3],
-         tags=np.array(config.MSD_LABELS))
-""".replace("MODEL", MODEL)
+         tags=np.array(labels))
+"""
 
 
 def tensorflow_python(work: Path) -> Path:
@@ -96,14 +125,23 @@ def tensorflow_python(work: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="MSD_musicnn")
     parser.add_argument("--tf-python", type=Path, default=None)
     args = parser.parse_args()
+    model_name: str = args.model
+    spec = MODELS[model_name]
 
     import numpy as np
     import torch
 
     from genrekit.audio import load
-    from genrekit.embedding import MSD_TAGS, N_MELS, PATCH_FRAMES, musicnn_input, musicnn_patches
+    from genrekit.embedding import (
+        BACKBONE_TAGS,
+        N_MELS,
+        PATCH_FRAMES,
+        musicnn_input,
+        musicnn_patches,
+    )
     from genrekit.musicnn import MusiCNN, export_onnx, from_tensorflow
 
     with tempfile.TemporaryDirectory(prefix="genrekit-musicnn-") as tmp:
@@ -111,7 +149,16 @@ def main() -> None:
         python = args.tf_python or tensorflow_python(work)
         variables_npz, reference_npz = work / "variables.npz", work / "reference.npz"
         subprocess.run(
-            [str(python), "-c", INNER, str(variables_npz), str(reference_npz), str(EXAMPLE)],
+            [
+                str(python),
+                "-c",
+                INNER,
+                str(variables_npz),
+                str(reference_npz),
+                str(EXAMPLE),
+                model_name,
+                spec.labels,
+            ],
             check=True,
         )
         with np.load(variables_npz) as data:
@@ -119,9 +166,10 @@ def main() -> None:
         with np.load(reference_npz) as data:
             reference = {name: data[name] for name in data.files}
 
-    if list(reference["tags"]) != MSD_TAGS:
-        sys.exit("musicnn's tag list differs from genrekit.embedding.MSD_TAGS")
-    model = MusiCNN()
+    tags = BACKBONE_TAGS[spec.name]
+    if list(reference["tags"]) != tags:
+        sys.exit(f"musicnn's {spec.labels} differs from genrekit.embedding's {spec.name} tags")
+    model = MusiCNN(n_tags=len(tags))
     model.load_state_dict(from_tensorflow(model, variables))
     model.eval()
 
@@ -146,16 +194,16 @@ def main() -> None:
         sys.exit(f"parity above {TOLERANCE}: not written")
 
     PRETRAINED.mkdir(parents=True, exist_ok=True)
-    onnx_path = PRETRAINED / f"{NAME}.onnx"
+    onnx_path = PRETRAINED / f"{spec.name}.onnx"
 
-    export_onnx(model.eval(), onnx_path)
+    export_onnx(model.eval(), onnx_path, named_weights=True)
     import onnx
 
     graph = onnx.load(str(onnx_path))
     meta = {
-        "name": NAME,
-        "source": f"musicnn 0.1.0 {MODEL} (Pons & Serra 2019), ISC licence",
-        "tags": MSD_TAGS,
+        "name": spec.name,
+        "source": f"musicnn 0.1.0 {model_name} (Pons & Serra 2019), ISC licence",
+        "tags": tags,
         "input": {
             "sr": 16000,
             "n_fft": 512,
@@ -170,17 +218,18 @@ def main() -> None:
     entry.key, entry.value = "genrekit", json.dumps(meta)
     onnx.save(graph, str(onnx_path))
 
-    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+    spec.reference.parent.mkdir(parents=True, exist_ok=True)
     keep = slice(0, 4)  # four patches (12 s) keep the test file small
     np.savez_compressed(
-        REFERENCE,
+        spec.reference,
         patches=reference["patches"][keep],
         taggram=reference["taggram"][keep],
         penultimate=reference["penultimate"][keep],
         mean_pool=reference["mean_pool"][keep],
         max_pool=reference["max_pool"][keep],
     )
-    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB) and {REFERENCE}")
+    size = onnx_path.stat().st_size / 1e6
+    print(f"wrote {onnx_path} ({size:.1f} MB) and {spec.reference}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""Build the int8 musicnn graph genrekit runs from the shipped float32 one.
+"""Build a backbone's int8 musicnn graph from its shipped float32 one.
 
-    python scripts/quantize_musicnn.py ../shared/data/gtzan-dev
+    python scripts/quantize_musicnn.py ../shared/data/gtzan-dev                  # msd-musicnn
+    python scripts/quantize_musicnn.py ../shared/data/gtzan-dev --backbone mtt-musicnn
 
 musicnn spends ~80 % of its time in its front end's five convolutions: two "timbral" ones (7
 frames x 38 or 67 bands, 204 filters each) and three "temporal" ones (128, 64, 32 frames x 1
 band). This script:
 
-1. rebuilds the PyTorch port from ``pretrained/msd-musicnn.onnx`` and exports it again in the
+1. rebuilds the PyTorch port from ``pretrained/<backbone>.onnx`` and exports it again in the
    port's cheaper layer order (the same numbers: max over bands before ReLU and batch norm,
    temporal convolutions per band; see ``genrekit.musicnn._FrontBranch``);
 2. quantizes the five front-end convolutions to int8 (weights per channel, activations per
@@ -16,7 +17,7 @@ band). This script:
 3. moves each timbral branch's max pool over bands before its dequantization (dequantizing is
    rising, so the result is the same) so that only the maxima are dequantized;
 4. measures the int8 graph against the float32 one on held-out patches (ids 00005-00009) and
-   writes ``pretrained/msd-musicnn-int8.onnx`` with those numbers in its metadata.
+   writes ``pretrained/<backbone>-int8.onnx`` with those numbers in its metadata.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from onnxruntime.quantization import (
 
 from genrekit.audio import load
 from genrekit.embedding import (
+    BACKBONES,
     OUTPUTS,
     SAMPLE_RATE,
     backbone_file,
@@ -51,8 +53,6 @@ from genrekit.embedding import (
 from genrekit.musicnn import MusiCNN, export_onnx, state_from_onnx
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "genrekit" / "pretrained"
-SOURCE = PRETRAINED / backbone_file("msd-musicnn", "float32")
-TARGET = PRETRAINED / backbone_file("msd-musicnn", "int8")
 QUANTIZED_CONVS = [f"/front.{i}/Conv" for i in range(5)]  # the front end's convolutions
 MIN_COSINE = 0.995  # of patch embeddings: refuse to write a graph that drifts further
 
@@ -71,9 +71,9 @@ class Patches(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime has n
         return next(self.batches, None)
 
 
-def export_float(path: Path) -> None:
+def export_float(source: Path, path: Path) -> None:
     model = MusiCNN()
-    model.load_state_dict(state_from_onnx(SOURCE))
+    model.load_state_dict(state_from_onnx(source))
     export_onnx(model.eval(), path)
 
 
@@ -153,7 +153,10 @@ def agreement(float_path: Path, int8_path: Path, patches: np.ndarray) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data_dir", type=Path, help="GTZAN-like folders of genre clips")
+    parser.add_argument("--backbone", choices=BACKBONES, default="msd-musicnn")
     args = parser.parse_args()
+    source = PRETRAINED / backbone_file(args.backbone, "float32")
+    target = PRETRAINED / backbone_file(args.backbone, "int8")
     calibration = sorted(args.data_dir.glob("*/*.0000[0-4].*"))
     held_out = sorted(args.data_dir.glob("*/*.0000[5-9].*"))
     if not calibration or not held_out:
@@ -164,7 +167,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="genrekit-quantize-") as tmp:
         exported, quantized = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
-        export_float(exported)
+        export_float(source, exported)
         quantize_static(
             str(exported),
             str(quantized),
@@ -181,10 +184,10 @@ def main() -> None:
         if moved != 2:
             sys.exit(f"expected the 2 timbral max pools to move, moved {moved}")
         source_meta = json.loads(
-            {p.key: p.value for p in onnx.load(str(SOURCE)).metadata_props}["genrekit"]
+            {p.key: p.value for p in onnx.load(str(source)).metadata_props}["genrekit"]
         )
         onnx.save(graph, str(quantized))
-        measured = agreement(SOURCE, quantized, check)
+        measured = agreement(source, quantized, check)
         print(json.dumps(measured, indent=2))
         if measured["min_cosine_patch_embedding"] < MIN_COSINE:
             sys.exit(f"int8 drifts from float32 (cosine < {MIN_COSINE}): not written")
@@ -201,8 +204,8 @@ def main() -> None:
         del graph.metadata_props[:]
         entry = graph.metadata_props.add()
         entry.key, entry.value = "genrekit", json.dumps(meta)
-        onnx.save(graph, str(TARGET))
-    print(f"wrote {TARGET} ({TARGET.stat().st_size / 1e6:.1f} MB)")
+        onnx.save(graph, str(target))
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ from genrekit.cli import app
 from genrekit.dataset import FeatureStore
 from genrekit.embed import embed_dataset
 from genrekit.embedding import (
+    BACKBONE_TAGS,
+    BACKBONES,
     EMBEDDING_SIZE,
     MSD_TAGS,
+    MTT_TAGS,
     N_MELS,
     PATCH_FRAMES,
     load_backbone,
@@ -30,45 +33,98 @@ from genrekit.training import TrainOptions, train
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "metal" / "Muldjord - Armygeddon.mp3"
-REFERENCE = Path(__file__).parent / "data" / "musicnn_reference.npz"
+DATA = Path(__file__).parent / "data"
+REFERENCES = {
+    "msd-musicnn": DATA / "musicnn_reference.npz",
+    "mtt-musicnn": DATA / "musicnn_mtt_reference.npz",
+}
+"""TensorFlow's own outputs of each musicnn model on 4 patches of EXAMPLE (convert_musicnn.py)."""
+
+
+def _reference(name: str) -> dict[str, np.ndarray]:
+    with np.load(REFERENCES[name]) as data:
+        return {key: data[key] for key in data.files}
 
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, np.ndarray]:
-    with np.load(REFERENCE) as data:
-        return {name: data[name] for name in data.files}
+    return _reference("msd-musicnn")
 
 
-def test_port_equals_tensorflow_on_the_same_patches(reference) -> None:
-    out = load_backbone(precision="float32").run(reference["patches"])
-    for name in ("taggram", "penultimate"):
-        assert np.abs(getattr(out, name) - reference[name]).max() < 1e-4, name
-    for name in ("mean_pool", "max_pool"):  # values up to ~100: float32's relative precision
-        np.testing.assert_allclose(getattr(out, name), reference[name], rtol=1e-4, atol=1e-4)
+@pytest.mark.parametrize("name", BACKBONES)
+def test_port_equals_tensorflow_on_the_same_patches(name: str) -> None:
+    reference = _reference(name)
+    out = load_backbone(name, precision="float32").run(reference["patches"])
+    for key in ("taggram", "penultimate"):
+        assert np.abs(getattr(out, key) - reference[key]).max() < 1e-4, key
+    for key in ("mean_pool", "max_pool"):  # values up to ~100: float32's relative precision
+        np.testing.assert_allclose(getattr(out, key), reference[key], rtol=1e-4, atol=1e-4)
 
 
-def test_port_equals_tensorflow_from_the_audio(reference) -> None:
+@pytest.mark.parametrize("name", BACKBONES)
+def test_port_equals_tensorflow_from_the_audio(name: str) -> None:
+    reference = _reference(name)
     y, _ = load(EXAMPLE, sr=16000)
     patches = musicnn_patches(musicnn_input(y))
     n = reference["patches"].shape[0]
     # genrekit's chain rounds like musicnn's: only float16 ties may differ, by one step.
     assert np.abs(patches[:n] - reference["patches"]).max() < 1e-3
-    out = load_backbone(precision="float32").run(patches[:n])
+    out = load_backbone(name, precision="float32").run(patches[:n])
     assert np.abs(out.taggram - reference["taggram"]).max() < 1e-4
     assert np.abs(out.penultimate - reference["penultimate"]).max() < 1e-4
 
 
-def test_pytorch_port_loads_the_onnx_weights_and_agrees(reference) -> None:
+def test_the_two_taggers_are_different_models() -> None:
+    """The MTT graph is not the MSD one relabelled: TensorFlow's outputs differ, and so do ours."""
+    msd, mtt = _reference("msd-musicnn"), _reference("mtt-musicnn")
+    assert np.array_equal(msd["patches"], mtt["patches"])
+    assert np.abs(msd["taggram"] - mtt["taggram"]).max() > 0.1
+    a = load_backbone("msd-musicnn", precision="float32").run(mtt["patches"])
+    assert np.abs(a.taggram - mtt["taggram"]).max() > 0.1
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_each_backbone_has_its_own_50_tags(name: str) -> None:
+    for precision in ("float32", "int8"):
+        backbone = load_backbone(name, precision=precision)
+        assert backbone.tags == BACKBONE_TAGS[name] == backbone.meta["tags"]
+        assert len(backbone.tags) == len(set(backbone.tags)) == 50
+        assert backbone.run(_reference(name)["patches"][:1]).taggram.shape == (1, 50)
+    assert BACKBONE_TAGS["mtt-musicnn"] is MTT_TAGS and BACKBONE_TAGS["msd-musicnn"] is MSD_TAGS
+    assert MTT_TAGS[:4] == ["guitar", "classical", "slow", "techno"] and MTT_TAGS[-1] == "choral"
+    assert {"opera", "choir", "new age", "indian", "metal"} <= set(MTT_TAGS)
+
+
+def test_a_backbone_file_with_foreign_tags_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedding, "_CACHE", {})
+    monkeypatch.setitem(embedding.BACKBONE_TAGS, "mtt-musicnn", MSD_TAGS)
+    with pytest.raises(ModelError, match=r"mtt-musicnn.*tags are not mtt-musicnn's"):
+        load_backbone("mtt-musicnn", precision="float32")
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_pytorch_port_loads_the_onnx_weights_and_agrees(name: str) -> None:
     torch = pytest.importorskip("torch")
     from genrekit.musicnn import MusiCNN, state_from_onnx
 
+    reference = _reference(name)
     model = MusiCNN()
-    model.load_state_dict(state_from_onnx(load_backbone(precision="float32").path))
+    model.load_state_dict(state_from_onnx(load_backbone(name, precision="float32").path))
     model.eval()
     with torch.no_grad():
         out = model.outputs(torch.from_numpy(reference["patches"]))
     assert np.abs(out["taggram"].numpy() - reference["taggram"]).max() < 1e-4
     assert np.abs(out["penultimate"].numpy() - reference["penultimate"]).max() < 1e-4
+
+
+def test_weights_are_not_read_from_a_graph_that_folded_them(tmp_path: Path) -> None:
+    """A folded export has no named convolution weights: refused, not silently left random."""
+    pytest.importorskip("torch")
+    from genrekit.musicnn import MusiCNN, export_onnx, state_from_onnx
+
+    export_onnx(MusiCNN().eval(), tmp_path / "folded.onnx")
+    with pytest.raises(ModelError, match=r"folded\.onnx: no named weights.*front\.0\.conv"):
+        state_from_onnx(tmp_path / "folded.onnx")
 
 
 def test_port_exports_to_onnx_in_its_cheaper_layer_order(reference, tmp_path: Path) -> None:
@@ -91,9 +147,11 @@ def test_port_exports_to_onnx_in_its_cheaper_layer_order(reference, tmp_path: Pa
     assert "MaxPool" in ops  # the timbral branches pool over bands before ReLU and batch norm
 
 
-def test_int8_graph_agrees_with_float32(reference) -> None:
-    fast, exact = load_backbone(precision="int8"), load_backbone(precision="float32")
-    assert fast.path.name == "msd-musicnn-int8.onnx" and fast.meta["precision"] == "int8"
+@pytest.mark.parametrize("name", BACKBONES)
+def test_int8_graph_agrees_with_float32(name: str) -> None:
+    reference = _reference(name)
+    fast, exact = load_backbone(name, precision="int8"), load_backbone(name, precision="float32")
+    assert fast.path.name == f"{name}-int8.onnx" and fast.meta["precision"] == "int8"
     a, b = exact.run(reference["patches"]), fast.run(reference["patches"])
     ea, eb = a.patch_embeddings(), b.patch_embeddings()
     cosine = (ea * eb).sum(axis=1) / np.linalg.norm(ea, axis=1) / np.linalg.norm(eb, axis=1)
@@ -132,6 +190,9 @@ def test_metal_example_is_tagged_metal() -> None:
     tags = load_backbone().outputs_of(y).tags()
     top = [MSD_TAGS[i] for i in np.argsort(tags)[::-1][:5]]
     assert {"metal", "heavy metal", "hard rock"} & set(top), top
+    mtt = load_backbone("mtt-musicnn").outputs_of(y).tags()
+    top = [MTT_TAGS[i] for i in np.argsort(mtt)[::-1][:5]]
+    assert {"metal", "rock"} <= set(top) and not {"classical", "quiet", "soft"} & set(top), top
 
 
 def test_patches_drop_the_tail_and_loop_short_clips() -> None:

@@ -1,16 +1,18 @@
-"""Pretrained music embeddings: musicnn's input chain and its ported model, without PyTorch.
+"""Pretrained music embeddings: musicnn's input chain and its ported models, without PyTorch.
 
-musicnn (Pons & Serra, 2019) was trained on the Million Song Dataset's 50 most common tags
-(rock, pop, jazz, electronic, Hip-Hop, heavy metal, ...). genrekit ships its ``MSD_musicnn``
-model converted to ONNX (``scripts/convert_musicnn.py``), so a clip's embedding needs only
-numpy and onnxruntime. Its input chain is musicnn's own, computed with genrekit's features:
-16 kHz mono, a 96-band mel power spectrogram (n_fft 512, hop 256), rounded to float16 as
-musicnn does, then ``log10(10000 x + 1)``, cut into patches of 187 frames (3 s).
+musicnn (Pons & Serra, 2019) ships two taggers of the same architecture: ``MSD_musicnn``, trained
+on the Million Song Dataset's 50 most common tags (rock, pop, jazz, electronic, Hip-Hop, heavy
+metal, ...), and ``MTT_musicnn``, trained on MagnaTagATune's 50 (classical, techno, opera,
+choral, sitar, ...). genrekit ships both converted to ONNX (``scripts/convert_musicnn.py``):
+``msd-musicnn`` and ``mtt-musicnn``, so a clip's embedding needs only numpy and onnxruntime.
+Their input chain is musicnn's own, computed with genrekit's features: 16 kHz mono, a 96-band
+mel power spectrogram (n_fft 512, hop 256), rounded to float16 as musicnn does, then
+``log10(10000 x + 1)``, cut into patches of 187 frames (3 s).
 
 A clip's embedding is the mean over its patches of the model's two temporal poolings (the mean
-and the maximum over time of its 753 mid-level features): 1,506 numbers. Of the layers tried on
-GTZAN's development set with a logistic regression (5 folds), these gave the best accuracy:
-85 % against 83 % for the penultimate layer and 80 % for the 50 tags.
+and the maximum over time of its 753 mid-level features): 1,506 numbers. Of the layers of
+``msd-musicnn`` tried on GTZAN's development set with a logistic regression (5 folds), these
+gave the best accuracy: 85 % against 83 % for the penultimate layer and 80 % for the 50 tags.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ N_MELS = 96
 PATCH_FRAMES = 187
 """3 s of musicnn frames: what its models were trained on."""
 OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
-BACKBONES = ("msd-musicnn",)
+BACKBONES = ("msd-musicnn", "mtt-musicnn")
 _PRETRAINED = "genrekit.pretrained"
 
 MSD_TAGS = [
@@ -94,6 +96,63 @@ MSD_TAGS = [
 ]
 """The 50 Million Song Dataset tags of ``MSD_musicnn``, in output order."""
 
+MTT_TAGS = [
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
+    "choral",
+]
+"""The 50 MagnaTagATune tags of ``MTT_musicnn``, in output order."""
+
+BACKBONE_TAGS = {"msd-musicnn": MSD_TAGS, "mtt-musicnn": MTT_TAGS}
+"""Each shipped backbone's tags, in output order."""
+
 Float32Array = npt.NDArray[np.float32]
 
 
@@ -125,7 +184,7 @@ def musicnn_patches(rep: npt.ArrayLike, *, patch: int = PATCH_FRAMES) -> Float32
 class BackboneOutputs:
     """Per-patch outputs of the backbone."""
 
-    taggram: Float32Array  # (patches, 50) tag probabilities
+    taggram: Float32Array  # (patches, 50) tag probabilities, in the backbone's tags' order
     penultimate: Float32Array  # (patches, 200)
     mean_pool: Float32Array  # (patches, 753)
     max_pool: Float32Array  # (patches, 753)
@@ -157,7 +216,10 @@ class Backbone:
         self.session, self.meta = open_session(path, threads=threads)
         self.name = name
         self.path = path
-        self.tags: list[str] = list(self.meta["tags"])
+        tags = self.meta.get("tags") if isinstance(self.meta, dict) else None
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ModelError(f"{path}: its genrekit metadata lists no tags; not a backbone")
+        self.tags: list[str] = tags
 
     def __repr__(self) -> str:
         return f"Backbone({self.name!r}, {len(self.tags)} tags)"
@@ -245,5 +307,8 @@ def load_backbone(
             with resources.as_file(file) as path:
                 if not path.is_file():
                     raise ModelError(f"backbone {name!r} is not installed ({path} is missing)")
-                _CACHE[key] = Backbone(path, name, threads=threads)
+                backbone = Backbone(path, name, threads=threads)
+            if backbone.tags != BACKBONE_TAGS[name]:
+                raise ModelError(f"{backbone.path}: its tags are not {name}'s; reinstall genrekit")
+            _CACHE[key] = backbone
         return _CACHE[key]

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genrekit.embedding import N_MELS
+from genrekit.errors import ModelError
 
 # tf.compat.v1.layers.batch_normalization's default epsilon
 BN_EPS = 1e-3
@@ -238,8 +239,10 @@ def from_tensorflow(
 def state_from_onnx(path: str | Path) -> dict[str, torch.Tensor]:
     """The port's weights read back from its ONNX export (for fine-tuning or checking it).
 
-    The shipped ONNX graph keeps every parameter as a named initializer (``model.<name>``);
-    batch norm's step counters are not in it and start at zero.
+    The shipped float32 graphs keep every parameter as a named initializer (``model.<name>``;
+    :func:`export_onnx` with ``named_weights``); batch norm's step counters are not in them and
+    start at zero. Raises :class:`~genrekit.errors.ModelError` naming the parameters a graph
+    lacks (one exported with its constants folded, or not a musicnn port).
     """
     import onnx
     from onnx import numpy_helper
@@ -250,14 +253,29 @@ def state_from_onnx(path: str | Path) -> dict[str, torch.Tensor]:
         for init in graph.initializer
         if init.name.startswith("model.")
     }
+    missing = [
+        name
+        for name in MusiCNN().state_dict()
+        if name not in state and not name.endswith("num_batches_tracked")
+    ]
+    if missing:
+        raise ModelError(
+            f"{path}: no named weights for {len(missing)} parameters of the port "
+            f"({', '.join(missing[:3])}, ...); read a graph exported with named_weights=True"
+        )
     for name, tensor in MusiCNN().state_dict().items():
         state.setdefault(name, tensor)
     return state
 
 
-def export_onnx(model: MusiCNN, path: str | Path) -> None:
+def export_onnx(model: MusiCNN, path: str | Path, *, named_weights: bool = False) -> None:
     """Write ``model`` (in eval mode) as the ONNX graph a :class:`~genrekit.embedding.Backbone`
-    runs: ``patches`` (batch, 187, 96) in; taggram, penultimate, mean_pool, max_pool out."""
+    runs: ``patches`` (batch, 187, 96) in; taggram, penultimate, mean_pool, max_pool out.
+
+    ``named_weights`` keeps every parameter as a named initializer, so that
+    :func:`state_from_onnx` reads the graph back (the shipped float32 graphs); onnxruntime folds
+    the front end's sign products when it opens the graph, so it runs as fast. Without it they
+    are folded here, as the int8 quantizer needs (a convolution's weights must be constants)."""
     from genrekit.embedding import OUTPUTS, PATCH_FRAMES
 
     class Export(nn.Module):
@@ -282,4 +300,5 @@ def export_onnx(model: MusiCNN, path: str | Path) -> None:
             dynamic_axes={"patches": {0: "batch"}} | {k: {0: "batch"} for k in OUTPUTS},
             opset_version=17,
             dynamo=False,
+            do_constant_folding=not named_weights,
         )
