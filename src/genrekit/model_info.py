@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from genrekit.constants import MIN_SECONDS
-from genrekit.embedding import BACKBONES, EMBEDDING_SIZE
+from genrekit.embedding import BACKBONE_TAGS, BACKBONES, EMBEDDING_SIZE
 from genrekit.errors import ModelError, ParameterError
 from genrekit.features import FeatureParams
 from genrekit.onnx_session import one_line
@@ -47,6 +47,17 @@ class ModelInfo:
     input_frames: int | None  # frames of the input when fixed, or None (any length)
     short_fill: str  # how training filled inputs longer than a clip: "loop" or "silence"
     backbone: str | None  # the backbone whose embeddings the model reads, or None
+    reads: tuple[str, ...] = ()  # a backbone model's input, in order: "<backbone>:embedding|tags"
+
+    @property
+    def input_size(self) -> int:
+        """Numbers in one input row of a backbone model (0 for a log-mel model)."""
+        return sum(part_size(part) for part in self.reads)
+
+    @property
+    def backbones(self) -> tuple[str, ...]:
+        """Every backbone the model's input comes from, in order of first use."""
+        return tuple(dict.fromkeys(part.split(":")[0] for part in self.reads))
 
     @property
     def frames(self) -> int | None:
@@ -105,9 +116,42 @@ def read_info(meta: dict[str, Any], where: str) -> ModelInfo:
             f"{where}: reads the embeddings of backbone {backbone!r}, which this genrekit does "
             f"not have (it has {', '.join(BACKBONES)})"
         )
+    reads = _reads(meta, backbone, where)
     return ModelInfo(
-        architecture, classes, params, float(clip), window, frames, short_fill, backbone
+        architecture, classes, params, float(clip), window, frames, short_fill, backbone, reads
     )
+
+
+READ_KINDS = ("embedding", "tags")
+"""What a backbone model may read of a backbone: its clip embedding, or its tag means."""
+
+
+def part_size(part: str) -> int:
+    backbone, kind = part.split(":")
+    return EMBEDDING_SIZE if kind == "embedding" else len(BACKBONE_TAGS[backbone])
+
+
+def _reads(meta: dict[str, Any], backbone: str | None, where: str) -> tuple[str, ...]:
+    """The parts of a backbone model's input (``reads``); by default its backbone's embedding."""
+    found = meta.get("reads")
+    if backbone is None:
+        if found:
+            raise ModelError(f"{where}: reads {found!r:.80} but names no backbone")
+        return ()
+    if found is None:
+        return (f"{backbone}:embedding",)
+    if not isinstance(found, list) or not found:
+        raise ModelError(f"{where}: reads={found!r:.80} is not a list of inputs")
+    for part in found:
+        name, _, kind = part.partition(":") if isinstance(part, str) else ("", "", "")
+        if name not in BACKBONES or kind not in READ_KINDS:
+            raise ModelError(
+                f"{where}: reads {part!r:.80}, not one of <backbone>:{'|'.join(READ_KINDS)} with "
+                f"a backbone this genrekit has ({', '.join(BACKBONES)})"
+            )
+    if found[0] != f"{backbone}:embedding":
+        raise ModelError(f"{where}: reads {found[0]!r} first, not its backbone's embedding")
+    return tuple(found)
 
 
 def _classes(found: Any, where: str) -> tuple[str, ...]:
@@ -153,8 +197,8 @@ def check_graph(session: Any, info: ModelInfo, where: str) -> str:
     if graph_input.type != "tensor(float)":
         raise ModelError(f"{where}: input {graph_input.name!r} is {graph_input.type}, not float")
     if info.backbone is not None:
-        wanted: list[int | None] = [None, EMBEDDING_SIZE]
-        what = ["batch", f"{info.backbone} embedding of {EMBEDDING_SIZE}"]
+        wanted: list[int | None] = [None, info.input_size]
+        what = ["batch", f"{' + '.join(info.reads)} ({info.input_size} numbers)"]
     else:
         wanted = [None, info.params.n_mels, info.frames]
         what = ["batch", f"n_mels={info.params.n_mels}", _frames_text(info)]
@@ -190,7 +234,7 @@ def _dry_run(session: Any, name: str, info: ModelInfo, where: str) -> None:
     """One run on a silent input: a graph that fails, or answers other than one probability per
     class, fails here rather than on every track."""
     if info.backbone is not None:
-        shape: tuple[int, ...] = (1, EMBEDDING_SIZE)
+        shape: tuple[int, ...] = (1, info.input_size)
     else:
         frames = info.frames or info.params.n_frames(int(info.clip_seconds * info.params.sr))
         shape = (1, info.params.n_mels, frames)
