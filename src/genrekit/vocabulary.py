@@ -19,7 +19,7 @@ head answers) and a development set of freely licensed music, never the check se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,7 +121,7 @@ def fit_gates(
 
 
 def tag_columns(
-    genres: Sequence[TagGenre], backbone_tags: dict[str, Sequence[str]], order: Sequence[str]
+    genres: Sequence[TagGenre], backbone_tags: Mapping[str, Sequence[str]], order: Sequence[str]
 ) -> list[list[int]]:
     """For each genre, its tags' columns in a row that joins the backbones' tag means in
     ``order``; raises :class:`ParameterError` for a tag a backbone does not have."""
