@@ -28,6 +28,8 @@ from tests.stores import SR, genre_audio, make_store
 @pytest.fixture(scope="module")
 def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A tiny CNN is trained here: the tests that use it need PyTorch, the others run without.
+    # Its genres are clicks, noise and tones, the very sounds that are not music: it is asked
+    # with check_music=False (--no-music-check); tests/test_music_check.py tests the check.
     pytest.importorskip("torch", reason="training the tiny test CNN needs PyTorch")
     root = tmp_path_factory.mktemp("classify")
     store = make_store(root, ("clicks", "noise", "tones"), 10, seed=3)
@@ -53,7 +55,7 @@ def songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_classifies_files_of_each_genre(onnx_model: Path, songs: Path) -> None:
     model = load_model(onnx_model)
     for genre in ("clicks", "noise", "tones"):
-        prediction = classify(songs / f"{genre}.wav", model=model)
+        prediction = classify(songs / f"{genre}.wav", model=model, check_music=False)
         assert prediction.genre == genre
         assert next(iter(prediction.probabilities)) == genre
         assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
@@ -65,9 +67,9 @@ def test_arrays_short_clips_and_segments(onnx_model: Path) -> None:
     rng = np.random.default_rng(7)
     y = genre_audio("tones", rng)[: SR * 2]
     stereo_44k = np.repeat(np.interp(np.arange(0, y.size, 0.5), np.arange(y.size), y)[None], 2, 0)
-    assert classify(stereo_44k, sr=44100, model=model).genre == "tones"
+    assert classify(stereo_44k, sr=44100, model=model, check_music=False).genre == "tones"
     long = np.concatenate([genre_audio("noise", rng) for _ in range(5)])  # 10 s
-    prediction = classify(long, sr=SR, model=model, segments=True)
+    prediction = classify(long, sr=SR, model=model, segments=True, check_music=False)
     assert prediction.segments and all(s.genre == "noise" for s in prediction.segments)
     assert prediction.segments[0].start == 0.0
     assert prediction.segments[-1].end == pytest.approx(10.0, abs=0.05)
@@ -93,7 +95,7 @@ def test_long_tracks_are_sampled_not_read_whole(onnx_model: Path, tmp_path: Path
     y = np.concatenate([genre_audio("clicks", rng) for _ in range(150)])  # 5 minutes
     path = tmp_path / "long.flac"
     sf.write(path, y.astype(np.float32), SR)
-    prediction = classify(path, model=load_model(onnx_model), segments=True)
+    prediction = classify(path, model=load_model(onnx_model), segments=True, check_music=False)
     assert prediction.heard < 60  # only sampled windows
     assert prediction.duration == pytest.approx(300.0, abs=0.1)
     assert prediction.genre == "clicks"
@@ -111,7 +113,7 @@ def test_short_timeline_has_a_segment_per_window(onnx_model: Path) -> None:
         [genre_audio("noise", rng), np.zeros(SR * 4), genre_audio("tones", rng)]
     )  # 2 s of noise, 4 s of silence, 2 s of tones
     model = load_model(onnx_model)
-    prediction = classify(y, sr=SR, model=model, segments=True)
+    prediction = classify(y, sr=SR, model=model, segments=True, check_music=False)
     width = model.window_seconds
     assert width is not None
     timeline = prediction.segments
@@ -153,10 +155,13 @@ def test_arrays_are_checked_like_files(onnx_model: Path) -> None:
         classify(genre_audio("noise", rng)[: SR // 5], sr=SR, model=model)
     with pytest.raises(AudioTooShortError):
         classify(np.zeros(0, np.float32), sr=SR, model=model)
-    with pytest.raises(SilentAudioError, match="silent"):
-        classify(np.zeros(SR * 3, np.float32), sr=SR, model=model)
-    with pytest.raises(SilentAudioError):  # too quiet to tell: -80 dBFS
-        classify(1e-4 * rng.standard_normal(SR * 3), sr=SR, model=model)
+    # Silence is an answer with no genre; an error (as it was) with the music check off.
+    for quiet in (np.zeros(SR * 3, np.float32), 1e-4 * rng.standard_normal(SR * 3)):  # -80 dBFS
+        answer = classify(quiet, sr=SR, model=model)
+        assert answer.genre is None and answer.probabilities == {}
+        assert answer.reason == "silent: never louder than -60 dBFS"
+        with pytest.raises(SilentAudioError, match="silent"):
+            classify(quiet, sr=SR, model=model, check_music=False)
     with pytest.raises(ParameterError, match="NaN"):
         classify(np.full(SR, np.nan), sr=SR, model=model)
 
@@ -182,8 +187,11 @@ def test_truncated_mp3_is_classified_from_what_decodes(example_clip: Path, tmp_p
 def test_silence_and_too_short_get_clear_answers(onnx_model: Path, tmp_path: Path) -> None:
     model = load_model(onnx_model)
     sf.write(tmp_path / "silence.wav", np.zeros(SR * 3, np.float32), SR)
+    assert classify(tmp_path / "silence.wav", model=model).reason == (
+        "silent: never louder than -60 dBFS"
+    )
     with pytest.raises(SilentAudioError, match="silent"):
-        classify(tmp_path / "silence.wav", model=model)
+        classify(tmp_path / "silence.wav", model=model, check_music=False)
     sf.write(tmp_path / "blip.wav", np.full(SR // 10, 0.3, np.float32), SR)
     with pytest.raises(AudioTooShortError):
         classify(tmp_path / "blip.wav", model=model)
@@ -214,7 +222,16 @@ def music(songs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_folder_streams_json_lines_and_names_files_relative(onnx_model: Path, music: Path) -> None:
     result = CliRunner().invoke(
-        app, ["classify", str(music), "--model", str(onnx_model), "--format", "json"]
+        app,
+        [
+            "classify",
+            str(music),
+            "--model",
+            str(onnx_model),
+            "--format",
+            "json",
+            "--no-music-check",
+        ],
     )
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -247,6 +264,7 @@ def test_table_names_tracks_relative_to_the_folder(onnx_model: Path, music: Path
             "--model",
             str(onnx_model),
             "--segments",
+            "--no-music-check",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -264,13 +282,13 @@ def test_csv_is_rectangular_whatever_k_and_genres(onnx_model: Path, music: Path)
         (["-k", "5", "--genres", "TONES,clicks"], ["tones", "clicks"]),
     ):
         args = ["classify", str(music), "--model", str(onnx_model), "--format", "csv", *extra]
-        result = runner.invoke(app, args)
+        result = runner.invoke(app, [*args, "--no-music-check"])
         assert result.exit_code == 1
         rows = list(csv.reader(io.StringIO(result.stdout)))
-        assert rows[0] == ["file", "genre", *(f"p_{g}" for g in genres)]
+        assert rows[0] == ["file", "genre", "reason", *(f"p_{g}" for g in genres)]
         assert [r[0] for r in rows[1:]] == ["clicks/a/song.wav", "tones/b/song.wav"]
         assert all(len(r) == len(rows[0]) for r in rows)
-        assert all(sum(float(p) for p in r[2:]) == pytest.approx(1.0, abs=1e-3) for r in rows[1:])
+        assert all(sum(float(p) for p in r[3:]) == pytest.approx(1.0, abs=1e-3) for r in rows[1:])
     result = runner.invoke(
         app, ["classify", str(music), "--model", str(onnx_model), "--format", "csv", "--segments"]
     )
@@ -286,9 +304,8 @@ def test_ctrl_c_keeps_what_was_done_and_exits_130(
         return classify(path, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("genrekit.classify_batch.classify", interrupted_at_the_third)
-    result = CliRunner().invoke(
-        app, ["classify", str(music), "--model", str(onnx_model), "--format", "csv", "-j", "1"]
-    )
+    args = ["classify", str(music), "--model", str(onnx_model), "--format", "csv", "-j", "1"]
+    result = CliRunner().invoke(app, [*args, "--no-music-check"])
     assert result.exit_code == 130
     assert [r[0] for r in csv.reader(io.StringIO(result.stdout))] == [
         "file",
@@ -360,14 +377,15 @@ def test_csv_table_and_segments_output(onnx_model: Path, songs: Path) -> None:
             "csv",
             "-k",
             "2",
+            "--no-music-check",
         ],
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "file,genre,p_clicks,p_noise,p_tones" and lines[1].split(",")[1] == "noise"
-    result = runner.invoke(
-        app, ["classify", str(songs / "noise.wav"), "--model", str(onnx_model), "--segments"]
-    )
+    assert lines[0] == "file,genre,reason,p_clicks,p_noise,p_tones"
+    assert lines[1].split(",")[1:3] == ["noise", ""]
+    args = ["classify", str(songs / "noise.wav"), "--model", str(onnx_model), "--segments"]
+    result = runner.invoke(app, [*args, "--no-music-check"])
     assert result.exit_code == 0 and "0:00 noise" in result.output
 
 

@@ -19,7 +19,14 @@ from pathlib import Path
 from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import AudioLoadError, GenrekitError, ParameterError, reason_about
 from genrekit.extract import default_workers
-from genrekit.predict import Model, Prediction, check_genres, classify, load_model
+from genrekit.predict import (
+    Model,
+    Prediction,
+    check_confidence,
+    check_genres,
+    classify,
+    load_model,
+)
 
 
 @dataclass(frozen=True)
@@ -99,18 +106,31 @@ def classify_each(
     genres: list[str] | None = None,
     tags: bool = False,
     workers: int = 1,
+    min_confidence: float | None = None,
+    check_music: bool = True,
 ) -> Iterator[Outcome]:
     """An :class:`Outcome` per file, in the order of ``files``, each as soon as it is ready.
 
     At most two files per worker are in flight: when the caller stops (``break``, or
     ``KeyboardInterrupt`` while waiting), files not started are never started and the few in
-    flight finish first. ``genres`` are checked before any file is read.
+    flight finish first. ``genres`` are checked before any file is read. ``min_confidence`` and
+    ``check_music`` are :func:`~genrekit.predict.classify`'s: a track that gets no genre is an
+    outcome with a prediction (its ``reason`` says why), not a failure.
     """
     genres = check_genres(model, genres) if genres else None
+    check_confidence(min_confidence)
 
     def one(file: AudioFile) -> Outcome:
         try:
-            found = classify(file.path, model=model, segments=segments, genres=genres, tags=tags)
+            found = classify(
+                file.path,
+                model=model,
+                segments=segments,
+                genres=genres,
+                tags=tags,
+                min_confidence=min_confidence,
+                check_music=check_music,
+            )
         except GenrekitError as exc:
             return Outcome(file, error=reason_about(file.path, exc))
         except Exception as exc:  # a decoder's surprise must not end the batch
@@ -144,15 +164,25 @@ def classify_many(
     genres: list[str] | None = None,
     workers: int | None = None,
     tags: bool = False,
+    min_confidence: float | None = None,
+    check_music: bool = True,
 ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
-    """Predictions for the files that worked, and (file, reason) for those that did not."""
+    """Predictions for the files that worked (some perhaps with no genre, and a ``reason``), and
+    (file, reason) for those that did not."""
     threads = batch_workers(workers, len(files))
     loaded = load_for_batch(model, threads)
     results: list[Prediction] = []
     failures: list[tuple[Path, str]] = []
     named = [f if isinstance(f, AudioFile) else AudioFile(Path(f), str(f)) for f in files]
     for outcome in classify_each(
-        named, loaded, segments=segments, genres=genres, tags=tags, workers=threads
+        named,
+        loaded,
+        segments=segments,
+        genres=genres,
+        tags=tags,
+        workers=threads,
+        min_confidence=min_confidence,
+        check_music=check_music,
     ):
         if outcome.prediction is not None:
             results.append(outcome.prediction)

@@ -9,6 +9,7 @@ per track, and on demand a timeline of at most ``MAX_SEGMENTS`` segments.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -37,6 +38,7 @@ from genrekit.errors import ModelError, ParameterError, SilentAudioError
 from genrekit.features import log_mel_and_mfcc, loop_frames
 from genrekit.listen import Track, Window, listen, loudness
 from genrekit.model_info import check_graph, read_onnx_info
+from genrekit.music_check import check as music_check
 from genrekit.onnx_session import one_line, open_session
 
 DEFAULT_MODEL = "gtzan-musicnn"
@@ -67,16 +69,21 @@ class Segment:
 
     start: float  # seconds
     end: float
-    genre: str  # "" when silent
+    genre: str  # "" when no genre is told: silent, or ``reason`` says why
     probabilities: dict[str, float]
     silent: bool = False  # mostly silence: no genre told
+    reason: str | None = None  # why no genre, when it is not silence (e.g. "not music: ...")
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """The genre of a track, with every genre's probability (highest first)."""
+    """The genre of a track, with every genre's probability (highest first).
 
-    genre: str
+    ``genre`` is None when the track gets no genre, and ``reason`` says why: silence, audio
+    that is not music (:mod:`genrekit.music_check`), or a top probability under
+    ``min_confidence``. The probabilities are still given (none for silence)."""
+
+    genre: str | None
     probabilities: dict[str, float]
     source: str | None = None  # the file, when classified from a file
     duration: float | None = None  # the track's length in seconds
@@ -84,6 +91,7 @@ class Prediction:
     tags: dict[str, float] = field(default_factory=dict)  # the backbone's tags, when asked
     damage: str | None = None  # why only part of a damaged file was decoded
     heard: float = 0.0  # seconds of audio the answer was judged from (its windows)
+    reason: str | None = None  # why no genre is told (``genre`` None)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return list(self.probabilities.items())[:k]
@@ -213,6 +221,8 @@ def classify(
     segments: bool = False,
     genres: list[str] | None = None,
     tags: bool = False,
+    min_confidence: float | None = None,
+    check_music: bool = True,
 ) -> Prediction:
     """The genre of a file or of samples (``sr`` required for samples).
 
@@ -222,25 +232,70 @@ def classify(
     each. ``genres`` restricts the answer to a subset of the model's genres (any case;
     probabilities are renormalized over it); ``tags`` adds the pretrained backbone's tags.
 
-    Raises :class:`SilentAudioError` for silence, :class:`AudioTooShortError` for under
-    ``MIN_SECONDS`` of audio (a file's or an array's) and the loader's errors for a file that
-    cannot be read. A damaged file is classified from what decodes, and ``damage`` says why.
+    No genre is told (``genre`` None, ``reason`` why) for audio that is not music or too quiet
+    to judge (:mod:`genrekit.music_check`; ``check_music=False`` turns the check off, for a
+    model of other sounds), for silence, and when the top probability, after ``genres``, is
+    under ``min_confidence`` (0 to 1). Segments of a timeline are judged the same way.
+
+    Raises :class:`AudioTooShortError` for under ``MIN_SECONDS`` of audio (a file's or an
+    array's), :class:`SilentAudioError` for silence when ``check_music`` is off, and the
+    loader's errors for a file that cannot be read. A damaged file is classified from what
+    decodes, and ``damage`` says why.
     """
+    check_confidence(min_confidence)
     model = model if isinstance(model, Model) else load_model(model)
     keep = [model.classes.index(g) for g in check_genres(model, genres)]
     source = str(audio) if isinstance(audio, str | os.PathLike) else None
     rate = SAMPLE_RATE if model.backbone is not None else model.params.sr
     track = Track(audio, sr=rate, source_sr=sr)
-    if model.backbone is not None:
-        prediction = _classify_embeddings(model, model.backbone, track, keep, segments)
-    else:
-        prediction = _classify_log_mel(model, track, keep, segments)
-        if tags:
-            backbone = load_backbone()
-            tagged = Track(audio, sr=SAMPLE_RATE, source_sr=sr)
-            heard = _backbone_run(backbone, listen(tagged, BACKBONE_PATCHES, PATCH_SECONDS))
-            prediction = replace(prediction, tags=_track_tags(backbone, [heard]))
+    judge = _Judge(rate, check_music, min_confidence)
+    try:
+        if model.backbone is not None:
+            prediction = _classify_embeddings(model, model.backbone, track, keep, segments, judge)
+        else:
+            prediction = _classify_log_mel(model, track, keep, segments, judge)
+    except SilentAudioError:
+        if not check_music:
+            raise
+        # Silence is an answer, as "too quiet" is: no genre, and why (not a failed file).
+        reason = f"silent: never louder than {SILENCE_DB:g} dBFS"
+        return Prediction(None, {}, source, track.length, damage=track.damage, reason=reason)
+    if model.backbone is None and tags:
+        backbone = load_backbone()
+        tagged = Track(audio, sr=SAMPLE_RATE, source_sr=sr)
+        heard = _backbone_run(backbone, listen(tagged, BACKBONE_PATCHES, PATCH_SECONDS))
+        prediction = replace(prediction, tags=_track_tags(backbone, [heard]))
     return replace(prediction, source=source, duration=track.length, damage=track.damage)
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """Whether some windows get a genre: not when they are not music, or the model is unsure."""
+
+    sr: int
+    check_music: bool
+    min_confidence: float | None
+
+    def reason(self, windows: list[Window], probabilities: dict[str, float]) -> str | None:
+        """Why these windows, with these (ranked) probabilities, get no genre; None if they do."""
+        if self.check_music:
+            why = music_check([w.y for w in windows], self.sr)
+            if why is not None:
+                return why
+        top, p = next(iter(probabilities.items()))
+        least = self.min_confidence
+        if least is not None and p < least:
+            # Rounded down, so that the two numbers never read the same ("49 % < 50 %").
+            return f"unsure: top genre {top} {math.floor(100 * p)} % < {100 * least:g} %"
+        return None
+
+
+def check_confidence(min_confidence: float | None) -> None:
+    """Raises :class:`ParameterError` unless ``min_confidence`` is None or from 0 to 1."""
+    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:  # NaN too
+        raise ParameterError(
+            f"min_confidence={min_confidence!r} must be a probability from 0 to 1 (0.5 for 50 %)"
+        )
 
 
 def check_genres(model: Model, genres: list[str] | None) -> list[str]:
@@ -268,7 +323,7 @@ def _backbone_run(backbone: Backbone, windows: list[Window]) -> BackboneOutputs:
 
 
 def _classify_embeddings(
-    model: Model, backbone: Backbone, track: Track, keep: list[int], segments: bool
+    model: Model, backbone: Backbone, track: Track, keep: list[int], segments: bool, judge: _Judge
 ) -> Prediction:
     """A backbone model: the track's embedding (mean over its patches) through the head."""
     heard = listen(track, BACKBONE_PATCHES, PATCH_SECONDS)
@@ -280,26 +335,37 @@ def _classify_embeddings(
     if segments:
         parts = track.timeline(MAX_SEGMENTS, PATCH_SECONDS)
         each = _backbone_run(backbone, [w for _, _, w in parts]).patch_embeddings()
-        found = _segments(parts, names, _renormalized(model.probabilities(each), keep))
+        found = _segments(parts, names, _renormalized(model.probabilities(each), keep), judge)
+    reason = judge.reason(heard, result)
     return Prediction(
-        next(iter(result)),
+        None if reason else next(iter(result)),
         result,
         heard=sum(w.y.size for w in heard) / SAMPLE_RATE,
         segments=found,
         tags=_track_tags(backbone, [outputs]),
+        reason=reason,
     )
 
 
 def _segments(
-    parts: list[tuple[float, float, Window]], names: list[str], probs: npt.NDArray[np.float32]
+    parts: list[tuple[float, float, Window]],
+    names: list[str],
+    probs: npt.NDArray[np.float32],
+    judge: _Judge,
 ) -> list[Segment]:
-    """The timeline: a genre per segment, none for a segment that is mostly silence."""
-    return [
-        Segment(start, end, names[int(p.argmax())], _ranked(names, p))
-        if window.loud
-        else Segment(start, end, "", {}, silent=True)
-        for (start, end, window), p in zip(parts, probs, strict=True)
-    ]
+    """The timeline: a genre per segment; none for a segment that is mostly silence, or that
+    ``judge`` gives a reason for."""
+    found = []
+    for (start, end, window), p in zip(parts, probs, strict=True):
+        if not window.loud:
+            found.append(Segment(start, end, "", {}, silent=True))
+            continue
+        ranked = _ranked(names, p)
+        reason = judge.reason([window], ranked)
+        found.append(
+            Segment(start, end, "" if reason else next(iter(ranked)), ranked, reason=reason)
+        )
+    return found
 
 
 def _track_tags(backbone: Backbone, found: list[BackboneOutputs]) -> dict[str, float]:
@@ -313,7 +379,9 @@ def _renormalized(probs: npt.NDArray[np.float32], keep: list[int]) -> npt.NDArra
     return out
 
 
-def _classify_log_mel(model: Model, track: Track, keep: list[int], segments: bool) -> Prediction:
+def _classify_log_mel(
+    model: Model, track: Track, keep: list[int], segments: bool, judge: _Judge
+) -> Prediction:
     """A log-mel model: the mean of its windows' probabilities (one input for whole-clip models)."""
     width = model.window_seconds
     if width is None:  # a whole-clip model reads what it was trained on: the first clip_seconds
@@ -328,19 +396,22 @@ def _classify_log_mel(model: Model, track: Track, keep: list[int], segments: boo
     names = [model.classes[k] for k in keep]
     probs = _renormalized(model.probabilities(_inputs(model, heard)), keep)
     result = _ranked(names, probs.mean(axis=0))
+    reason = judge.reason(heard, result)
+    genre = None if reason else next(iter(result))
     found: list[Segment] = []
     if segments and width is None:
         length = heard[0].y.size / model.params.sr
-        found = [Segment(0.0, length, next(iter(result)), result)]
+        found = [Segment(0.0, length, genre or "", result, reason=reason)]
     elif segments and width is not None:
         parts = track.timeline(MAX_SEGMENTS, width)
         each = _renormalized(model.probabilities(_inputs(model, [w for _, _, w in parts])), keep)
-        found = _segments(parts, names, each)
+        found = _segments(parts, names, each, judge)
     return Prediction(
-        next(iter(result)),
+        genre,
         result,
         heard=sum(w.y.size for w in heard) / model.params.sr,
         segments=found,
+        reason=reason,
     )
 
 

@@ -4,6 +4,9 @@ Three formats, all streamed: a table (one row per track, columns of fixed width)
 column per genre's probability, the same columns in every row) and JSON lines (one object per
 track, so every line printed is complete even when the run is interrupted). Text from outside
 (paths, genres, tags, reasons) is passed to rich as plain cells or ``Text``, never as markup.
+
+A track that gets no genre (not music, silent, or unsure) is an answer too: ``"genre": null``
+and its ``"reason"`` in JSON, :data:`NO_GENRE` and the reason in the table and CSV.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from genrekit.predict import MAX_SEGMENTS, Prediction, Segment
 
 TOP_TAGS = 5
 """Tags shown per track with ``--tags``."""
+NO_GENRE = "unknown"
+"""The genre column of a track (or a timeline's segment) that gets no genre."""
 FORMATS = ("table", "csv", "json")
 
 
@@ -48,7 +53,7 @@ class Writer:
         longest_top = sorted(map(len, genres), reverse=True)[:top_k_shown]  # "name 100 %, "
         self.widths = [
             max(5, *(len(f.name) for f in files)),
-            max(5, *map(len, genres)),
+            max(len(NO_GENRE), *map(len, genres)),
             max(5, sum(longest_top) + 8 * len(longest_top) - 2),
         ]
         self.top_header = f"top {top_k_shown}"
@@ -60,7 +65,8 @@ class Writer:
 
     def header(self) -> None:
         if self.output == "csv":
-            self._csv(["file", "genre", *(f"p_{g}" for g in self.genres), *self._tag_column()])
+            columns = ["file", "genre", "reason", *(f"p_{g}" for g in self.genres)]
+            self._csv([*columns, *self._tag_column()])
         elif self.output == "table":
             extra = ["tags (musicnn)"] if self.tags else []
             self._print_row(["track", "genre", self.top_header, *extra], header=True)
@@ -70,13 +76,16 @@ class Writer:
             self._line(self._as_dict(file, prediction))
         elif self.output == "csv":
             p = prediction.probabilities
-            cells = [file.name, prediction.genre, *(f"{p[g]:.4f}" for g in self.genres)]
+            probabilities = [f"{p[g]:.4f}" if g in p else "" for g in self.genres]
+            cells = [file.name, genre_cell(prediction), prediction.reason or "", *probabilities]
             tags = [";".join(list(prediction.tags)[:TOP_TAGS])] if self.tags else []
             self._csv([*cells, *tags])
         else:
             top = ", ".join(f"{g} {100 * p:.0f} %" for g, p in prediction.top(self.top_k))
+            if prediction.reason:  # in place of the top genres, which follow it in brackets
+                top = f"{prediction.reason} ({top})" if top else prediction.reason
             extra = [", ".join(list(prediction.tags)[:TOP_TAGS])] if self.tags else []
-            self._print_row([file.name, prediction.genre, top, *extra], header=False)
+            self._print_row([file.name, genre_cell(prediction), top, *extra], header=False)
             if self.segments:
                 line = Text(timeline_line(prediction.segments), style="dim")
                 self.console.print(line, soft_wrap=True)
@@ -90,6 +99,7 @@ class Writer:
         data: dict[str, Any] = {
             "file": file.name,
             "genre": prediction.genre,
+            **({"reason": prediction.reason} if prediction.reason else {}),
             "probabilities": {g: round(p, 4) for g, p in prediction.probabilities.items()},
             "seconds": round(prediction.duration or 0.0, 2),
         }
@@ -100,7 +110,8 @@ class Writer:
                 {
                     "start": round(s.start, 2),
                     "end": round(s.end, 2),
-                    "genre": None if s.silent else s.genre,
+                    "genre": s.genre or None,
+                    **({"reason": s.reason} if s.reason else {}),
                 }
                 for s in prediction.segments
             ]
@@ -144,6 +155,11 @@ class Writer:
         self.console.file.flush()
 
 
+def genre_cell(prediction: Prediction) -> str:
+    """The genre, or :data:`NO_GENRE` when the track gets none."""
+    return prediction.genre or NO_GENRE
+
+
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
@@ -161,15 +177,16 @@ def _style(column: int, header: bool) -> str:
 
 
 def timeline_line(segments: list[Segment]) -> str:
-    """``timeline, 32 segments of 9.4 s (at most 32): 0:00 metal, 1:34 rock, ...``: where the
-    genre changes, silence included."""
+    """``timeline, 32 segments of 9.4 s (at most 32): 0:00 metal, 1:34 not music, ...``: where
+    the genre changes, silence and segments of no genre included (named by their reason's
+    kind: "not music", "too quiet", "unsure")."""
     if not segments:
         return "timeline: none"
     size = segments[0].end - segments[0].start
     changes = []
     previous = None
     for s in segments:
-        label = "silence" if s.silent else s.genre
+        label = "silence" if s.silent else s.genre or (s.reason or NO_GENRE).split(":")[0]
         if label != previous:
             changes.append(f"{_clock(s.start)} {label}")
             previous = label
@@ -192,7 +209,7 @@ class Status:
 
     def __init__(self, console: Console, total: int):
         self.console, self.total = console, total
-        self.done = self.failed = 0
+        self.done = self.failed = self.unknown = 0
         self.started = time.perf_counter()
         self._shown = False
 
@@ -202,9 +219,10 @@ class Status:
             self.console.file.flush()
             self._shown = False
 
-    def advance(self, failed: bool) -> None:
+    def advance(self, failed: bool, unknown: bool = False) -> None:
         self.done += 1
         self.failed += failed
+        self.unknown += unknown
         self.draw()
 
     def draw(self) -> None:
@@ -222,6 +240,8 @@ class Status:
         elapsed = time.perf_counter() - self.started
         ok = self.done - self.failed
         failed = f"; {self.failed} failed" if self.failed else ""
+        if self.unknown:  # answers too, not failures: named as the rows name them
+            failed = f"; {self.unknown} with no genre ({NO_GENRE}, reason given){failed}"
         if interrupted:
             return (
                 f"interrupted: {ok} of {self.total} tracks classified{failed} (printed above); "

@@ -285,10 +285,28 @@ def classify(
     tags: Annotated[
         bool, typer.Option("--tags", help="Add the pretrained tagger's top tags (musicnn, MSD).")
     ] = False,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            "--min-confidence",
+            metavar="P",
+            help="No genre (unknown, with a reason) when the top probability is under P, "
+            "from 0 to 1 (after --genres).",
+        ),
+    ] = None,
+    music_check: Annotated[
+        bool,
+        typer.Option(
+            "--music-check/--no-music-check",
+            help="Answer no genre (unknown, with a reason) for noise, tones, clicks, speech, "
+            "silence and audio too quiet to judge; turn off for a model of other sounds.",
+        ),
+    ] = True,
 ) -> None:
     """Tell the genre of songs with the shipped model (or your own).
 
     Each result goes to stdout as soon as it is ready; progress and failures go to stderr.
+    A track that gets no genre (not music, silent, unsure) is an answer, with its reason.
 
     Exit: 0 all classified, 1 some failed, 2 usage error or nothing to do, 130 interrupted.
     """
@@ -307,6 +325,11 @@ def classify(
         )
     if top_k < 1:
         raise typer.BadParameter(f"{top_k}: show 1 genre or more", param_hint="--top-k")
+    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+        raise typer.BadParameter(
+            f"{min_confidence}: give a probability from 0 to 1 (0.5 for 50 %)",
+            param_hint="--min-confidence",
+        )
     subset = [g for g in genres.split(",") if g.strip()] if genres is not None else None
     if subset == []:
         raise typer.BadParameter(
@@ -325,7 +348,14 @@ def classify(
     interrupted = False
     try:
         for outcome in classify_each(
-            files, loaded, segments=segments, genres=subset, tags=tags, workers=threads
+            files,
+            loaded,
+            segments=segments,
+            genres=subset,
+            tags=tags,
+            workers=threads,
+            min_confidence=min_confidence,
+            check_music=music_check,
         ):
             status.clear()
             if outcome.prediction is None:
@@ -337,7 +367,8 @@ def classify(
                 if outcome.prediction.damage:
                     line = f"warning: {outcome.file.name}: {damage_text(outcome.prediction)}"
                     errors.print(Text(line, style="yellow"), soft_wrap=True)
-            status.advance(failed=outcome.prediction is None)
+            unknown = outcome.prediction is not None and outcome.prediction.genre is None
+            status.advance(failed=outcome.prediction is None, unknown=unknown)
     except KeyboardInterrupt:
         interrupted = True
     status.clear()
