@@ -508,3 +508,23 @@ def test_damaged_network_checkpoint_is_one_model_error(
     assert message.startswith(f"{tmp_path / 'net' / 'model.pt'}: ") and says in message, message
     assert "\n" not in message
     shutil.rmtree(tmp_path / "net")
+
+
+@pytest.mark.parametrize(
+    ("reads", "says"),
+    [
+        (["msd-musicnn:tags"], "first, not its backbone's embedding"),
+        (["msd-musicnn:embedding", "msd-musicnn:lyrics"], "not one of <backbone>:embedding|tags"),
+        (["msd-musicnn:embedding", "mtt-musicnn:tags"], "all from its backbone msd-musicnn"),
+        ("msd-musicnn:embedding", "is not a list of inputs"),
+    ],
+)
+def test_a_model_reading_parts_it_cannot_have_is_one_model_error(reads: Any, says: str) -> None:
+    from genrekit.model_info import read_info
+
+    meta = json.loads(
+        resources.files("genrekit.pretrained").joinpath("gtzan-musicnn.json").read_text()
+    )
+    meta |= {"reads": reads, "input_frames": None, "window_frames": None}
+    with pytest.raises(ModelError, match=says):
+        read_info(meta, "m.onnx")

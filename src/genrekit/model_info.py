@@ -55,11 +55,6 @@ class ModelInfo:
         return sum(part_size(part) for part in self.reads)
 
     @property
-    def backbones(self) -> tuple[str, ...]:
-        """Every backbone the model's input comes from, in order of first use."""
-        return tuple(dict.fromkeys(part.split(":")[0] for part in self.reads))
-
-    @property
     def frames(self) -> int | None:
         """Frames of one log-mel input, None when any length will do."""
         return self.window_frames or self.input_frames
@@ -151,6 +146,8 @@ def _reads(meta: dict[str, Any], backbone: str | None, where: str) -> tuple[str,
             )
     if found[0] != f"{backbone}:embedding":
         raise ModelError(f"{where}: reads {found[0]!r} first, not its backbone's embedding")
+    if any(not part.startswith(f"{backbone}:") for part in found):
+        raise ModelError(f"{where}: reads {found!r:.80}: all from its backbone {backbone}")
     return tuple(found)
 
 

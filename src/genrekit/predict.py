@@ -116,6 +116,7 @@ class Model:
         # How training filled inputs longer than a clip: "loop" its frames, or "silence".
         self.short_fill: str = info.short_fill
         self.architecture: str = info.architecture
+        self.reads: tuple[str, ...] = info.reads  # a backbone model's input, part by part
         # A backbone model reads that backbone's embedding of the audio, not the log-mel.
         self.backbone: Backbone | None = (
             load_backbone(info.backbone, threads=threads) if info.backbone else None
@@ -328,13 +329,13 @@ def _classify_embeddings(
     """A backbone model: the track's embedding (mean over its patches) through the head."""
     heard = listen(track, BACKBONE_PATCHES, PATCH_SECONDS)
     outputs = _backbone_run(backbone, heard)
-    embedding = outputs.patch_embeddings().mean(axis=0, keepdims=True)
     names = [model.classes[k] for k in keep]
-    result = _ranked(names, _renormalized(model.probabilities(embedding), keep)[0])
+    track_row = _backbone_rows(model, outputs).mean(axis=0, keepdims=True)
+    result = _ranked(names, _renormalized(model.probabilities(track_row), keep)[0])
     found: list[Segment] = []
     if segments:
         parts = track.timeline(MAX_SEGMENTS, PATCH_SECONDS)
-        each = _backbone_run(backbone, [w for _, _, w in parts]).patch_embeddings()
+        each = _backbone_rows(model, _backbone_run(backbone, [w for _, _, w in parts]))
         found = _segments(parts, names, _renormalized(model.probabilities(each), keep), judge)
     reason = judge.reason(heard, result)
     return Prediction(
@@ -345,6 +346,17 @@ def _classify_embeddings(
         tags=_track_tags(backbone, [outputs]),
         reason=reason,
     )
+
+
+def _backbone_rows(model: Model, outputs: BackboneOutputs) -> npt.NDArray[np.float32]:
+    """What the model reads of each patch, (patches, input size): its backbone's embedding,
+    then its tags if the model reads them (``Model.reads``). The mean of the rows is the
+    track's: both parts are means over the patches."""
+    parts = [
+        outputs.patch_embeddings() if part.endswith(":embedding") else outputs.taggram
+        for part in model.reads
+    ]
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def _segments(
