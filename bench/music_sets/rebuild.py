@@ -7,7 +7,8 @@ then only the listed files are extracted (``dpkg-deb --fsys-tarfile | tar -x``) 
 CACHE/files/PACKAGE_VERSION. Each clip is the 30 s from its start second, faded in and out over
 0.5 s, written as Ogg Vorbis to OUT/<set>/<genre>/<artist> - <title>.ogg (" @<start>s" added when a
 track gives several clips). A clip already written is kept, so a second run only does what is
-missing; each file is written under a temporary name and renamed when complete.
+missing; each file is written under a temporary name and renamed when complete. Clips the
+manifest no longer lists are reported, and deleted with --prune.
 
 A package version that apt no longer offers, a file missing from its package or a track whose
 length changed is one error line naming the package, version and path; the other clips go on.
@@ -178,12 +179,23 @@ def rebuild(clips: list[Clip], cache: Path, out: Path) -> tuple[int, int, list[s
     return written, kept, errors
 
 
+def stale(clips: list[Clip], out: Path, sets: list[str]) -> list[Path]:
+    """Clips under OUT/<set>/ that the manifest no longer lists (a label or a set changed)."""
+    listed = {out / name for name in output_names(clips).values()}
+    return sorted(
+        f for s in sets for f in (out / s).glob("*/*.ogg") if f not in listed and f.is_file()
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("cache", type=Path, help="folder for the downloaded .deb and files")
     parser.add_argument("out", type=Path, help="folder for the sets: OUT/<set>/<genre>/")
     parser.add_argument("--set", choices=["check", "dev"], help="build one set only")
     parser.add_argument("--manifest", type=Path, default=HERE / "manifest.tsv")
+    parser.add_argument(
+        "--prune", action="store_true", help="delete clips the manifest no longer lists"
+    )
     args = parser.parse_args()
     try:
         clips = read(args.manifest)
@@ -198,6 +210,14 @@ def main() -> int:
         return 130
     for line in errors:
         print(line, file=sys.stderr)
+    for old in stale(clips, args.out, [args.set] if args.set else ["check", "dev"]):
+        if args.prune:
+            old.unlink()
+            print(f"removed {old}: not in the manifest")
+            if not any(old.parent.iterdir()):
+                old.parent.rmdir()
+        else:
+            print(f"warning: {old} is not in the manifest (--prune removes it)", file=sys.stderr)
     failed = len(clips) - written - kept
     print(f"{len(clips)} clips: {written} written, {kept} already there, {failed} failed")
     if failed and not written and not kept:
