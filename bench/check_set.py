@@ -95,6 +95,15 @@ def report(found: list[tuple[str, Path, Prediction]], classes: list[str], name: 
             preds = [p for genre, _, p in found if genre == g]
             means = [sum(p.tags.get(t, 0.0) for p in preds) / len(preds) for t in tags]
             lines.append(f"| {g} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
+    tops: dict[str, Counter[str]] = defaultdict(Counter)
+    for genre, _, p in found:
+        if p.tags:
+            tops[genre][max(p.tags, key=p.tags.__getitem__)] += 1
+    if tops:
+        lines += ["", "Each clip's highest MSD tag (of all 50), per genre", ""]
+        lines += ["| genre | top tags (clips) |", "| --- | --- |"]
+        for g, top in sorted(tops.items()):
+            lines.append(f"| {g} | " + ", ".join(f"{t} {n}" for t, n in top.most_common()) + " |")
     return "\n".join(lines)
 
 
