@@ -66,7 +66,7 @@ def report(found: list[tuple[str, Path, Prediction]], classes: list[str], name: 
     genres = sorted({g for g, _, _ in found})
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for genre, _, p in found:
-        counts[genre][p.genre] += 1
+        counts[genre][p.genre or "(none)"] += 1  # no genre: not music, or unsure
     lines = [f"model {name}, {len(found)} clips\n"]
     lines += ["| genre | clips | named right | accuracy |", "| --- | ---: | ---: | ---: |"]
     right = total = 0
@@ -113,7 +113,8 @@ def save(found: list[tuple[str, Path, Prediction]], target: Path) -> None:
     rows = ["\t".join(["genre", "file", "answer", "probability", *tags])]
     for genre, path, p in found:
         scores = [f"{p.tags.get(t, 0.0):.4f}" for t in tags]
-        answer = [p.genre, f"{p.probabilities[p.genre]:.4f}"]
+        top, probability = next(iter(p.probabilities.items()))
+        answer = [p.genre or f"(none: {p.reason})", f"{probability:.4f}" if p.genre == top else ""]
         rows.append("\t".join([genre, path.name, *answer, *scores]))
     target.write_text("\n".join(rows) + "\n", encoding="utf-8")
 

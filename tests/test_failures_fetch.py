@@ -136,6 +136,18 @@ def test_a_retry_after_beyond_the_budget_ends_at_once(server: HTTPServer) -> Non
     assert slept == [] and len(server.log) == 1  # no wait shorter than asked, no second request
 
 
+def test_a_preview_host_asking_for_a_long_wait_fails_that_preview_only(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    server.expect_request("/p.mp3").respond_with_data("later", 429, {"Retry-After": "99999999"})
+    slept: list[float] = []
+    http = client(RetryPolicy(attempts=3), allow_private=True, sleep=slept.append)
+    with http, pytest.raises(FetchError, match="asks to wait") as caught:
+        http.download(server.url_for("/p.mp3"), tmp_path / "p.mp3")
+    assert not isinstance(caught.value, ServiceBusyError) and "p.mp3" in str(caught.value)
+    assert slept == []
+
+
 @pytest.mark.parametrize(("ahead", "gives_up"), [(3600.0, True), (20.0, False)])
 def test_a_retry_after_date_counts_like_seconds(
     server: HTTPServer, ahead: float, gives_up: bool
@@ -389,6 +401,25 @@ def test_a_preview_host_that_cannot_be_reached_fails_that_item_only(
     assert row.attempts == 1 and row.status != "done"  # tried, counted, not given up
     again = fetch(deezer(server), query, out, FetchOptions(per_genre=3))  # a rerun goes on
     assert again.have == {"rock": 2} and len(again.failures) == 1
+
+
+def test_a_listing_that_repeats_itself_without_end_is_read_only_so_far(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    def same_page(request: Request) -> Response:  # the same known track, "next" forever
+        return json_response({"data": [fake.track_json(good[0])], "total": 9, "next": "x"})
+
+    server.expect_request("/playlist/69/tracks").respond_with_handler(same_page)
+    fake = FakeDeezer(server, MP3)
+    good = songs(1, 1)
+    fake.playlists["0"] = good
+    summary = fetch(
+        deezer(server), [GenreQuery.parse("rock=playlist:69")], tmp_path, FetchOptions(per_genre=2)
+    )
+    assert summary.have == {"rock": 1}
+    assert any("listing stopped after" in e for e in summary.query_errors)
+    listed = [r for r in server.log if r[0].path == "/playlist/69/tracks"]
+    assert len(listed) < 100  # the listing budget (20 per wanted track) and a few rounds
 
 
 # -- exactly what was asked -------------------------------------------------------------------

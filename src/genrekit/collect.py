@@ -210,8 +210,20 @@ def _list(
         return notes
     budget = LISTING_BUDGET * (options.per_genre - selected)
     seen = 0  # new to the catalog: a later round pages past the known tracks to new ones
+    # Every item read counts here, known ones too: a service that lists the same tracks again
+    # and again (or pages without end) is read no further than a listing could need.
+    known = sum(n for genre, _, _, n in catalog.counts() if genre == query.genre)
+    read_at_most = budget + known
+    read = 0
     try:
         for track in source.tracks(query):
+            read += 1
+            if read > read_at_most:
+                summary.query_errors.append(
+                    f"--genre {query.genre}={query.found_by}: listing stopped after {read_at_most} "
+                    "items (the service kept listing tracks already seen)"
+                )
+                return notes
             if isinstance(track, Skipped):
                 notes[track.reason] += 1
                 seen += 1

@@ -380,7 +380,13 @@ class HttpClient:
         deadline = time.monotonic() + seconds
         for number in range(self.retry.attempts):
             if number:
-                deadline += self._backoff(number - 1, hint)
+                try:
+                    deadline += self._backoff(number - 1, hint)
+                except ServiceBusyError as busy:
+                    if service:
+                        raise
+                    # A link's host that asks for a long wait fails that link, not the run.
+                    raise FetchError(f"{busy} ({short_url(url)})") from None
             started = time.monotonic()
             self._limiter(url).wait()
             deadline += time.monotonic() - started  # our own politeness is not the server's time
