@@ -10,6 +10,7 @@ import pytest
 
 from genrekit.errors import ParameterError
 from genrekit.vocabulary import (
+    Evidence,
     TagGenre,
     combined_logits,
     evidence,
@@ -52,6 +53,15 @@ def test_fitted_gates_recover_how_the_labels_were_made() -> None:
     assert got_offset == pytest.approx(offset, abs=0.3)
 
 
+def test_a_detector_reads_every_tag_and_the_others_their_own() -> None:
+    reader = Evidence.from_tags([[0], [1]], 3).with_detector(1, [2.0, -1.0, 0.0], 0.5)
+    tags = np.array([[0.5, 0.5, 0.9], [0.9, 0.1, 0.1]])
+    got = reader.of(tags)
+    assert got[:, 0] == pytest.approx(evidence(tags[:, [0]]))
+    odds = np.log(tags / (1 - tags))
+    assert got[:, 1] == pytest.approx(odds @ [2.0, -1.0, 0.0] + 0.5)
+
+
 def test_tag_columns_name_the_missing_tag() -> None:
     tags = {"a": ["x", "y"], "b": ["z"]}
     genres = [TagGenre("g", (("a", "y"), ("b", "z")))]
@@ -69,16 +79,11 @@ def test_the_onnx_graph_answers_as_numpy_does() -> None:
         "linear.weight": rng.normal(size=(n_head, size)).astype(np.float32),
         "linear.bias": rng.normal(size=n_head).astype(np.float32),
     }
-    columns, slope, offset = [[0, 1], [3]], [1.2, 0.7], [-0.5, 0.3]
+    reader = Evidence.from_tags([[0, 1], [3], [2]], n_tags)
+    reader = reader.with_detector(2, rng.normal(size=n_tags), 0.4)  # one genre learned
+    slope, offset = [1.2, 0.7, 0.9], [-0.5, 0.3, 0.1]
     graph = onnx_graph(
-        head,
-        1.3,
-        columns,
-        slope,
-        offset,
-        embedding_size=size,
-        n_tags=n_tags,
-        metadata=json.dumps({"x": 1}),
+        head, 1.3, reader, slope, offset, embedding_size=size, metadata=json.dumps({"x": 1})
     )
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     emb = rng.normal(size=(5, size)).astype(np.float32)
@@ -86,6 +91,6 @@ def test_the_onnx_graph_answers_as_numpy_does() -> None:
     tags[0] = 0.0  # exact zeros and ones, as the taggers give in float32
     tags[1] = 1.0
     got = session.run(["probabilities"], {"embedding": np.hstack([emb, tags])})[0]
-    want = probabilities(head, 1.3, columns, slope, offset, emb, tags)
-    assert got.shape == (5, n_head + 2)
+    want = probabilities(head, 1.3, reader, slope, offset, emb, tags)
+    assert got.shape == (5, n_head + 3)
     assert np.allclose(got, want, atol=1e-5) and np.allclose(got.sum(axis=1), 1, atol=1e-5)

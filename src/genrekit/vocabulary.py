@@ -51,6 +51,47 @@ def evidence(tag_probabilities: npt.ArrayLike) -> FloatArray:
     return out
 
 
+def tag_log_odds(tag_probabilities: npt.ArrayLike) -> FloatArray:
+    """Each tag's log-odds, clipped as :func:`evidence` clips them: rows (n, tags)."""
+    p = np.clip(np.asarray(tag_probabilities, dtype=np.float64), EVIDENCE_FLOOR, 1 - EVIDENCE_FLOOR)
+    out: FloatArray = np.log(p) - np.log1p(-p)
+    return out
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How each tag genre's evidence is read from a clip's tag probabilities (n, n_tags).
+
+    A genre with examples to learn from is read by a detector: a logistic regression on all the
+    tags' log-odds (``weight`` column, ``bias``), which can learn that "electronic" without
+    "Hip-Hop" is electronic music and with it hip-hop. Any other genre is read from its own tags
+    (``columns``) as the log-odds that one of them applies.
+    """
+
+    columns: list[list[int]]
+    weight: npt.NDArray[np.float64]  # (n_tags, genres); zero for genres read from their tags
+    bias: npt.NDArray[np.float64]  # (genres,)
+    learned: npt.NDArray[np.bool_]  # (genres,): read by the detector
+
+    @classmethod
+    def from_tags(cls, columns: list[list[int]], n_tags: int) -> Evidence:
+        g = len(columns)
+        return cls(columns, np.zeros((n_tags, g)), np.zeros(g), np.zeros(g, dtype=bool))
+
+    def with_detector(self, genre: int, weight: npt.ArrayLike, bias: float) -> Evidence:
+        w, b, learned = self.weight.copy(), self.bias.copy(), self.learned.copy()
+        w[:, genre], b[genre], learned[genre] = np.asarray(weight, dtype=np.float64), bias, True
+        return Evidence(self.columns, w, b, learned)
+
+    def of(self, tag_probabilities: npt.ArrayLike) -> FloatArray:
+        """Evidence (n, genres) for rows of tag probabilities."""
+        t = np.asarray(tag_probabilities, dtype=np.float64)
+        by_tags = np.stack([evidence(t[:, cols]) for cols in self.columns], axis=1)
+        by_detector = tag_log_odds(t) @ self.weight + self.bias
+        out: FloatArray = np.where(self.learned, by_detector, by_tags)
+        return out
+
+
 def combined_logits(
     head_log_probs: npt.ArrayLike,
     evidences: npt.ArrayLike,
@@ -85,7 +126,9 @@ def fit_gates(
     (indices over head classes then tag genres) under :func:`combined_logits`.
 
     ``ridge`` pulls the slopes towards 1 (trust the tagger's own odds) and the offsets towards 0,
-    so a genre with few examples keeps a sensible rule.
+    so a genre with few examples keeps a sensible rule. A genre without any example among the
+    labels keeps exactly that rule (slope 1, offset 0): clips of other genres alone would only
+    push its offset down without end.
     """
     from scipy.optimize import minimize
 
@@ -115,8 +158,12 @@ def fit_gates(
         )
         return float(value), grad
 
+    seen = np.isin(head.shape[1] + np.arange(n_tagged), y)
     start = np.concatenate([np.ones(n_tagged), np.zeros(n_tagged)])
-    found = minimize(loss, start, jac=True, method="L-BFGS-B")
+    bounds = [
+        (None, None) if free else (v, v) for free, v in zip(np.tile(seen, 2), start, strict=True)
+    ]
+    found = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
     return found.x[:n_tagged].copy(), found.x[n_tagged:].copy()
 
 
@@ -152,22 +199,22 @@ def as_dict(genre: TagGenre) -> dict[str, Any]:
 def onnx_graph(
     head: dict[str, npt.NDArray[np.float32]],
     temperature: float,
-    columns: list[list[int]],
+    reader: Evidence,
     slope: npt.ArrayLike,
     offset: npt.ArrayLike,
     *,
     embedding_size: int,
-    n_tags: int,
     metadata: str,
     opset: int = 17,
 ) -> Any:
     """The vocabulary model as an ``onnx.ModelProto``: input ``embedding`` (batch,
     embedding_size + n_tags: the backbone's embedding, then tag means), output ``probabilities``
-    over the head's classes then the tag genres (``columns``: each genre's tag columns, counted
-    from the first tag)."""
+    over the head's classes then the tag genres, whose evidence ``reader`` reads."""
     from onnx import TensorProto, checker, helper, numpy_helper
 
     n_head = int(head["linear.bias"].shape[0])
+    columns = reader.columns
+    n_tags = int(reader.weight.shape[0])
     membership = np.zeros((n_tags, len(columns)), np.float32)
     for g, cols in enumerate(columns):
         membership[cols, g] = 1.0
@@ -183,6 +230,10 @@ def onnx_graph(
         const("bias", head["linear.bias"]),
         const("temperature", np.float32(temperature)),
         const("membership", membership),
+        const("detector_weight", reader.weight),
+        const("detector_bias", reader.bias),
+        const("learned", reader.learned.astype(np.float32)),
+        const("unlearned", 1 - reader.learned.astype(np.float32)),
         const("slope", slope),
         const("offset", offset),
         const("one", np.float32(1.0)),
@@ -211,7 +262,15 @@ def onnx_graph(
         helper.make_node("Sub", ["one", "none"], ["some"]),
         helper.make_node("Log", ["some"], ["log_some"]),
         helper.make_node("Log", ["none"], ["log_none_clipped"]),
-        helper.make_node("Sub", ["log_some", "log_none_clipped"], ["evidence"]),
+        helper.make_node("Sub", ["log_some", "log_none_clipped"], ["by_tags"]),
+        # The detectors: a linear function of every tag's log-odds.
+        helper.make_node("Log", ["p"], ["log_p"]),
+        helper.make_node("Sub", ["log_p", "log_not_p"], ["tag_log_odds"]),
+        helper.make_node("MatMul", ["tag_log_odds", "detector_weight"], ["detected_raw"]),
+        helper.make_node("Add", ["detected_raw", "detector_bias"], ["by_detector"]),
+        helper.make_node("Mul", ["by_detector", "learned"], ["from_detector"]),
+        helper.make_node("Mul", ["by_tags", "unlearned"], ["from_tags"]),
+        helper.make_node("Add", ["from_detector", "from_tags"], ["evidence"]),
         helper.make_node("Mul", ["evidence", "slope"], ["tilted"]),
         helper.make_node("Add", ["tilted", "offset"], ["tag_logits"]),
         helper.make_node("Concat", ["head_log_probs", "tag_logits"], ["logits"], axis=1),
@@ -242,7 +301,7 @@ def onnx_graph(
 def probabilities(
     head: dict[str, npt.NDArray[np.float32]],
     temperature: float,
-    columns: list[list[int]],
+    reader: Evidence,
     slope: npt.ArrayLike,
     offset: npt.ArrayLike,
     embeddings: npt.ArrayLike,
@@ -254,6 +313,4 @@ def probabilities(
     logits = (z @ head["linear.weight"].T + head["linear.bias"]).astype(np.float64) / temperature
     head_log = logits - logits.max(axis=1, keepdims=True)
     head_log = head_log - np.log(np.exp(head_log).sum(axis=1, keepdims=True))
-    t = np.asarray(tags, dtype=np.float64)
-    ev = np.stack([evidence(t[:, cols]) for cols in columns], axis=1)
-    return softmax(combined_logits(head_log, ev, slope, offset))
+    return softmax(combined_logits(head_log, reader.of(tags), slope, offset))
