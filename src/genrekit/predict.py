@@ -57,6 +57,9 @@ BACKBONE_PATCHES = 3
 Measured on GTZAN's development set (5 folds, head trained on whole-clip embeddings): 3 spread
 patches gave 86.5 % where every patch gave 85.2 % (2: 85.9 %, 1: 83.3 %), at a third of the
 cost of a 30 s preview's 10 patches: musicnn costs ~13 ms a patch on one core in int8."""
+TAGGERS = ("msd-musicnn", "mtt-musicnn")
+"""The pretrained taggers whose tags ``classify(tags=True)`` adds, each under its own name: musicnn
+trained on the Million Song Dataset's tags and on MagnaTagATune's. They read the same windows."""
 _PRETRAINED = "genrekit.pretrained"
 
 
@@ -80,7 +83,9 @@ class Prediction:
     source: str | None = None  # the file, when classified from a file
     duration: float | None = None  # the track's length in seconds
     segments: list[Segment] = field(default_factory=list)
-    tags: dict[str, float] = field(default_factory=dict)  # the backbone's tags, when asked
+    # Tags by tagger (a name of TAGGERS), each most likely first: every tagger's when asked,
+    # else those of the model's own backbone (computed anyway), else none.
+    tags: dict[str, dict[str, float]] = field(default_factory=dict)
     damage: str | None = None  # why only part of a damaged file was decoded
     heard: float = 0.0  # seconds of audio the answer was judged from (its windows)
 
@@ -94,6 +99,7 @@ class Model:
     def __init__(self, path: Path, *, name: str | None = None, threads: int | None = None):
         self.path = path
         self.name = name or path.stem
+        self.threads = threads  # the cap of each session's threads: its backbone's, its taggers'
         self.session, meta = open_session(path, threads=threads)
         # Checked before use: a damaged or foreign file is one ModelError, before any audio.
         info = read_onnx_info(meta, str(path))
@@ -215,7 +221,8 @@ def classify(
     or between its parts, is skipped): the answer is the same with or without it. ``segments``
     adds a timeline: the whole track in at most :data:`MAX_SEGMENTS` equal segments, a genre
     each. ``genres`` restricts the answer to a subset of the model's genres (any case;
-    probabilities are renormalized over it); ``tags`` adds the pretrained backbone's tags.
+    probabilities are renormalized over it); ``tags`` adds the tags of every pretrained tagger
+    (:data:`TAGGERS`), keyed by tagger, from the same windows as the answer.
 
     Raises :class:`SilentAudioError` for silence, :class:`AudioTooShortError` for under
     ``MIN_SECONDS`` of audio (a file's or an array's) and the loader's errors for a file that
@@ -227,14 +234,13 @@ def classify(
     rate = SAMPLE_RATE if model.backbone is not None else model.params.sr
     track = Track(audio, sr=rate, source_sr=sr)
     if model.backbone is not None:
-        prediction = _classify_embeddings(model, model.backbone, track, keep, segments)
+        prediction = _classify_embeddings(model, model.backbone, track, keep, segments, tags)
     else:
         prediction = _classify_log_mel(model, track, keep, segments)
         if tags:
-            backbone = load_backbone()
             tagged = Track(audio, sr=SAMPLE_RATE, source_sr=sr)
-            heard = _backbone_run(backbone, listen(tagged, BACKBONE_PATCHES, PATCH_SECONDS))
-            prediction = replace(prediction, tags=_track_tags(backbone, [heard]))
+            patches = _patches(listen(tagged, BACKBONE_PATCHES, PATCH_SECONDS))
+            prediction = replace(prediction, tags=_every_tagger(patches, model.threads, {}))
     return replace(prediction, source=source, duration=track.length, damage=track.damage)
 
 
@@ -256,18 +262,35 @@ def check_genres(model: Model, genres: list[str] | None) -> list[str]:
     return list(dict.fromkeys(by_lower[g.strip().lower()] for g in genres))
 
 
+def _patches(windows: list[Window]) -> npt.NDArray[np.float32]:
+    """One musicnn patch per window, shape (windows, 187, 96)."""
+    return np.stack([musicnn_patches(musicnn_input(w.y))[0] for w in windows])
+
+
 def _backbone_run(backbone: Backbone, windows: list[Window]) -> BackboneOutputs:
     """The backbone's outputs for one patch per window."""
-    patches = np.stack([musicnn_patches(musicnn_input(w.y))[0] for w in windows])
-    return backbone.run(patches)
+    return backbone.run(_patches(windows))
+
+
+def _every_tagger(
+    patches: npt.NDArray[np.float32], threads: int | None, done: dict[str, BackboneOutputs]
+) -> dict[str, dict[str, float]]:
+    """Each tagger's tags of a track's patches; ``done`` has outputs already computed on them."""
+    found: dict[str, dict[str, float]] = {}
+    for name in TAGGERS:
+        tagger = load_backbone(name, threads=threads)
+        outputs = done[name] if name in done else tagger.run(patches)
+        found[name] = _track_tags(tagger, [outputs])
+    return found
 
 
 def _classify_embeddings(
-    model: Model, backbone: Backbone, track: Track, keep: list[int], segments: bool
+    model: Model, backbone: Backbone, track: Track, keep: list[int], segments: bool, tags: bool
 ) -> Prediction:
     """A backbone model: the track's embedding (mean over its patches) through the head."""
     heard = listen(track, BACKBONE_PATCHES, PATCH_SECONDS)
-    outputs = _backbone_run(backbone, heard)
+    patches = _patches(heard)
+    outputs = backbone.run(patches)
     embedding = outputs.patch_embeddings().mean(axis=0, keepdims=True)
     names = [model.classes[k] for k in keep]
     result = _ranked(names, _renormalized(model.probabilities(embedding), keep)[0])
@@ -281,7 +304,11 @@ def _classify_embeddings(
         result,
         heard=sum(w.y.size for w in heard) / SAMPLE_RATE,
         segments=found,
-        tags=_track_tags(backbone, [outputs]),
+        tags=(
+            _every_tagger(patches, model.threads, {backbone.name: outputs})
+            if tags
+            else {backbone.name: _track_tags(backbone, [outputs])}
+        ),
     )
 
 
