@@ -247,6 +247,19 @@ def test_embed_writes_one_embedding_per_clip_and_resumes(embedded_store: Path) -
     assert again.done == 0 and again.cached == 24
 
 
+def test_embed_with_the_mtt_backbone_on_the_command_line(embedded_store: Path) -> None:
+    args = ["embed", str(embedded_store.parent / "in"), "-o", str(embedded_store)]
+    result = CliRunner().invoke(app, [*args, "--backbone", "mtt-musicnn", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert "24 clips embedded" in result.output
+    store = FeatureStore(embedded_store)
+    assert store.has_embeddings("mtt-musicnn") and store.has_embeddings("msd-musicnn")
+    mtt, msd = store.embedding(0, "mtt-musicnn"), store.embedding(0, "msd-musicnn")
+    assert mtt.shape == msd.shape == (EMBEDDING_SIZE,) and not np.allclose(mtt, msd)
+    again = CliRunner().invoke(app, [*args, "--backbone", "mtt-musicnn"])
+    assert again.exit_code == 0 and "24 already done" in again.output, again.output
+
+
 def test_embed_records_a_bad_file_and_goes_on(tmp_path: Path) -> None:
     from tests.stores import make_store
 
