@@ -132,21 +132,23 @@ def agreement(float_path: Path, int8_path: Path, patches: np.ndarray) -> dict[st
     emb_a = np.concatenate([a["mean_pool"], a["max_pool"]], axis=1)
     emb_b = np.concatenate([b["mean_pool"], b["max_pool"]], axis=1)
 
-    def timed(s: ort.InferenceSession) -> float:
-        x = patches[:3]
-        s.run(None, {"patches": x})
-        start = time.perf_counter()
-        for _ in range(20):
+    # Each graph's fastest run of 3 patches, the two interleaved: on a shared machine the
+    # fastest is the one least slowed by the others, and both meet the same load.
+    x = patches[:3]
+    times: dict[str, list[float]] = {"float32": [], "int8": []}
+    for _ in range(60):
+        for precision, s in (("float32", exact), ("int8", fast)):
+            start = time.perf_counter()
             s.run(None, {"patches": x})
-        return (time.perf_counter() - start) / 60 * 1000
+            times[precision].append((time.perf_counter() - start) / len(x) * 1000)
 
     return {
         "patches": len(patches),
         "min_cosine_patch_embedding": round(cosine(emb_a, emb_b), 5),
         "max_abs_taggram": round(float(np.abs(a["taggram"] - b["taggram"]).max()), 5),
         "same_top_tag": round(float((a["taggram"].argmax(1) == b["taggram"].argmax(1)).mean()), 4),
-        "float32_ms_per_patch": round(timed(exact), 1),
-        "int8_ms_per_patch": round(timed(fast), 1),
+        "float32_ms_per_patch": round(min(times["float32"]), 1),
+        "int8_ms_per_patch": round(min(times["int8"]), 1),
     }
 
 

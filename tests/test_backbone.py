@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ from typer.testing import CliRunner
 from genrekit import embedding
 from genrekit.audio import load
 from genrekit.cli import app
+from genrekit.cli.classify_output import TOP_TAGS
 from genrekit.dataset import FeatureStore
 from genrekit.embed import embed_dataset
 from genrekit.embedding import (
@@ -117,9 +121,9 @@ def test_pytorch_port_loads_the_onnx_weights_and_agrees(name: str) -> None:
     assert np.abs(out["penultimate"].numpy() - reference["penultimate"]).max() < 1e-4
 
 
+@pytest.mark.needs_torch
 def test_weights_are_not_read_from_a_graph_that_folded_them(tmp_path: Path) -> None:
     """A folded export has no named convolution weights: refused, not silently left random."""
-    pytest.importorskip("torch")
     from genrekit.musicnn import MusiCNN, export_onnx, state_from_onnx
 
     export_onnx(MusiCNN().eval(), tmp_path / "folded.onnx")
@@ -243,6 +247,19 @@ def test_embed_writes_one_embedding_per_clip_and_resumes(embedded_store: Path) -
     assert again.done == 0 and again.cached == 24
 
 
+def test_embed_with_the_mtt_backbone_on_the_command_line(embedded_store: Path) -> None:
+    args = ["embed", str(embedded_store.parent / "in"), "-o", str(embedded_store)]
+    result = CliRunner().invoke(app, [*args, "--backbone", "mtt-musicnn", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert "24 clips embedded" in result.output
+    store = FeatureStore(embedded_store)
+    assert store.has_embeddings("mtt-musicnn") and store.has_embeddings("msd-musicnn")
+    mtt, msd = store.embedding(0, "mtt-musicnn"), store.embedding(0, "msd-musicnn")
+    assert mtt.shape == msd.shape == (EMBEDDING_SIZE,) and not np.allclose(mtt, msd)
+    again = CliRunner().invoke(app, [*args, "--backbone", "mtt-musicnn"])
+    assert again.exit_code == 0 and "24 already done" in again.output, again.output
+
+
 def test_embed_records_a_bad_file_and_goes_on(tmp_path: Path) -> None:
     from tests.stores import make_store
 
@@ -284,9 +301,36 @@ def test_backbone_model_without_embeddings_says_what_to_run(tmp_path: Path) -> N
         train(store, tmp_path / "m", TrainOptions(model="backbone-msd-musicnn"))
 
 
-def test_classify_tags_with_the_default_model(example_clip: Path) -> None:
+def test_classify_tags_come_from_both_taggers(example_clip: Path) -> None:
     prediction = classify(example_clip, tags=True)
-    assert set(list(prediction.tags)[:5]) & {"metal", "heavy metal", "hard rock"}
+    assert list(prediction.tags) == ["msd-musicnn", "mtt-musicnn"]
+    msd, mtt = prediction.tags["msd-musicnn"], prediction.tags["mtt-musicnn"]
+    assert set(msd) == set(MSD_TAGS) and set(mtt) == set(MTT_TAGS)
+    assert list(msd.values()) == sorted(msd.values(), reverse=True)  # most likely first
+    assert list(mtt.values()) == sorted(mtt.values(), reverse=True)
+    assert set(list(msd)[:5]) & {"metal", "heavy metal", "hard rock"}
+    assert {"rock", "metal"} <= set(list(mtt)[:5])
+    # A log-mel model listens to the same windows for its tags: the same numbers.
+    other = classify(example_clip, model="gtzan-cnn", tags=True)
+    assert list(other.tags) == ["msd-musicnn", "mtt-musicnn"]
+    for tagger, found in prediction.tags.items():
+        assert other.tags[tagger] == pytest.approx(found, abs=1e-6), tagger
+
+
+def test_the_mtt_tagger_runs_only_when_tags_are_asked_for(
+    example_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genrekit import predict
+
+    model = load_model()  # loads its own backbone, msd-musicnn
+
+    def refuse(name: str = "msd-musicnn", **_: object) -> None:
+        raise AssertionError(f"{name} loaded without tags")
+
+    monkeypatch.setattr(predict, "load_backbone", refuse)
+    prediction = classify(example_clip, model=model)
+    assert list(prediction.tags) == ["msd-musicnn"]  # computed anyway: the model's own backbone
+    assert classify(example_clip, model="gtzan-cnn").tags == {}
 
 
 def test_embed_and_tags_on_the_command_line(embedded_store: Path, example_clip: Path) -> None:
@@ -298,7 +342,34 @@ def test_embed_and_tags_on_the_command_line(embedded_store: Path, example_clip: 
     assert "already done" in result.output
     result = runner.invoke(app, ["classify", str(example_clip), "--tags", "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert '"tags"' in result.output and "metal" in result.output
+    tags = json.loads(result.stdout)["tags"]
+    assert list(tags) == ["msd-musicnn", "mtt-musicnn"]
+    assert [len(found) for found in tags.values()] == [TOP_TAGS, TOP_TAGS]
+    assert {"tag", "probability"} == set(tags["mtt-musicnn"][0])
+    assert "metal" in {t["tag"] for t in tags["msd-musicnn"]}
+    assert {"rock", "metal"} <= {t["tag"] for t in tags["mtt-musicnn"]}
+
+
+def test_tags_are_labelled_by_tagger_in_csv_and_table(example_clip: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["classify", str(example_clip), "--tags", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 1 and list(rows[0])[-2:] == ["tags_msd-musicnn", "tags_mtt-musicnn"]
+    assert "metal" in rows[0]["tags_msd-musicnn"].split(";")
+    assert {"rock", "metal"} <= set(rows[0]["tags_mtt-musicnn"].split(";"))
+    assert len(rows[0]["tags_mtt-musicnn"].split(";")) == TOP_TAGS
+
+    result = runner.invoke(app, ["classify", str(example_clip), "--tags"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["track", "genre", "top", "3"]
+    assert lines[1].startswith(str(example_clip)) and " metal " in lines[1]
+    assert lines[2].startswith("  tags msd-musicnn: metal ") and "%" in lines[2]
+    assert lines[3].startswith("  tags mtt-musicnn: ") and "rock" in lines[3]
+    assert len(lines) == 4
+    plain = runner.invoke(app, ["classify", str(example_clip)])
+    assert "tags" not in plain.stdout and len(plain.stdout.splitlines()) == 2
 
 
 def test_explore_maps_the_embeddings_when_present(embedded_store: Path, tmp_path: Path) -> None:

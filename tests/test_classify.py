@@ -420,8 +420,11 @@ def test_table_on_a_terminal_keeps_each_track_to_one_line(width: int) -> None:
     name = "classical/Jeremy Nicoll - Nunc Dimittis [deezer-12345].mp3"
     files = [AudioFile(Path(name), name)]
     probabilities = {g: p for g, p in zip(genres, (0.7, 0.1, 0.1, 0.05, 0.03, 0.02), strict=True)}
-    tags = {t: 0.5 for t in ("instrumental", "rock", "ambient", "Progressive rock", "electronic")}
-    prediction = Prediction("classical", probabilities, tags=tags)
+    msd = {t: 0.5 for t in ("instrumental", "rock", "ambient", "Progressive rock", "electronic")}
+    mtt = {t: 0.25 for t in ("classical", "strings", "violin", "slow", "female vocal")}
+    prediction = Prediction(
+        "classical", probabilities, tags={"msd-musicnn": msd, "mtt-musicnn": mtt}
+    )
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=width, color_system=None)
     writer = Writer(
@@ -430,7 +433,10 @@ def test_table_on_a_terminal_keeps_each_track_to_one_line(width: int) -> None:
     writer.header()
     writer.row(files[0], prediction)
     lines = screen.getvalue().splitlines()
-    assert len(lines) == 2, lines  # the header and one line for the track
+    assert len(lines) == 4, lines  # the header, one line for the track, one per tagger
     assert all(len(line) <= width for line in lines), lines
     assert lines[1].startswith("class")
     assert "12345].mp3" in lines[1]  # a long name is cut in its middle: its file name stays
+    assert lines[2].startswith("  tags msd-musicnn: instrumental 50 %, rock 50 %")
+    assert lines[3].startswith("  tags mtt-musicnn: classical 25 %, strings 25 %")
+    assert lines[2].endswith("…") == (width < 100)  # cut to the terminal, never wrapped

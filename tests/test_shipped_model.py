@@ -37,10 +37,11 @@ def test_card_metadata_and_code_agree(name: str) -> None:
     assert ("uses by default" in text) == (name == DEFAULT_MODEL)
 
 
-def test_backbone_metadata_matches_the_input_chain() -> None:
+@pytest.mark.parametrize("name", ["msd-musicnn", "mtt-musicnn"])
+def test_backbone_metadata_matches_the_input_chain(name: str) -> None:
     from genrekit import embedding
 
-    backbone = embedding.load_backbone()
+    backbone = embedding.load_backbone(name)
     chain = backbone.meta["input"]
     assert (chain["sr"], chain["n_fft"], chain["hop_length"], chain["n_mels"]) == (
         embedding.SAMPLE_RATE,
@@ -49,8 +50,23 @@ def test_backbone_metadata_matches_the_input_chain() -> None:
         embedding.N_MELS,
     )
     assert chain["patch_frames"] == embedding.PATCH_FRAMES
-    assert backbone.tags == embedding.MSD_TAGS
-    assert "ISC" in (PACKAGE / "msd-musicnn.md").read_text()
+    assert backbone.tags == embedding.BACKBONE_TAGS[name]
+    card = (PACKAGE / f"{name}.md").read_text()
+    assert "ISC" in card and f"# Backbone: {name}" in card
+    assert ", ".join(backbone.tags) in " ".join(card.split())  # every tag, in output order
+    parity = embedding.load_backbone(name, precision="float32").meta["parity"]
+    for measured in parity.values():  # the card quotes the conversion's own numbers
+        assert f"{measured:.1e}" in card, measured
+
+
+def test_backbones_ship_but_are_not_classifiers() -> None:
+    from genrekit.embedding import BACKBONES, PRECISIONS, backbone_file
+
+    for name in BACKBONES:
+        for precision in PRECISIONS:
+            assert (PACKAGE / backbone_file(name, precision)).is_file()
+        assert name not in available_models()
+    assert not {m for m in available_models() if "musicnn-int8" in m or m.startswith("mtt")}
 
 
 def test_classifies_an_example_song() -> None:

@@ -60,6 +60,9 @@ BACKBONE_PATCHES = 3
 Measured on GTZAN's development set (5 folds, head trained on whole-clip embeddings): 3 spread
 patches gave 86.5 % where every patch gave 85.2 % (2: 85.9 %, 1: 83.3 %), at a third of the
 cost of a 30 s preview's 10 patches: musicnn costs ~13 ms a patch on one core in int8."""
+TAGGERS = ("msd-musicnn", "mtt-musicnn")
+"""The pretrained taggers whose tags ``classify(tags=True)`` adds, each under its own name: musicnn
+trained on the Million Song Dataset's tags and on MagnaTagATune's. They read the same windows."""
 _PRETRAINED = "genrekit.pretrained"
 
 
@@ -88,7 +91,9 @@ class Prediction:
     source: str | None = None  # the file, when classified from a file
     duration: float | None = None  # the track's length in seconds
     segments: list[Segment] = field(default_factory=list)
-    tags: dict[str, float] = field(default_factory=dict)  # the backbone's tags, when asked
+    # Tags by tagger (a name of TAGGERS), each most likely first: every tagger's when asked,
+    # else those of the model's own backbone (computed anyway), else none.
+    tags: dict[str, dict[str, float]] = field(default_factory=dict)
     damage: str | None = None  # why only part of a damaged file was decoded
     heard: float = 0.0  # seconds of audio the answer was judged from (its windows)
     reason: str | None = None  # why no genre is told (``genre`` None)
@@ -103,6 +108,7 @@ class Model:
     def __init__(self, path: Path, *, name: str | None = None, threads: int | None = None):
         self.path = path
         self.name = name or path.stem
+        self.threads = threads  # the cap of each session's threads: its backbone's, its taggers'
         self.session, meta = open_session(path, threads=threads)
         # Checked before use: a damaged or foreign file is one ModelError, before any audio.
         info = read_onnx_info(meta, str(path))
@@ -231,7 +237,8 @@ def classify(
     or between its parts, is skipped): the answer is the same with or without it. ``segments``
     adds a timeline: the whole track in at most :data:`MAX_SEGMENTS` equal segments, a genre
     each. ``genres`` restricts the answer to a subset of the model's genres (any case;
-    probabilities are renormalized over it); ``tags`` adds the pretrained backbone's tags.
+    probabilities are renormalized over it); ``tags`` adds the tags of every pretrained tagger
+    (:data:`TAGGERS`), keyed by tagger, from the same windows as the answer.
 
     No genre is told (``genre`` None, ``reason`` why) for audio that is not music or too quiet
     to judge (:mod:`genrekit.music_check`; ``check_music=False`` turns the check off, for a
@@ -252,7 +259,9 @@ def classify(
     judge = _Judge(rate, check_music, min_confidence)
     try:
         if model.backbone is not None:
-            prediction = _classify_embeddings(model, model.backbone, track, keep, segments, judge)
+            prediction = _classify_embeddings(
+                model, model.backbone, track, keep, segments, judge, tags
+            )
         else:
             prediction = _classify_log_mel(model, track, keep, segments, judge)
     except SilentAudioError:
@@ -262,10 +271,9 @@ def classify(
         reason = f"silent: never louder than {SILENCE_DB:g} dBFS"
         return Prediction(None, {}, source, track.length, damage=track.damage, reason=reason)
     if model.backbone is None and tags:
-        backbone = load_backbone()
         tagged = Track(audio, sr=SAMPLE_RATE, source_sr=sr)
-        heard = _backbone_run(backbone, listen(tagged, BACKBONE_PATCHES, PATCH_SECONDS))
-        prediction = replace(prediction, tags=_track_tags(backbone, [heard]))
+        patches = _patches(listen(tagged, BACKBONE_PATCHES, PATCH_SECONDS))
+        prediction = replace(prediction, tags=_every_tagger(patches, model.threads, {}))
     return replace(prediction, source=source, duration=track.length, damage=track.damage)
 
 
@@ -317,18 +325,41 @@ def check_genres(model: Model, genres: list[str] | None) -> list[str]:
     return list(dict.fromkeys(by_lower[g.strip().lower()] for g in genres))
 
 
+def _patches(windows: list[Window]) -> npt.NDArray[np.float32]:
+    """One musicnn patch per window, shape (windows, 187, 96)."""
+    return np.stack([musicnn_patches(musicnn_input(w.y))[0] for w in windows])
+
+
 def _backbone_run(backbone: Backbone, windows: list[Window]) -> BackboneOutputs:
     """The backbone's outputs for one patch per window."""
-    patches = np.stack([musicnn_patches(musicnn_input(w.y))[0] for w in windows])
-    return backbone.run(patches)
+    return backbone.run(_patches(windows))
+
+
+def _every_tagger(
+    patches: npt.NDArray[np.float32], threads: int | None, done: dict[str, BackboneOutputs]
+) -> dict[str, dict[str, float]]:
+    """Each tagger's tags of a track's patches; ``done`` has outputs already computed on them."""
+    found: dict[str, dict[str, float]] = {}
+    for name in TAGGERS:
+        tagger = load_backbone(name, threads=threads)
+        outputs = done[name] if name in done else tagger.run(patches)
+        found[name] = _track_tags(tagger, [outputs])
+    return found
 
 
 def _classify_embeddings(
-    model: Model, backbone: Backbone, track: Track, keep: list[int], segments: bool, judge: _Judge
+    model: Model,
+    backbone: Backbone,
+    track: Track,
+    keep: list[int],
+    segments: bool,
+    judge: _Judge,
+    tags: bool,
 ) -> Prediction:
     """A backbone model: the track's embedding (mean over its patches) through the head."""
     heard = listen(track, BACKBONE_PATCHES, PATCH_SECONDS)
-    outputs = _backbone_run(backbone, heard)
+    patches = _patches(heard)
+    outputs = backbone.run(patches)
     names = [model.classes[k] for k in keep]
     track_row = _backbone_rows(model, outputs).mean(axis=0, keepdims=True)
     result = _ranked(names, _renormalized(model.probabilities(track_row), keep)[0])
@@ -343,7 +374,11 @@ def _classify_embeddings(
         result,
         heard=sum(w.y.size for w in heard) / SAMPLE_RATE,
         segments=found,
-        tags=_track_tags(backbone, [outputs]),
+        tags=(
+            _every_tagger(patches, model.threads, {backbone.name: outputs})
+            if tags
+            else {backbone.name: _track_tags(backbone, [outputs])}
+        ),
         reason=reason,
     )
 

@@ -2,8 +2,11 @@
 
 Three formats, all streamed: a table (one row per track, columns of fixed width), CSV (one
 column per genre's probability, the same columns in every row) and JSON lines (one object per
-track, so every line printed is complete even when the run is interrupted). Text from outside
-(paths, genres, tags, reasons) is passed to rich as plain cells or ``Text``, never as markup.
+track, so every line printed is complete even when the run is interrupted). With ``--tags``,
+each tagger's top tags are labelled with its name: a line per tagger under the track's row in
+the table, a ``tags_<tagger>`` column in CSV, ``"tags": {"<tagger>": [...]}`` in JSON. Text
+from outside (paths, genres, tags, reasons) is passed to rich as plain cells or ``Text``, never
+as markup.
 
 A track that gets no genre (not music, silent, or unsure) is an answer too: ``"genre": null``
 and its ``"reason"`` in JSON, :data:`NO_GENRE` and the reason in the table and CSV.
@@ -21,10 +24,10 @@ from rich.console import Console
 from rich.text import Text
 
 from genrekit.classify_batch import AudioFile, Outcome
-from genrekit.predict import MAX_SEGMENTS, Prediction, Segment
+from genrekit.predict import MAX_SEGMENTS, TAGGERS, Prediction, Segment
 
 TOP_TAGS = 5
-"""Tags shown per track with ``--tags``."""
+"""Tags shown per track and tagger with ``--tags``."""
 NO_GENRE = "unknown"
 """The genre column of a track (or a timeline's segment) that gets no genre."""
 FORMATS = ("table", "csv", "json")
@@ -59,7 +62,7 @@ class Writer:
         self.top_header = f"top {top_k_shown}"
         self.fit = console.is_terminal
         if self.fit:  # the name gets room first, then the top genres (the first is in "genre")
-            room = console.width - self.widths[1] - 2 * len(self.widths) - (30 if tags else 0)
+            room = console.width - self.widths[1] - 2 * len(self.widths)
             name = max(16, min(self.widths[0], 48, room - 16))
             self.widths[0], self.widths[2] = name, max(16, min(self.widths[2], room - name))
 
@@ -68,8 +71,7 @@ class Writer:
             columns = ["file", "genre", "reason", *(f"p_{g}" for g in self.genres)]
             self._csv([*columns, *self._tag_column()])
         elif self.output == "table":
-            extra = ["tags (musicnn)"] if self.tags else []
-            self._print_row(["track", "genre", self.top_header, *extra], header=True)
+            self._print_row(["track", "genre", self.top_header], header=True)
 
     def row(self, file: AudioFile, prediction: Prediction) -> None:
         if self.output == "json":
@@ -78,14 +80,18 @@ class Writer:
             p = prediction.probabilities
             probabilities = [f"{p[g]:.4f}" if g in p else "" for g in self.genres]
             cells = [file.name, genre_cell(prediction), prediction.reason or "", *probabilities]
-            tags = [";".join(list(prediction.tags)[:TOP_TAGS])] if self.tags else []
+            tags = [";".join(_top_tags(prediction, t)) for t in self._taggers()]
             self._csv([*cells, *tags])
         else:
             top = ", ".join(f"{g} {100 * p:.0f} %" for g, p in prediction.top(self.top_k))
             if prediction.reason:  # in place of the top genres, which follow it in brackets
                 top = f"{prediction.reason} ({top})" if top else prediction.reason
-            extra = [", ".join(list(prediction.tags)[:TOP_TAGS])] if self.tags else []
-            self._print_row([file.name, genre_cell(prediction), top, *extra], header=False)
+            self._print_row([file.name, genre_cell(prediction), top], header=False)
+            for tagger in self._taggers():
+                shown = _top_tags(prediction, tagger)
+                found = prediction.tags.get(tagger, {})
+                text = ", ".join(f"{t} {100 * found[t]:.0f} %" for t in shown) or "none"
+                self._print_line(f"  tags {tagger}: {text}")
             if self.segments:
                 line = Text(timeline_line(prediction.segments), style="dim")
                 self.console.print(line, soft_wrap=True)
@@ -116,10 +122,13 @@ class Writer:
                 for s in prediction.segments
             ]
         if self.tags:
-            data["tags"] = [
-                {"tag": t, "probability": round(p, 4)}
-                for t, p in list(prediction.tags.items())[:TOP_TAGS]
-            ]
+            data["tags"] = {
+                tagger: [
+                    {"tag": t, "probability": round(prediction.tags[tagger][t], 4)}
+                    for t in _top_tags(prediction, tagger)
+                ]
+                for tagger in self._taggers()
+            }
         return data
 
     def _print_row(self, cells: list[str], header: bool) -> None:
@@ -139,8 +148,20 @@ class Writer:
         else:
             self._out(line.plain.rstrip() + "\n")
 
+    def _print_line(self, text: str) -> None:
+        """A dim line under a track's row, cut to the terminal's width."""
+        line = Text(text, style="dim", no_wrap=True, overflow="ellipsis")
+        if self.fit:
+            line.truncate(self.console.width, overflow="ellipsis")
+            self.console.print(line, soft_wrap=False, crop=True)
+        else:
+            self._out(text + "\n")
+
+    def _taggers(self) -> tuple[str, ...]:
+        return TAGGERS if self.tags else ()
+
     def _tag_column(self) -> list[str]:
-        return ["tags"] if self.tags else []
+        return [f"tags_{tagger}" for tagger in self._taggers()]
 
     def _csv(self, cells: list[str]) -> None:
         text = io.StringIO()
@@ -158,6 +179,10 @@ class Writer:
 def genre_cell(prediction: Prediction) -> str:
     """The genre, or :data:`NO_GENRE` when the track gets none."""
     return prediction.genre or NO_GENRE
+
+
+def _top_tags(prediction: Prediction, tagger: str) -> list[str]:
+    return list(prediction.tags.get(tagger, {}))[:TOP_TAGS]
 
 
 def _cut(text: str, width: int) -> str:

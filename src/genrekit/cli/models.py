@@ -283,7 +283,12 @@ def classify(
         int | None, typer.Option("--workers", "-j", help="Parallel tracks (default: one per core).")
     ] = None,
     tags: Annotated[
-        bool, typer.Option("--tags", help="Add the pretrained tagger's top tags (musicnn, MSD).")
+        bool,
+        typer.Option(
+            "--tags",
+            help="Add the top tags of both pretrained taggers, labelled by tagger: musicnn "
+            "trained on the Million Song Dataset (msd-musicnn) and on MagnaTagATune (mtt-musicnn).",
+        ),
     ] = False,
     min_confidence: Annotated[
         float | None,
