@@ -119,6 +119,24 @@ def test_each_rule_reads_its_own_number() -> None:
     assert not_music(Sound(-12.0, 0.4, 9.0, 0.0, 0.0, 0.05)) is None
 
 
+def test_a_cnn_s_16_windows_are_checked_as_3_spread_from_first_to_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import genrekit.music_check as music_check
+
+    seen: list[list[np.ndarray]] = []
+    real = music_check.measure
+
+    def measure(windows: list[np.ndarray], sr: int) -> music_check.Sound:
+        seen.append(list(windows))
+        return real(windows, sr)
+
+    monkeypatch.setattr(music_check, "measure", measure)
+    many = [noise(1.0, 1.0, seed=i) for i in range(16)]
+    assert check(many, SR) == "not music: noise-like"
+    assert [next(i for i, m in enumerate(many) if m is w) for w in seen[0]] == [0, 8, 15]
+
+
 def test_half_a_second_is_measured_and_never_called_steady() -> None:
     sound = measure([tones(0.5, 440.0)], SR)
     assert math.isinf(sound.modulation) and not_music(sound) is None
