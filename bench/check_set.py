@@ -62,6 +62,11 @@ def answers(folder: Path, model: Model) -> list[tuple[str, Path, Prediction]]:
     return found
 
 
+def msd(p: Prediction) -> dict[str, float]:
+    """The MSD tagger's tags of an answer."""
+    return p.tags.get("msd-musicnn", {})
+
+
 def report(found: list[tuple[str, Path, Prediction]], classes: list[str], name: str) -> str:
     genres = sorted({g for g, _, _ in found})
     counts: dict[str, Counter[str]] = defaultdict(Counter)
@@ -86,19 +91,19 @@ def report(found: list[tuple[str, Path, Prediction]], classes: list[str], name: 
         mark = "" if g in classes else "*"
         cells = [str(counts[g][c] or ".") for c in classes]
         lines.append(f"| {g}{mark} | " + " | ".join(cells) + " |")
-    tags = [t for t in TAGS if any(t in p.tags for _, _, p in found)]
+    tags = [t for t in TAGS if any(t in msd(p) for _, _, p in found)]
     if tags:
         lines += ["", "Mean MSD tag score per genre (musicnn, 0-1)", ""]
         lines.append("| genre | " + " | ".join(tags) + " |")
         lines.append("| --- |" + " ---: |" * len(tags))
         for g in genres:
             preds = [p for genre, _, p in found if genre == g]
-            means = [sum(p.tags.get(t, 0.0) for p in preds) / len(preds) for t in tags]
+            means = [sum(msd(p).get(t, 0.0) for p in preds) / len(preds) for t in tags]
             lines.append(f"| {g} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
     tops: dict[str, Counter[str]] = defaultdict(Counter)
     for genre, _, p in found:
-        if p.tags:
-            tops[genre][max(p.tags, key=p.tags.__getitem__)] += 1
+        if msd(p):
+            tops[genre][max(msd(p), key=msd(p).__getitem__)] += 1
     if tops:
         lines += ["", "Each clip's highest MSD tag (of all 50), per genre", ""]
         lines += ["| genre | top tags (clips) |", "| --- | --- |"]
