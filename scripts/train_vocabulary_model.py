@@ -200,6 +200,12 @@ def main() -> None:
             "calibrated_ece": expected_calibration_error(calibrated, y),
             "temperatures": temps,
             "joined_accuracy": float((joined.argmax(1) == y).mean()),
+            "joined_fold_accuracy": [
+                float((joined[fold == k].argmax(1) == y[fold == k]).mean()) for k in range(FOLDS)
+            ],
+            "joined_recall": {
+                n: float((joined[y == i].argmax(1) == i).mean()) for i, n in enumerate(head_classes)
+            },
             "joined_ece": expected_calibration_error(joined, y),
             "called_tag_genre": int((joined.argmax(1) >= n_head).sum()),
         }
@@ -258,7 +264,15 @@ def main() -> None:
         import onnx
 
         onnx.save(graph, str(OUT / f"{args.name}.onnx"))
-        numbers = {"name": args.name, **meta, **report, "clips": len(y), "dev_clips": len(dy)}
+        numbers = {
+            "name": args.name,
+            **meta,
+            **report,
+            "clips": len(y),
+            "dev_clips": len(dy),
+            "cv_folds": FOLDS,
+            "cv_accuracy": report["draws"][0]["joined_fold_accuracy"],
+        }
         (OUT / f"{args.name}.json").write_text(json.dumps(numbers, indent=2) + "\n")
         print(f"wrote {OUT / f'{args.name}.onnx'}")
 
