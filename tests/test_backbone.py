@@ -205,7 +205,8 @@ def test_backbone_model_trains_evaluates_exports_and_classifies(
     model = load_model(onnx_path)
     assert model.backbone is not None
     audio = next((embedded_store.parent / "in" / "tones").glob("*.wav"))
-    prediction = classify(audio, model=model, segments=True)
+    # Its genres are generated tones, clicks and noise: sounds the music check refuses.
+    prediction = classify(audio, model=model, segments=True, check_music=False)
     assert prediction.genre == "tones"
     assert prediction.tags and len(prediction.segments) == 1
     # The head on a clip's embedding: the same answer from its arrays and from ONNX.
