@@ -3,6 +3,7 @@
     python bench/not_music.py ../shared/data/gtzan-dev                # GTZAN-dev and examples/
     python bench/not_music.py GTZAN --music DIR [--music DIR ...]     # and other music, deeply
     python bench/not_music.py GTZAN --model gtzan-cnn                 # another model
+    python bench/not_music.py GTZAN --segments      # + timelines' segments of GTZAN and examples
 
 - detection: the share of generated out-of-domain signals that get no genre, per kind (white,
   pink and brown noise; pure tones; steady tone mixtures; clicks and impulse trains; speech
@@ -180,6 +181,9 @@ def main() -> None:
     parser.add_argument("--examples", type=Path, default=Path(__file__).parent.parent / "examples")
     parser.add_argument("--music", type=Path, action="append", default=[], help="more music")
     parser.add_argument("--model", default=None, help="a shipped model's name (default: default)")
+    parser.add_argument(
+        "--segments", action="store_true", help="also the timelines of GTZAN-dev and examples/"
+    )
     args = parser.parse_args()
     model = load_model(args.model, threads=1)
     print(f"model: {model.name}")
@@ -236,6 +240,26 @@ def main() -> None:
         )
     for line in wrong:
         print(f"  no genre: {line}")
+    if args.segments:
+        segment_flags(sets[:2], model)
+
+
+def segment_flags(sets: list[tuple[str, Path]], model: Model) -> None:
+    """Segments of a timeline (one ~3 s window each) of music that get a reason, per set."""
+    print("\n## Music: segments of a timeline with no genre\n")
+    print("| set | segments | no genre | rate | reasons |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for name, folder in sets:
+        reasons: Counter[str] = Counter()
+        total = 0
+        for path in find_audio([folder]):
+            for segment in classify(path, model=model, segments=True).segments:
+                total += 1
+                if segment.reason or segment.silent:
+                    reasons[(segment.reason or "silence").split(":")[0]] += 1
+        n = sum(reasons.values())
+        said = ", ".join(f"{r} ({c})" for r, c in reasons.most_common())
+        print(f"| {name} | {total} | {n} | {100 * n / max(1, total):.1f} % | {said} |")
 
 
 if __name__ == "__main__":

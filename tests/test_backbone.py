@@ -283,7 +283,7 @@ def test_backbone_model_trains_evaluates_exports_and_classifies(
     model = load_model(onnx_path)
     assert model.backbone is not None
     audio = next((embedded_store.parent / "in" / "tones").glob("*.wav"))
-    # A model of sounds that are not music: the music check is turned off.
+    # Its genres are generated tones, clicks and noise: sounds the music check refuses.
     prediction = classify(audio, model=model, segments=True, check_music=False)
     assert prediction.genre == "tones"
     assert prediction.tags and len(prediction.segments) == 1

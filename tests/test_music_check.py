@@ -252,6 +252,8 @@ def test_silence_is_an_answer_and_the_check_can_be_turned_off(
     row = run.out.splitlines()[1].split(",")
     assert row[1:3] == ["unknown", "silent: never louder than -60 dBFS"]
     assert set(row[3:]) == {""}  # no probabilities for silence
+    run = cli("classify", tmp_path / "silence.wav", "--segments")
+    assert run.code == 0 and run.out.splitlines()[2] == "  timeline: none"  # under its track
     # Off: noise gets a genre, and silence is the error it always was (exit 1: a file failed).
     run = cli("classify", mixed / "noise [hiss].wav", "--no-music-check", "--format", "json")
     assert run.code == 0 and json.loads(run.out)["genre"] is not None

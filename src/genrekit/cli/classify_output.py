@@ -206,7 +206,7 @@ def timeline_line(segments: list[Segment]) -> str:
     the genre changes, silence and segments of no genre included (named by their reason's
     kind: "not music", "too quiet", "unsure")."""
     if not segments:
-        return "timeline: none"
+        return "  timeline: none"
     size = segments[0].end - segments[0].start
     changes = []
     previous = None
