@@ -629,3 +629,16 @@ def test_embed_refuses_while_another_writes_the_store(tmp_path: Path) -> None:
     with FolderLock(store, "extract", what="feature store"), pytest.raises(FolderLockedError):
         embed_dataset(tmp_path / "in", store)
     assert embed_dataset(tmp_path / "in", store).done == 6  # once the lock is free
+
+
+# --- two extracts with different settings into a new store -------------------------------------
+
+
+def test_extract_writes_no_store_description_before_it_holds_the_lock(tmp_path: Path) -> None:
+    source = make_input(tmp_path / "in", 2)
+    store = tmp_path / "store"
+    with FolderLock(store, "extract", what="feature store"), pytest.raises(FolderLockedError):
+        extract_dataset(source, store, ExtractOptions(clip_seconds=1.0, workers=1))
+    assert not (store / "store.json").exists()  # the holder may be making it, with 2 s clips
+    assert extract_dataset(source, store, ExtractOptions(clip_seconds=2.0, workers=1)).ok
+    assert json.loads((store / "store.json").read_text())["clip_seconds"] == 2.0

@@ -188,7 +188,11 @@ def _same_folder(a: Path, b: Path) -> bool:
 
 
 def create_or_check(root: Path, info: StoreInfo) -> None:
-    """Make ``root`` a store for ``info``, or check an existing one was made with the same."""
+    """Make ``root`` a store for ``info``, or check an existing one was made with the same.
+
+    Call it holding the store's lock: two runs must not both find no ``store.json`` and each
+    write its own.
+    """
     if (root / "store.json").exists():
         found = read_info(root)
         diff = describe_mismatch(found, info)
