@@ -33,7 +33,7 @@ from genrekit import extract, lock
 from genrekit.catalog import Catalog
 from genrekit.collect import FetchOptions, fetch, remove_stale_parts
 from genrekit.dataset import FeatureStore
-from genrekit.errors import CatalogError, FolderLockedError
+from genrekit.errors import CatalogError, FeatureStoreError, FolderLockedError
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.http import HttpClient, RetryPolicy
 from genrekit.lock import LOCK_NAME, FolderLock
@@ -629,6 +629,81 @@ def test_embed_refuses_while_another_writes_the_store(tmp_path: Path) -> None:
     with FolderLock(store, "extract", what="feature store"), pytest.raises(FolderLockedError):
         embed_dataset(tmp_path / "in", store)
     assert embed_dataset(tmp_path / "in", store).done == 6  # once the lock is free
+
+
+# --- links planted in an output folder ----------------------------------------------------------
+
+PRECIOUS = b"someone else's file\n"
+
+
+def planted(folder: Path, name: str, outside: Path, *, hard: bool = False) -> Path:
+    """``folder/name`` made a (symbolic or hard) link to the file ``outside``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not outside.exists():
+        outside.write_bytes(PRECIOUS)
+    link = folder / name
+    if hard:
+        os.link(outside, link)
+    else:
+        link.symlink_to(outside)
+    return link
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["symlink", "hard-link"])
+def test_a_data_set_lock_planted_as_a_link_is_refused_not_written(
+    tmp_path: Path, cli: Cli, hard: bool
+) -> None:
+    source = make_input(tmp_path / "in", 2)
+    outside, data = tmp_path / "outside.txt", tmp_path / "data"
+    link = planted(data, LOCK_NAME, outside, hard=hard)
+    run = cli("import", source, "-o", data)
+    assert run.code == 2
+    problem = "has 2 hard links (it is also a file elsewhere)" if hard else "is a symbolic link"
+    assert run.error_line == (
+        f"error: {link}: {problem}; genrekit writes only files of its own here, never through "
+        "a link: remove it, then run the command again"
+    )
+    assert outside.read_bytes() == PRECIOUS
+    assert sorted(p.name for p in data.iterdir()) == [LOCK_NAME]  # no catalog made
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["symlink", "hard-link"])
+def test_a_store_lock_planted_as_a_link_is_refused_not_written(tmp_path: Path, hard: bool) -> None:
+    source = make_input(tmp_path / "in", 2)
+    outside, store = tmp_path / "outside.txt", tmp_path / "store"
+    link = planted(store, LOCK_NAME, outside, hard=hard)
+    with pytest.raises(FeatureStoreError, match=f"^{link}: (is a symbolic|has 2 hard) link"):
+        extract_dataset(source, store, ExtractOptions(clip_seconds=2.0, workers=1))
+    assert outside.read_bytes() == PRECIOUS
+    assert sorted(p.name for p in store.iterdir()) == [LOCK_NAME]
+
+
+@pytest.mark.parametrize("name", ["catalog.sqlite", "catalog.sqlite-wal"])
+def test_a_catalog_planted_as_a_link_out_is_refused(tmp_path: Path, cli: Cli, name: str) -> None:
+    source = make_input(tmp_path / "in", 2)
+    outside, data = tmp_path / "outside.db", tmp_path / "data"
+    outside.write_bytes(b"")  # empty: SQLite would make it a database
+    link = planted(data, name, outside)
+    run = cli("import", source, "-o", data)
+    assert run.code == 2
+    assert run.error_line.startswith(f"error: {link}: is a symbolic link; ")
+    assert outside.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "in", "outside.db"]
+
+
+@pytest.mark.parametrize("name", ["index.sqlite", "store.json"])
+def test_store_files_planted_as_links_out_are_refused(tmp_path: Path, name: str) -> None:
+    source = make_input(tmp_path / "in", 2)
+    store, outside = tmp_path / "store", tmp_path / "outside"
+    options = ExtractOptions(clip_seconds=2.0, workers=1)
+    assert extract_dataset(source, store, options).ok
+    shutil.move(store / name, outside)  # someone else's file, which the link leads to
+    before = outside.read_bytes()
+    planted(store, name, outside)
+    with pytest.raises(FeatureStoreError, match=f"^{store / name}: is a symbolic link; "):
+        extract_dataset(source, store, options)
+    assert outside.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "outside", "store"]
 
 
 # --- two extracts with different settings into a new store -------------------------------------

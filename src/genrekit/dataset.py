@@ -35,7 +35,12 @@ import numpy.typing as npt
 from genrekit.errors import FeatureStoreError
 from genrekit.features import FeatureParams
 from genrekit.naming import normalize_label
-from genrekit.storage import connect_read_only, write_bytes_atomic
+from genrekit.storage import (
+    check_own_file,
+    check_sqlite_files,
+    connect_read_only,
+    write_bytes_atomic,
+)
 
 STORE_FORMAT = "genrekit-features"
 STORE_VERSION = 1
@@ -138,6 +143,7 @@ def describe_mismatch(found: StoreInfo, wanted: StoreInfo) -> str:
 def open_index(root: Path) -> sqlite3.Connection:
     """Open (creating if needed) the store's SQLite index."""
     root.mkdir(parents=True, exist_ok=True)
+    check_sqlite_files(root / "index.sqlite", FeatureStoreError)  # no write through a link
     db = sqlite3.connect(root / "index.sqlite")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -193,6 +199,7 @@ def create_or_check(root: Path, info: StoreInfo) -> None:
     Call it holding the store's lock: two runs must not both find no ``store.json`` and each
     write its own.
     """
+    check_own_file(root / "store.json", FeatureStoreError, hard_links_ok=True)
     if (root / "store.json").exists():
         found = read_info(root)
         diff = describe_mismatch(found, info)

@@ -3,7 +3,9 @@
 A file is written under a temporary name in its own folder and renamed into place only when
 complete, so a killed process leaves either the old file or the new one, never half of one.
 Temporary names carry the writer's PID (``.<name>.<pid>.<random>.part``), so that clean-up
-removes only what a dead process left behind, never another live run's file in flight.
+removes only what a dead process left behind, never another live run's file in flight. Files
+a writer keeps in its folder (a lock, a catalog, an index) are checked by :func:`check_own_file`
+before they are opened: a link planted there must not lead a write outside.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import hashlib
 import io
 import os
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from genrekit.errors import GenrekitError
 
 _HASH_CHUNK = 1 << 20
 # mkstemp creates files readable by their owner only; finished files get the usual mode
@@ -73,6 +78,44 @@ def remove_stale_temps(candidates: Iterable[Path]) -> int:
             path.unlink()
             removed += 1
     return removed
+
+
+def file_problem(info: os.stat_result) -> str | None:
+    """What makes a file unfit to be written as a writer's own file (from ``lstat``/``fstat``):
+    a link would carry the write to another file, possibly outside the folder."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_nlink > 1:
+        return f"has {info.st_nlink} hard links (it is also a file elsewhere)"
+    return None
+
+
+def not_own_file_message(path: Path | str, problem: str) -> str:
+    return (
+        f"{path}: {problem}; genrekit writes only files of its own here, never through a "
+        "link: remove it, then run the command again"
+    )
+
+
+def check_own_file(path: Path, error: type[GenrekitError], *, hard_links_ok: bool = False) -> None:
+    """Raise ``error`` if ``path`` exists and is not a plain file of its own (a symbolic link, a
+    pipe, a folder; a hard link unless ``hard_links_ok``): a writer is about to open it."""
+    try:
+        info = os.lstat(path)
+    except OSError:  # missing: it will be created; unreadable: opening it says why
+        return
+    problem = file_problem(info)
+    if problem is not None and not (hard_links_ok and stat.S_ISREG(info.st_mode)):
+        raise error(not_own_file_message(path, problem))
+
+
+def check_sqlite_files(path: Path, error: type[GenrekitError]) -> None:
+    """:func:`check_own_file` for an SQLite database and the files SQLite writes beside it (a
+    database with other hard links, as a ``cp -al`` backup makes, stays usable)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        check_own_file(path.with_name(path.name + suffix), error, hard_links_ok=True)
 
 
 def refused_write(exc: BaseException) -> bool:
