@@ -147,22 +147,30 @@ def test_a_folder_that_cannot_be_written_is_one_error(
         FolderLock(tmp_path, "fetch", what="data set", error=CatalogError).acquire()
 
 
-def test_clean_up_removes_only_files_of_dead_runs(tmp_path: Path) -> None:
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+def dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait(timeout=DEADLINE)
+    return dead.pid
+
+
+def test_clean_up_removes_only_files_of_dead_runs(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = dead_pid()
     try:
         folder = tmp_path / "rock"
         folder.mkdir()
         live = folder / f".deezer-1.{sleeper.pid}.abcd1234.part.mp3"
         mine = folder / f".deezer-2.{os.getpid()}.abcd1234.part.mp3"
-        stale = folder / f".deezer-3.{dead.pid}.abcd1234.part.mp3"
-        old_style = folder / ".deezer-4.abcd1234.part.mp3"  # written before names had a PID
-        for path in (live, mine, stale, old_style):
+        stale = folder / f".deezer-3.{dead}.abcd1234.part.mp3"
+        copied = folder / f".big1.mp3.{dead}.k_9xyz00.part"  # a killed import --copy's
+        no_pid = folder / ".deezer-4.abcd1234.part.mp3"  # not a name genrekit makes: not ours
+        other = folder / f".notes.{dead}.txt"
+        for path in (live, mine, stale, copied, no_pid, other):
             path.write_bytes(b"x")
         assert remove_stale_parts(tmp_path) == 2
-        assert live.exists() and mine.exists()
-        assert not stale.exists() and not old_style.exists()
+        assert live.exists() and mine.exists() and no_pid.exists() and other.exists()
+        assert not stale.exists() and not copied.exists()
     finally:
         sleeper.kill()
         sleeper.wait(timeout=DEADLINE)
@@ -704,6 +712,59 @@ def test_store_files_planted_as_links_out_are_refused(tmp_path: Path, name: str)
         extract_dataset(source, store, options)
     assert outside.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "outside", "store"]
+
+
+def test_clean_up_never_follows_a_linked_folder(tmp_path: Path) -> None:
+    dead = dead_pid()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    theirs = [  # named as genrekit's temporary files of a dead process, or close to it
+        outside / f".deezer-3.{dead}.abcd1234.part.mp3",
+        outside / f".x.npy.{dead}.abcd1234.part",
+        outside / ".y.part.mp3",
+    ]
+    for path in theirs:
+        path.write_bytes(PRECIOUS)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rock").symlink_to(outside, target_is_directory=True)
+    assert remove_stale_parts(data) == 0
+    source = make_input(tmp_path / "in", 2)
+    store = tmp_path / "store"
+    options = ExtractOptions(clip_seconds=2.0, workers=1)
+    assert extract_dataset(source, store, options).ok
+    (store / "features" / "logmel" / "zz").symlink_to(outside, target_is_directory=True)
+    (store / "images").mkdir()
+    (store / "images" / "rock").symlink_to(outside, target_is_directory=True)
+    assert extract_dataset(source, store, options).ok  # its clean-up runs first
+    assert all(path.read_bytes() == PRECIOUS for path in theirs)
+
+
+# --- a killed import --copy --------------------------------------------------------------------
+
+
+def test_a_killed_import_copy_leaves_no_part_file_after_the_next_run(
+    tmp_path: Path, cli: Cli
+) -> None:
+    source = make_input(tmp_path / "in", 4)
+    data, copied = tmp_path / "data", tmp_path / "copied"
+    code = (
+        "import shutil, sys, time; from pathlib import Path; from genrekit.cli import main\n"
+        "real, gate = shutil.copyfile, Path(sys.argv[1])\n"
+        "def slow(src, dst, **kw):\n"
+        "    real(src, dst, **kw); gate.touch(); time.sleep(60)\n"
+        "shutil.copyfile = slow\n"
+        "sys.argv = ['genrekit', *sys.argv[2:]]; main()"
+    )
+    command = [sys.executable, "-c", code, str(copied), "import", str(source), "-o", str(data)]
+    run = subprocess.Popen([*command, "--copy"], stderr=subprocess.PIPE)
+    assert kill_when(run, copied.exists)  # killed mid-copy, its copy under a temporary name
+    (left,) = [p for p in data.rglob(".*") if p.name != LOCK_NAME]
+    assert left.name.endswith(".part")
+    rerun = cli("import", source, "-o", data, "--copy")
+    assert rerun.code == 0, rerun.err
+    assert not list(data.rglob(".*"))  # no part file, no lock left
+    assert len(list(data.glob("*/*.wav"))) == 4
 
 
 # --- two extracts with different settings into a new store -------------------------------------

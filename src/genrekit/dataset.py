@@ -25,7 +25,6 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,15 +151,6 @@ def open_index(root: Path) -> sqlite3.Connection:
     if "artist" not in columns:  # stores written by genrekit 0.1.0
         db.execute("ALTER TABLE tracks ADD COLUMN artist TEXT")
     return db
-
-
-def store_temps(root: Path) -> Iterator[Path]:
-    """Temporary files of the store's writers (``.<name>.<pid>.<random>.part``), killed or not."""
-    return chain(
-        root.glob(".*.part"),
-        root.glob("features/*/*/.*.part"),
-        root.glob("images/**/.*.part"),
-    )
 
 
 def claim_input(db: sqlite3.Connection, root: Path, in_dir: Path) -> None:

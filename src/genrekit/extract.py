@@ -38,7 +38,6 @@ from genrekit.dataset import (
     create_or_check,
     feature_path,
     open_index,
-    store_temps,
 )
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.features import FeatureParams, log_mel_and_mfcc
@@ -459,7 +458,7 @@ def _open_store(
         lock.acquire()
         try:
             create_or_check(root, info)
-            remove_stale_temps(store_temps(root))  # left by a killed run; a live one's are kept
+            remove_stale_temps(root)  # left by a killed run; a live one's are kept
             db = _open_index(root)
         except BaseException:
             lock.release()

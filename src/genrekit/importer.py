@@ -22,7 +22,11 @@ from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import CatalogError, GenrekitError, reason_about
 from genrekit.naming import MAX_NAME_BYTES, label_folder, normalize_label, path_inside, safe_name
 from genrekit.sources import TrackInfo
-from genrekit.storage import atomic_path, sha256_file
+from genrekit.storage import (
+    atomic_path,
+    remove_stale_temps,
+    sha256_file,
+)
 
 
 @dataclass
@@ -57,7 +61,8 @@ def import_tracks(
     there under that name keeps it, and this one gets its content hash in its name.
     """
     summary = ImportSummary()
-    with open_catalog(data_dir) as catalog:
+    with open_catalog(data_dir, command="import") as catalog:
+        remove_stale_temps(catalog.data_dir, depth=1)  # copies a killed import left behind
         for local in tracks:
             problem = _undecodable(local.path)
             if problem is not None:
