@@ -778,3 +778,34 @@ def test_extract_writes_no_store_description_before_it_holds_the_lock(tmp_path: 
     assert not (store / "store.json").exists()  # the holder may be making it, with 2 s clips
     assert extract_dataset(source, store, ExtractOptions(clip_seconds=2.0, workers=1)).ok
     assert json.loads((store / "store.json").read_text())["clip_seconds"] == 2.0
+
+
+# --- a full disk during import --copy -----------------------------------------------------------
+
+
+def test_full_disk_during_import_copy_names_the_folder_and_resumes(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_input(tmp_path / "in", 4)
+    data = tmp_path / "data"
+    real = shutil.copyfile
+    copies: list[str] = []
+
+    def copy_until_full(src: str, dst: str, **kwargs: Any) -> str:
+        copies.append(dst)
+        if len(copies) > 1:  # as shutil says it: the source and the destination named
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), src, None, dst)
+        return real(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_until_full)
+    run = cli("import", source, "-o", data, "--copy")
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {Path(copies[-1]).parent}: cannot write (No space left on device); free some "
+        "space there, then run the same command again (finished work is kept)"
+    )
+    assert not list(data.rglob(".*"))  # no part file, no lock
+    monkeypatch.setattr(shutil, "copyfile", real)
+    rerun = cli("import", source, "-o", data, "--copy")
+    assert rerun.code == 0, rerun.err
+    assert "3 added, 1 already in the catalog" in rerun.out

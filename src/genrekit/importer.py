@@ -24,8 +24,10 @@ from genrekit.naming import MAX_NAME_BYTES, label_folder, normalize_label, path_
 from genrekit.sources import TrackInfo
 from genrekit.storage import (
     atomic_path,
+    refused_write,
     remove_stale_temps,
     sha256_file,
+    write_refused_message,
 )
 
 
@@ -83,7 +85,11 @@ def import_tracks(
             path = str(local.path.resolve())
             made: Path | None = None
             if copy:
-                path, made = _copy_into(catalog.data_dir, local.path, genre, sha)
+                try:
+                    path, made = _copy_into(catalog.data_dir, local.path, genre, sha)
+                except OSError as exc:  # not the disk's fault (that raised): this file's
+                    summary.failures.append(f"{local.path}: cannot copy ({exc.strerror or exc})")
+                    continue
             result = catalog.add(info, genre, found_by, status="done", path=path, sha256=sha)
             if made is not None and result != "added":
                 made.unlink(missing_ok=True)  # the catalog keeps its own copy; no orphan file
@@ -115,8 +121,13 @@ def _copy_into(data_dir: Path, src: Path, genre: str, sha: str) -> tuple[str, Pa
         name = safe_name(stem, max_bytes=room) + suffix
         target = path_inside(data_dir, folder, name)
         if not target.exists():
-            with atomic_path(target) as tmp:
-                shutil.copyfile(src, tmp)
+            try:
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(src, tmp)
+            except OSError as exc:
+                if refused_write(exc):  # a full disk, a read-only folder: the run stops
+                    raise CatalogError(write_refused_message(target.parent, exc)) from exc
+                raise
             return f"{folder}/{name}", target
         if target.is_file() and sha256_file(target) == sha:
             return f"{folder}/{name}", None
