@@ -714,6 +714,26 @@ def test_store_files_planted_as_links_out_are_refused(tmp_path: Path, name: str)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "outside", "store"]
 
 
+@pytest.mark.parametrize("level", ["features", "features/mfcc", "features/mfcc/<xx>"])
+def test_store_folders_planted_as_links_out_are_refused(tmp_path: Path, level: str) -> None:
+    source = make_input(tmp_path / "in", 2)
+    store, outside = tmp_path / "store", tmp_path / "outside"
+    options = ExtractOptions(clip_seconds=2.0, workers=1)
+    assert extract_dataset(source, store, options).ok
+    new = source / "jazz" / "new.wav"  # a clip whose arrays the next run writes
+    sf.write(new, music_like(2.0, SR, seed=99), SR)
+    link = store / level.replace("<xx>", sha256(new)[:2])
+    if link.exists():
+        shutil.move(link, outside)
+    else:
+        outside.mkdir()
+    link.symlink_to(outside, target_is_directory=True)
+    before = sorted(outside.rglob("*"))
+    with pytest.raises(FeatureStoreError, match=f"^{link}: is a symbolic link; "):
+        extract_dataset(source, store, options)
+    assert sorted(outside.rglob("*")) == before
+
+
 def test_clean_up_never_follows_a_linked_folder(tmp_path: Path) -> None:
     dead = dead_pid()
     outside = tmp_path / "outside"
@@ -733,10 +753,12 @@ def test_clean_up_never_follows_a_linked_folder(tmp_path: Path) -> None:
     store = tmp_path / "store"
     options = ExtractOptions(clip_seconds=2.0, workers=1)
     assert extract_dataset(source, store, options).ok
-    (store / "features" / "logmel" / "zz").symlink_to(outside, target_is_directory=True)
     (store / "images").mkdir()
     (store / "images" / "rock").symlink_to(outside, target_is_directory=True)
     assert extract_dataset(source, store, options).ok  # its clean-up runs first
+    (store / "features" / "logmel" / "zz").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(FeatureStoreError, match="is a symbolic link"):  # refused, not cleaned
+        extract_dataset(source, store, options)
     assert all(path.read_bytes() == PRECIOUS for path in theirs)
 
 

@@ -26,7 +26,7 @@ from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.extract import default_workers, scan_dataset
 from genrekit.lock import FolderLock
-from genrekit.storage import remove_stale_temps, save_npy_atomic, sha256_file
+from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic, sha256_file
 
 
 @dataclass
@@ -101,6 +101,7 @@ def embed_dataset(
     try:
         store = FeatureStore(store.root)  # again, locked: as the last writer left it
         wanted = {t.sha256 for t in store.tracks}
+        check_no_links(store.root / "features", FeatureStoreError, depth=2)
         remove_stale_temps(store.root)  # left by a killed run; a live one's are kept
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
             hashes = list(pool.map(lambda f: _hash_or_none(f.path), files))

@@ -50,6 +50,7 @@ from genrekit.naming import (
     safe_name,
 )
 from genrekit.storage import (
+    check_no_links,
     refused_write,
     remove_stale_temps,
     save_npy_atomic,
@@ -458,6 +459,8 @@ def _open_store(
         lock.acquire()
         try:
             create_or_check(root, info)
+            # features/<kind>/<xx>/: no link planted there may carry our arrays out of the store
+            check_no_links(root / "features", FeatureStoreError, depth=2)
             remove_stale_temps(root)  # left by a killed run; a live one's are kept
             db = _open_index(root)
         except BaseException:

@@ -151,6 +151,22 @@ def check_own_file(path: Path, error: type[GenrekitError], *, hard_links_ok: boo
         raise error(not_own_file_message(path, problem))
 
 
+def check_no_links(folder: Path, error: type[GenrekitError], *, depth: int) -> None:
+    """Raise ``error`` if ``folder``, or a folder entry down to ``depth`` levels inside it, is a
+    symbolic link: a writer is about to create files in those folders."""
+    try:
+        if folder.is_symlink():
+            raise error(not_own_file_message(folder, "is a symbolic link"))
+        entries = list(os.scandir(folder)) if depth > 0 else []
+    except OSError:  # missing: it will be created; unreadable: writing there says why
+        return
+    for entry in entries:
+        if entry.is_symlink():
+            raise error(not_own_file_message(entry.path, "is a symbolic link"))
+        if depth > 1 and entry.is_dir(follow_symlinks=False):
+            check_no_links(Path(entry.path), error, depth=depth - 1)
+
+
 def check_sqlite_files(path: Path, error: type[GenrekitError]) -> None:
     """:func:`check_own_file` for an SQLite database and the files SQLite writes beside it (a
     database with other hard links, as a ``cp -al`` backup makes, stays usable)."""
