@@ -831,3 +831,31 @@ def test_full_disk_during_import_copy_names_the_folder_and_resumes(
     rerun = cli("import", source, "-o", data, "--copy")
     assert rerun.code == 0, rerun.err
     assert "3 added, 1 already in the catalog" in rerun.out
+
+
+def test_full_catalog_during_import_copy_is_one_line_and_leaves_no_orphan(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_input(tmp_path / "in", 4)
+    data = tmp_path / "data"
+    real = Catalog.add
+    calls: list[object] = []
+
+    def add_until_full(self: Catalog, *args: Any, **kwargs: Any) -> str:
+        calls.append(args)
+        if len(calls) > 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Catalog, "add", add_until_full)
+    run = cli("import", source, "-o", data, "--copy")
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {data / 'catalog.sqlite'}: cannot update the catalog (database or disk is full)"
+    )
+    assert len(list(data.glob("*/*.wav"))) == 1  # the one the catalog lists, no orphan copy
+    assert not list(data.rglob(".*"))
+    monkeypatch.setattr(Catalog, "add", real)
+    rerun = cli("import", source, "-o", data, "--copy")
+    assert rerun.code == 0, rerun.err
+    assert len(list(data.glob("*/*.wav"))) == 4

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -90,7 +91,12 @@ def import_tracks(
                 except OSError as exc:  # not the disk's fault (that raised): this file's
                     summary.failures.append(f"{local.path}: cannot copy ({exc.strerror or exc})")
                     continue
-            result = catalog.add(info, genre, found_by, status="done", path=path, sha256=sha)
+            try:
+                result = catalog.add(info, genre, found_by, status="done", path=path, sha256=sha)
+            except sqlite3.Error as exc:  # e.g. "database or disk is full": the run stops
+                if made is not None:
+                    made.unlink(missing_ok=True)  # no copy the catalog does not list
+                raise CatalogError(f"{catalog.path}: cannot update the catalog ({exc})") from exc
             if made is not None and result != "added":
                 made.unlink(missing_ok=True)  # the catalog keeps its own copy; no orphan file
             if result == "added":
