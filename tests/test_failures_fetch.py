@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import os
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -453,3 +454,13 @@ def test_a_track_failing_on_every_run_is_replaced_once_given_up(
     with Catalog(tmp_path) as catalog:
         (failed,) = catalog.rows(status="failed")
     assert failed.source_id == "2" and failed.attempts == 3 and "HTTP 503" in (failed.error or "")
+
+
+def test_fetched_previews_get_the_usual_file_mode(server: HTTPServer, tmp_path: Path) -> None:
+    fake = FakeDeezer(server, MP3)
+    fake.playlists["1"] = songs(1, 2)
+    assert fetch(deezer(server), [GenreQuery.parse("rock=playlist:1")], tmp_path).ok
+    umask = os.umask(0o022)
+    os.umask(umask)
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "rock").iterdir()}
+    assert modes == {0o666 & ~umask}  # as any file the user writes, not mkstemp's 0o600

@@ -33,7 +33,7 @@ from genrekit import extract, lock
 from genrekit.catalog import Catalog
 from genrekit.collect import FetchOptions, fetch, remove_stale_parts
 from genrekit.dataset import FeatureStore
-from genrekit.errors import CatalogError, FolderLockedError
+from genrekit.errors import CatalogError, FeatureStoreError, FolderLockedError
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.http import HttpClient, RetryPolicy
 from genrekit.lock import LOCK_NAME, FolderLock
@@ -147,22 +147,30 @@ def test_a_folder_that_cannot_be_written_is_one_error(
         FolderLock(tmp_path, "fetch", what="data set", error=CatalogError).acquire()
 
 
-def test_clean_up_removes_only_files_of_dead_runs(tmp_path: Path) -> None:
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+def dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait(timeout=DEADLINE)
+    return dead.pid
+
+
+def test_clean_up_removes_only_files_of_dead_runs(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = dead_pid()
     try:
         folder = tmp_path / "rock"
         folder.mkdir()
         live = folder / f".deezer-1.{sleeper.pid}.abcd1234.part.mp3"
         mine = folder / f".deezer-2.{os.getpid()}.abcd1234.part.mp3"
-        stale = folder / f".deezer-3.{dead.pid}.abcd1234.part.mp3"
-        old_style = folder / ".deezer-4.abcd1234.part.mp3"  # written before names had a PID
-        for path in (live, mine, stale, old_style):
+        stale = folder / f".deezer-3.{dead}.abcd1234.part.mp3"
+        copied = folder / f".big1.mp3.{dead}.k_9xyz00.part"  # a killed import --copy's
+        no_pid = folder / ".deezer-4.abcd1234.part.mp3"  # not a name genrekit makes: not ours
+        other = folder / f".notes.{dead}.txt"
+        for path in (live, mine, stale, copied, no_pid, other):
             path.write_bytes(b"x")
         assert remove_stale_parts(tmp_path) == 2
-        assert live.exists() and mine.exists()
-        assert not stale.exists() and not old_style.exists()
+        assert live.exists() and mine.exists() and no_pid.exists() and other.exists()
+        assert not stale.exists() and not copied.exists()
     finally:
         sleeper.kill()
         sleeper.wait(timeout=DEADLINE)
@@ -629,3 +637,225 @@ def test_embed_refuses_while_another_writes_the_store(tmp_path: Path) -> None:
     with FolderLock(store, "extract", what="feature store"), pytest.raises(FolderLockedError):
         embed_dataset(tmp_path / "in", store)
     assert embed_dataset(tmp_path / "in", store).done == 6  # once the lock is free
+
+
+# --- links planted in an output folder ----------------------------------------------------------
+
+PRECIOUS = b"someone else's file\n"
+
+
+def planted(folder: Path, name: str, outside: Path, *, hard: bool = False) -> Path:
+    """``folder/name`` made a (symbolic or hard) link to the file ``outside``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not outside.exists():
+        outside.write_bytes(PRECIOUS)
+    link = folder / name
+    if hard:
+        os.link(outside, link)
+    else:
+        link.symlink_to(outside)
+    return link
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["symlink", "hard-link"])
+def test_a_data_set_lock_planted_as_a_link_is_refused_not_written(
+    tmp_path: Path, cli: Cli, hard: bool
+) -> None:
+    source = make_input(tmp_path / "in", 2)
+    outside, data = tmp_path / "outside.txt", tmp_path / "data"
+    link = planted(data, LOCK_NAME, outside, hard=hard)
+    run = cli("import", source, "-o", data)
+    assert run.code == 2
+    problem = "has 2 hard links (it is also a file elsewhere)" if hard else "is a symbolic link"
+    assert run.error_line == (
+        f"error: {link}: {problem}; genrekit writes only files of its own here, never through "
+        "a link: remove it, then run the command again"
+    )
+    assert outside.read_bytes() == PRECIOUS
+    assert sorted(p.name for p in data.iterdir()) == [LOCK_NAME]  # no catalog made
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["symlink", "hard-link"])
+def test_a_store_lock_planted_as_a_link_is_refused_not_written(tmp_path: Path, hard: bool) -> None:
+    source = make_input(tmp_path / "in", 2)
+    outside, store = tmp_path / "outside.txt", tmp_path / "store"
+    link = planted(store, LOCK_NAME, outside, hard=hard)
+    with pytest.raises(FeatureStoreError, match=f"^{link}: (is a symbolic|has 2 hard) link"):
+        extract_dataset(source, store, ExtractOptions(clip_seconds=2.0, workers=1))
+    assert outside.read_bytes() == PRECIOUS
+    assert sorted(p.name for p in store.iterdir()) == [LOCK_NAME]
+
+
+@pytest.mark.parametrize("name", ["catalog.sqlite", "catalog.sqlite-wal"])
+def test_a_catalog_planted_as_a_link_out_is_refused(tmp_path: Path, cli: Cli, name: str) -> None:
+    source = make_input(tmp_path / "in", 2)
+    outside, data = tmp_path / "outside.db", tmp_path / "data"
+    outside.write_bytes(b"")  # empty: SQLite would make it a database
+    link = planted(data, name, outside)
+    run = cli("import", source, "-o", data)
+    assert run.code == 2
+    assert run.error_line.startswith(f"error: {link}: is a symbolic link; ")
+    assert outside.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "in", "outside.db"]
+
+
+@pytest.mark.parametrize("name", ["index.sqlite", "store.json"])
+def test_store_files_planted_as_links_out_are_refused(tmp_path: Path, name: str) -> None:
+    source = make_input(tmp_path / "in", 2)
+    store, outside = tmp_path / "store", tmp_path / "outside"
+    options = ExtractOptions(clip_seconds=2.0, workers=1)
+    assert extract_dataset(source, store, options).ok
+    shutil.move(store / name, outside)  # someone else's file, which the link leads to
+    before = outside.read_bytes()
+    planted(store, name, outside)
+    with pytest.raises(FeatureStoreError, match=f"^{store / name}: is a symbolic link; "):
+        extract_dataset(source, store, options)
+    assert outside.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "outside", "store"]
+
+
+@pytest.mark.parametrize("level", ["features", "features/mfcc", "features/mfcc/<xx>"])
+def test_store_folders_planted_as_links_out_are_refused(tmp_path: Path, level: str) -> None:
+    source = make_input(tmp_path / "in", 2)
+    store, outside = tmp_path / "store", tmp_path / "outside"
+    options = ExtractOptions(clip_seconds=2.0, workers=1)
+    assert extract_dataset(source, store, options).ok
+    new = source / "jazz" / "new.wav"  # a clip whose arrays the next run writes
+    sf.write(new, music_like(2.0, SR, seed=99), SR)
+    link = store / level.replace("<xx>", sha256(new)[:2])
+    if link.exists():
+        shutil.move(link, outside)
+    else:
+        outside.mkdir()
+    link.symlink_to(outside, target_is_directory=True)
+    before = sorted(outside.rglob("*"))
+    with pytest.raises(FeatureStoreError, match=f"^{link}: is a symbolic link; "):
+        extract_dataset(source, store, options)
+    assert sorted(outside.rglob("*")) == before
+
+
+def test_clean_up_never_follows_a_linked_folder(tmp_path: Path) -> None:
+    dead = dead_pid()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    theirs = [  # named as genrekit's temporary files of a dead process, or close to it
+        outside / f".deezer-3.{dead}.abcd1234.part.mp3",
+        outside / f".x.npy.{dead}.abcd1234.part",
+        outside / ".y.part.mp3",
+    ]
+    for path in theirs:
+        path.write_bytes(PRECIOUS)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rock").symlink_to(outside, target_is_directory=True)
+    assert remove_stale_parts(data) == 0
+    source = make_input(tmp_path / "in", 2)
+    store = tmp_path / "store"
+    options = ExtractOptions(clip_seconds=2.0, workers=1)
+    assert extract_dataset(source, store, options).ok
+    (store / "images").mkdir()
+    (store / "images" / "rock").symlink_to(outside, target_is_directory=True)
+    assert extract_dataset(source, store, options).ok  # its clean-up runs first
+    (store / "features" / "logmel" / "zz").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(FeatureStoreError, match="is a symbolic link"):  # refused, not cleaned
+        extract_dataset(source, store, options)
+    assert all(path.read_bytes() == PRECIOUS for path in theirs)
+
+
+# --- a killed import --copy --------------------------------------------------------------------
+
+
+def test_a_killed_import_copy_leaves_no_part_file_after_the_next_run(
+    tmp_path: Path, cli: Cli
+) -> None:
+    source = make_input(tmp_path / "in", 4)
+    data, copied = tmp_path / "data", tmp_path / "copied"
+    code = (
+        "import shutil, sys, time; from pathlib import Path; from genrekit.cli import main\n"
+        "real, gate = shutil.copyfile, Path(sys.argv[1])\n"
+        "def slow(src, dst, **kw):\n"
+        "    real(src, dst, **kw); gate.touch(); time.sleep(60)\n"
+        "shutil.copyfile = slow\n"
+        "sys.argv = ['genrekit', *sys.argv[2:]]; main()"
+    )
+    command = [sys.executable, "-c", code, str(copied), "import", str(source), "-o", str(data)]
+    run = subprocess.Popen([*command, "--copy"], stderr=subprocess.PIPE)
+    assert kill_when(run, copied.exists)  # killed mid-copy, its copy under a temporary name
+    (left,) = [p for p in data.rglob(".*") if p.name != LOCK_NAME]
+    assert left.name.endswith(".part")
+    rerun = cli("import", source, "-o", data, "--copy")
+    assert rerun.code == 0, rerun.err
+    assert not list(data.rglob(".*"))  # no part file, no lock left
+    assert len(list(data.glob("*/*.wav"))) == 4
+
+
+# --- two extracts with different settings into a new store -------------------------------------
+
+
+def test_extract_writes_no_store_description_before_it_holds_the_lock(tmp_path: Path) -> None:
+    source = make_input(tmp_path / "in", 2)
+    store = tmp_path / "store"
+    with FolderLock(store, "extract", what="feature store"), pytest.raises(FolderLockedError):
+        extract_dataset(source, store, ExtractOptions(clip_seconds=1.0, workers=1))
+    assert not (store / "store.json").exists()  # the holder may be making it, with 2 s clips
+    assert extract_dataset(source, store, ExtractOptions(clip_seconds=2.0, workers=1)).ok
+    assert json.loads((store / "store.json").read_text())["clip_seconds"] == 2.0
+
+
+# --- a full disk during import --copy -----------------------------------------------------------
+
+
+def test_full_disk_during_import_copy_names_the_folder_and_resumes(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_input(tmp_path / "in", 4)
+    data = tmp_path / "data"
+    real = shutil.copyfile
+    copies: list[str] = []
+
+    def copy_until_full(src: str, dst: str, **kwargs: Any) -> str:
+        copies.append(dst)
+        if len(copies) > 1:  # as shutil says it: the source and the destination named
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), src, None, dst)
+        return real(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_until_full)
+    run = cli("import", source, "-o", data, "--copy")
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {Path(copies[-1]).parent}: cannot write (No space left on device); free some "
+        "space there, then run the same command again (finished work is kept)"
+    )
+    assert not list(data.rglob(".*"))  # no part file, no lock
+    monkeypatch.setattr(shutil, "copyfile", real)
+    rerun = cli("import", source, "-o", data, "--copy")
+    assert rerun.code == 0, rerun.err
+    assert "3 added, 1 already in the catalog" in rerun.out
+
+
+def test_full_catalog_during_import_copy_is_one_line_and_leaves_no_orphan(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = make_input(tmp_path / "in", 4)
+    data = tmp_path / "data"
+    real = Catalog.add
+    calls: list[object] = []
+
+    def add_until_full(self: Catalog, *args: Any, **kwargs: Any) -> str:
+        calls.append(args)
+        if len(calls) > 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Catalog, "add", add_until_full)
+    run = cli("import", source, "-o", data, "--copy")
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {data / 'catalog.sqlite'}: cannot update the catalog (database or disk is full)"
+    )
+    assert len(list(data.glob("*/*.wav"))) == 1  # the one the catalog lists, no orphan copy
+    assert not list(data.rglob(".*"))
+    monkeypatch.setattr(Catalog, "add", real)
+    rerun = cli("import", source, "-o", data, "--copy")
+    assert rerun.code == 0, rerun.err
+    assert len(list(data.glob("*/*.wav"))) == 4

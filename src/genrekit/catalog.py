@@ -25,7 +25,7 @@ from genrekit.errors import CatalogError, ParameterError
 from genrekit.lock import FolderLock
 from genrekit.naming import normalize_label
 from genrekit.sources import TrackInfo
-from genrekit.storage import connect_read_only
+from genrekit.storage import check_sqlite_files, connect_read_only
 
 CATALOG_NAME = "catalog.sqlite"
 MAX_ATTEMPTS = 3
@@ -123,6 +123,7 @@ class Catalog:
         if read_only:
             self._db = _connect_read_only(self.path)
             return
+        check_sqlite_files(self.path, CatalogError)  # a planted link must not lead writes out
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)

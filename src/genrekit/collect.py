@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -48,10 +47,11 @@ from genrekit.http import HttpClient, RateLimit, short_url
 from genrekit.naming import label_folder, path_inside, safe_id, safe_part, track_file_name
 from genrekit.sources import GenreQuery, Skipped, Source, api_base, check_kind
 from genrekit.storage import (
+    finish_temp,
+    new_temp,
     refused_write,
     remove_stale_temps,
     sha256_file,
-    temp_prefix,
     write_refused_message,
 )
 
@@ -309,13 +309,8 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
             catalog.mark_done(row.id, rel, sha256_file(target))
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=temp_prefix(f"{safe_part(row.source)}-{safe_id(row.source_id)}"),
-            suffix=f".part{source.preview_suffix}",
-            dir=target.parent,
-        )
-        os.close(fd)
-        tmp = Path(tmp_name)
+        stem = f"{safe_part(row.source)}-{safe_id(row.source_id)}"
+        tmp = new_temp(target.parent, stem, source.preview_suffix)
         url = source.preview_url(row.track())
         if url is None:
             return _fail(catalog, row, "the service has no preview for this track", final=True)
@@ -333,7 +328,7 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
             problem = problem.replace(str(tmp), short_url(url))
             return _fail(catalog, row, problem, final=not problem.startswith("truncated"))
         sha = sha256_file(tmp)
-        tmp.replace(target)
+        finish_temp(tmp, target)
         catalog.mark_done(row.id, rel, sha)
         return None
     except ServiceUnreachableError:
@@ -374,6 +369,7 @@ def _fail(catalog: Catalog, row: CatalogRow, reason: str, *, final: bool) -> str
 
 
 def remove_stale_parts(root: Path) -> int:
-    """Delete temporary files a killed run left behind (``.<id>.<pid>.<random>.part.<ext>``);
-    files of a live process are kept. Return how many were removed."""
-    return remove_stale_temps(root.glob("*/.*.part.*"))
+    """Delete the temporary files killed runs left in the data set ``root`` (downloads, and
+    ``import --copy``'s copies, in its genre folders); files of a live process, and anything
+    behind a symbolic link, are kept. Return how many were removed."""
+    return remove_stale_temps(root, depth=1)

@@ -25,7 +25,6 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +34,12 @@ import numpy.typing as npt
 from genrekit.errors import FeatureStoreError
 from genrekit.features import FeatureParams
 from genrekit.naming import normalize_label
-from genrekit.storage import connect_read_only, write_bytes_atomic
+from genrekit.storage import (
+    check_own_file,
+    check_sqlite_files,
+    connect_read_only,
+    write_bytes_atomic,
+)
 
 STORE_FORMAT = "genrekit-features"
 STORE_VERSION = 1
@@ -138,6 +142,7 @@ def describe_mismatch(found: StoreInfo, wanted: StoreInfo) -> str:
 def open_index(root: Path) -> sqlite3.Connection:
     """Open (creating if needed) the store's SQLite index."""
     root.mkdir(parents=True, exist_ok=True)
+    check_sqlite_files(root / "index.sqlite", FeatureStoreError)  # no write through a link
     db = sqlite3.connect(root / "index.sqlite")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -146,15 +151,6 @@ def open_index(root: Path) -> sqlite3.Connection:
     if "artist" not in columns:  # stores written by genrekit 0.1.0
         db.execute("ALTER TABLE tracks ADD COLUMN artist TEXT")
     return db
-
-
-def store_temps(root: Path) -> Iterator[Path]:
-    """Temporary files of the store's writers (``.<name>.<pid>.<random>.part``), killed or not."""
-    return chain(
-        root.glob(".*.part"),
-        root.glob("features/*/*/.*.part"),
-        root.glob("images/**/.*.part"),
-    )
 
 
 def claim_input(db: sqlite3.Connection, root: Path, in_dir: Path) -> None:
@@ -188,7 +184,12 @@ def _same_folder(a: Path, b: Path) -> bool:
 
 
 def create_or_check(root: Path, info: StoreInfo) -> None:
-    """Make ``root`` a store for ``info``, or check an existing one was made with the same."""
+    """Make ``root`` a store for ``info``, or check an existing one was made with the same.
+
+    Call it holding the store's lock: two runs must not both find no ``store.json`` and each
+    write its own.
+    """
+    check_own_file(root / "store.json", FeatureStoreError, hard_links_ok=True)
     if (root / "store.json").exists():
         found = read_info(root)
         diff = describe_mismatch(found, info)

@@ -26,7 +26,7 @@ from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.extract import default_workers, scan_dataset
 from genrekit.lock import FolderLock
-from genrekit.storage import save_npy_atomic, sha256_file
+from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic, sha256_file
 
 
 @dataclass
@@ -80,7 +80,6 @@ def embed_dataset(
         raise ParameterError(f"workers={workers} must be at least 1 (or None: one per core)")
     model = load_backbone(backbone, threads=1 if workers > 1 else None)
     kind = embedding_kind(backbone)
-    wanted = {t.sha256 for t in store.tracks}
     summary = EmbedSummary()
 
     def target(sha: str) -> Path:
@@ -100,6 +99,10 @@ def embed_dataset(
     lock = FolderLock(store.root, "embed", what="feature store", error=FeatureStoreError)
     lock.acquire()
     try:
+        store = FeatureStore(store.root)  # again, locked: as the last writer left it
+        wanted = {t.sha256 for t in store.tracks}
+        check_no_links(store.root / "features", FeatureStoreError, depth=2)
+        remove_stale_temps(store.root)  # left by a killed run; a live one's are kept
         with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
             hashes = list(pool.map(lambda f: _hash_or_none(f.path), files))
             todo: dict[str, tuple[str, Path, str]] = {}

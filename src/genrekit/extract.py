@@ -38,7 +38,6 @@ from genrekit.dataset import (
     create_or_check,
     feature_path,
     open_index,
-    store_temps,
 )
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.features import FeatureParams, log_mel_and_mfcc
@@ -51,6 +50,7 @@ from genrekit.naming import (
     safe_name,
 )
 from genrekit.storage import (
+    check_no_links,
     refused_write,
     remove_stale_temps,
     save_npy_atomic,
@@ -304,21 +304,8 @@ def extract_dataset(
     scan = scan_input(source_root)
     files = scan.files
     check_output(source_root, root)
-    create_or_check(root, StoreInfo(options.params, options.clip_seconds))
     summary = ExtractSummary(ignored=scan.ignored, unlabelled=scan.unlabelled)
-    lock = FolderLock(root, "extract", what="feature store", error=FeatureStoreError)
-    lock.acquire()
-    try:
-        remove_stale_temps(store_temps(root))  # left by a killed run; a live one's are kept
-        db = _open_index(root)
-        try:
-            claim_input(db, root, source_root)
-        except BaseException:
-            db.close()
-            raise
-    except BaseException:
-        lock.release()
-        raise
+    lock, db = _open_store(root, source_root, StoreInfo(options.params, options.clip_seconds))
     artists = {f.rel: f.artist for f in files}
     done: set[str] = set()  # shas whose features the store holds
     first_owner: dict[str, SourceFile] = {}
@@ -451,6 +438,46 @@ def extract_dataset(
             lock.release()
             summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _open_store(
+    root: Path, source_root: Path, info: StoreInfo
+) -> tuple[FolderLock, sqlite3.Connection]:
+    """Lock the store ``root`` (made if missing), then make or check its ``store.json``, clean up
+    after killed runs and open its index for ``source_root``; on error leave it as it was."""
+    made_root = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FeatureStoreError(
+            f"{root}: cannot create the feature store ({exc.strerror or exc}); choose a folder "
+            "you can write to"
+        ) from exc
+    lock = FolderLock(root, "extract", what="feature store", error=FeatureStoreError)
+    try:
+        # The lock first: another run must not write store.json between our check and our arrays.
+        lock.acquire()
+        try:
+            create_or_check(root, info)
+            # features/<kind>/<xx>/: no link planted there may carry our arrays out of the store
+            check_no_links(root / "features", FeatureStoreError, depth=2)
+            remove_stale_temps(root)  # left by a killed run; a live one's are kept
+            db = _open_index(root)
+        except BaseException:
+            lock.release()
+            raise
+    except BaseException:
+        if made_root:  # refused: leave no empty folder behind
+            with contextlib.suppress(OSError):
+                root.rmdir()
+        raise
+    try:
+        claim_input(db, root, source_root)
+    except BaseException:
+        db.close()
+        lock.release()
+        raise
+    return lock, db
 
 
 class _StoreRefusedError(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,13 @@ from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import CatalogError, GenrekitError, reason_about
 from genrekit.naming import MAX_NAME_BYTES, label_folder, normalize_label, path_inside, safe_name
 from genrekit.sources import TrackInfo
-from genrekit.storage import atomic_path, sha256_file
+from genrekit.storage import (
+    atomic_path,
+    refused_write,
+    remove_stale_temps,
+    sha256_file,
+    write_refused_message,
+)
 
 
 @dataclass
@@ -57,7 +64,8 @@ def import_tracks(
     there under that name keeps it, and this one gets its content hash in its name.
     """
     summary = ImportSummary()
-    with open_catalog(data_dir) as catalog:
+    with open_catalog(data_dir, command="import") as catalog:
+        remove_stale_temps(catalog.data_dir, depth=1)  # copies a killed import left behind
         for local in tracks:
             problem = _undecodable(local.path)
             if problem is not None:
@@ -78,8 +86,17 @@ def import_tracks(
             path = str(local.path.resolve())
             made: Path | None = None
             if copy:
-                path, made = _copy_into(catalog.data_dir, local.path, genre, sha)
-            result = catalog.add(info, genre, found_by, status="done", path=path, sha256=sha)
+                try:
+                    path, made = _copy_into(catalog.data_dir, local.path, genre, sha)
+                except OSError as exc:  # not the disk's fault (that raised): this file's
+                    summary.failures.append(f"{local.path}: cannot copy ({exc.strerror or exc})")
+                    continue
+            try:
+                result = catalog.add(info, genre, found_by, status="done", path=path, sha256=sha)
+            except sqlite3.Error as exc:  # e.g. "database or disk is full": the run stops
+                if made is not None:
+                    made.unlink(missing_ok=True)  # no copy the catalog does not list
+                raise CatalogError(f"{catalog.path}: cannot update the catalog ({exc})") from exc
             if made is not None and result != "added":
                 made.unlink(missing_ok=True)  # the catalog keeps its own copy; no orphan file
             if result == "added":
@@ -110,8 +127,13 @@ def _copy_into(data_dir: Path, src: Path, genre: str, sha: str) -> tuple[str, Pa
         name = safe_name(stem, max_bytes=room) + suffix
         target = path_inside(data_dir, folder, name)
         if not target.exists():
-            with atomic_path(target) as tmp:
-                shutil.copyfile(src, tmp)
+            try:
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(src, tmp)
+            except OSError as exc:
+                if refused_write(exc):  # a full disk, a read-only folder: the run stops
+                    raise CatalogError(write_refused_message(target.parent, exc)) from exc
+                raise
             return f"{folder}/{name}", target
         if target.is_file() and sha256_file(target) == sha:
             return f"{folder}/{name}", None

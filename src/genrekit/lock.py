@@ -5,8 +5,10 @@ command writing to the same folder cannot delete the first one's files in flight
 twice. The lock is an ``flock`` on ``<folder>/.genrekit.lock``: the operating system releases it
 when its holder exits, however it exits (even SIGKILL), so a lock left by a dead process is simply
 taken over. The file also holds the holder's command, PID, host and start time, for the message a
-second writer gets. Readers (``catalog``, ``extract`` reading a data set) take no lock, so a
-read-only folder can still be read.
+second writer gets. The lock file is opened without following links and must be a plain file
+of its own: one planted as a symbolic or hard link to another file is refused, never written.
+Readers (``catalog``, ``extract`` reading a data set) take no lock, so a read-only folder can
+still be read.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from genrekit.errors import FolderLockedError, GenrekitError
+from genrekit.storage import check_own_file, file_problem, not_own_file_message
 
 LOCK_NAME = ".genrekit.lock"
 _POLL = 0.1
@@ -35,7 +38,11 @@ except ImportError:  # pragma: no cover - Windows: no flock; the lock is advisor
 def describe_holder(path: Path) -> str:
     """Who holds the lock file ``path``, as it wrote it: 'fetch, PID 12 on host, since …'."""
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        fd = _open(path, os.O_RDONLY)
+        try:
+            info = json.loads(os.read(fd, 4096).decode("utf-8"))
+        finally:
+            os.close(fd)
         command = str(info.get("command") or "genrekit")
         since = str(info.get("since", "?"))
         return f"{command}, PID {int(info['pid'])} on {info.get('host', '?')}, since {since}"
@@ -43,8 +50,11 @@ def describe_holder(path: Path) -> str:
         return "another genrekit process (it has not said which yet)"
 
 
-def _open(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+def _open(path: Path, mode: int = os.O_RDWR | os.O_CREAT) -> int:
+    # Never through a link planted in the folder: the holder's note would overwrite its target.
+    # Non-blocking: a FIFO planted there must not hang the open.
+    flags = mode | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    return os.open(path, flags, 0o644)
 
 
 def _try_lock(fd: int) -> bool:
@@ -99,10 +109,15 @@ class FolderLock:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 fd = _open(self.path)
             except OSError as exc:
+                check_own_file(self.path, self.error)  # a link or a folder: say that
                 raise self.error(
                     f"{self.folder}: cannot lock the {self.what} for writing "
                     f"({exc.strerror or exc}); make the folder writable or choose another one"
                 ) from exc
+            problem = file_problem(os.fstat(fd))
+            if problem is not None:
+                os.close(fd)
+                raise self.error(not_own_file_message(self.path, problem))
             try:
                 got = _try_lock(fd)
             except OSError as exc:  # e.g. a network file system without locks
@@ -129,7 +144,7 @@ class FolderLock:
         """Whether the locked file is still the one at ``path``: a holder unlinks it on release,
         and a lock on the unlinked file would exclude nobody."""
         try:
-            return self.path.stat().st_ino == os.fstat(fd).st_ino
+            return self.path.lstat().st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
             return False
 

@@ -3,7 +3,10 @@
 A file is written under a temporary name in its own folder and renamed into place only when
 complete, so a killed process leaves either the old file or the new one, never half of one.
 Temporary names carry the writer's PID (``.<name>.<pid>.<random>.part``), so that clean-up
-removes only what a dead process left behind, never another live run's file in flight.
+removes only what a dead process left behind, never another live run's file in flight, and
+only such names, never through a symbolic link. Files a writer keeps in its folder (a lock, a
+catalog, an index) are checked by :func:`check_own_file` before they are opened: a link planted
+there must not lead a write outside.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ import errno
 import hashlib
 import io
 import os
+import re
 import sqlite3
+import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from genrekit.errors import GenrekitError
 
 _HASH_CHUNK = 1 << 20
 # mkstemp creates files readable by their owner only; finished files get the usual mode
@@ -37,14 +44,31 @@ def temp_prefix(stem: str) -> str:
     return f".{stem}.{os.getpid()}."
 
 
+# Every writer's temporary file is named by new_temp: ``.<stem>.<pid>.<8 random>.part[.ext]``
+# (the random part is mkstemp's). Clean-up removes nothing else.
+_TEMP_NAME = re.compile(
+    r"\.(?P<stem>.+)\.(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.part(\.[A-Za-z0-9]{1,8})?"
+)
+
+
+def new_temp(folder: Path, stem: str, suffix: str = "") -> Path:
+    """Create an empty temporary file in ``folder`` for a file called ``stem`` (plus ``suffix``,
+    e.g. ``".mp3"``, for tools that look at the extension); finish it with :func:`finish_temp`."""
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(stem), suffix=f".part{suffix}", dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
+def finish_temp(tmp: Path, target: Path) -> None:
+    """Give ``tmp`` the usual mode of a new file and rename it over ``target``."""
+    tmp.chmod(0o666 & ~_UMASK)
+    tmp.replace(target)
+
+
 def temp_owner(name: str) -> int | None:
-    """The PID in a temporary file's name (``.<stem>.<pid>.<random>.part[.ext]``), if any."""
-    parts = name.split(".")
-    if "part" not in parts:
-        return None
-    at = len(parts) - 1 - parts[::-1].index("part")
-    owner = parts[at - 2] if at >= 3 else ""
-    return int(owner) if owner.isdigit() else None
+    """The PID in a temporary file's name made by :func:`new_temp`; None for any other name."""
+    found = _TEMP_NAME.fullmatch(name)
+    return int(found["pid"]) if found else None
 
 
 def _alive(pid: int) -> bool:
@@ -59,20 +83,95 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(candidates: Iterable[Path]) -> int:
-    """Delete temporary files whose writer is gone (or unknown); return how many were removed.
+def _temp_files(root: Path, depth: int | None) -> Iterator[Path]:
+    """Regular files under ``root`` named like temporary files, down to ``depth`` folders deep
+    (None: all), never through a symbolic link."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if depth is None or depth > 0:
+                    yield from _temp_files(Path(entry.path), None if depth is None else depth - 1)
+            elif entry.is_file(follow_symlinks=False) and temp_owner(entry.name) is not None:
+                yield Path(entry.path)
+        except OSError:
+            continue
 
-    Files of a live process (this one included) are kept: they are some run's work in flight.
+
+def remove_stale_temps(root: Path, *, depth: int | None = None) -> int:
+    """Delete the temporary files that dead processes left under ``root``; return how many.
+
+    Only names made by :func:`new_temp` whose PID is no live process on this host are removed
+    (a live one's file is some run's work in flight), found down to ``depth`` folders deep
+    (None: all) without following symbolic links, so a link planted in the folder cannot lead
+    the clean-up to anyone else's files. Call it while holding the folder's lock.
     """
     removed = 0
-    for path in candidates:
+    for path in _temp_files(root, depth):
         owner = temp_owner(path.name)
-        if owner is not None and _alive(owner):
+        if owner is None or _alive(owner):
             continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed += 1
     return removed
+
+
+def file_problem(info: os.stat_result) -> str | None:
+    """What makes a file unfit to be written as a writer's own file (from ``lstat``/``fstat``):
+    a link would carry the write to another file, possibly outside the folder."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_nlink > 1:
+        return f"has {info.st_nlink} hard links (it is also a file elsewhere)"
+    return None
+
+
+def not_own_file_message(path: Path | str, problem: str) -> str:
+    return (
+        f"{path}: {problem}; genrekit writes only files of its own here, never through a "
+        "link: remove it, then run the command again"
+    )
+
+
+def check_own_file(path: Path, error: type[GenrekitError], *, hard_links_ok: bool = False) -> None:
+    """Raise ``error`` if ``path`` exists and is not a plain file of its own (a symbolic link, a
+    pipe, a folder; a hard link unless ``hard_links_ok``): a writer is about to open it."""
+    try:
+        info = os.lstat(path)
+    except OSError:  # missing: it will be created; unreadable: opening it says why
+        return
+    problem = file_problem(info)
+    if problem is not None and not (hard_links_ok and stat.S_ISREG(info.st_mode)):
+        raise error(not_own_file_message(path, problem))
+
+
+def check_no_links(folder: Path, error: type[GenrekitError], *, depth: int) -> None:
+    """Raise ``error`` if ``folder``, or a folder entry down to ``depth`` levels inside it, is a
+    symbolic link: a writer is about to create files in those folders."""
+    try:
+        if folder.is_symlink():
+            raise error(not_own_file_message(folder, "is a symbolic link"))
+        entries = list(os.scandir(folder)) if depth > 0 else []
+    except OSError:  # missing: it will be created; unreadable: writing there says why
+        return
+    for entry in entries:
+        if entry.is_symlink():
+            raise error(not_own_file_message(entry.path, "is a symbolic link"))
+        if depth > 1 and entry.is_dir(follow_symlinks=False):
+            check_no_links(Path(entry.path), error, depth=depth - 1)
+
+
+def check_sqlite_files(path: Path, error: type[GenrekitError]) -> None:
+    """:func:`check_own_file` for an SQLite database and the files SQLite writes beside it (a
+    database with other hard links, as a ``cp -al`` backup makes, stays usable)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        check_own_file(path.with_name(path.name + suffix), error, hard_links_ok=True)
 
 
 def refused_write(exc: BaseException) -> bool:
@@ -122,13 +221,10 @@ def connect_read_only(path: Path, probe: str) -> sqlite3.Connection:
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".part", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = new_temp(target.parent, target.name)
     try:
         yield tmp
-        tmp.chmod(0o666 & ~_UMASK)
-        tmp.replace(target)
+        finish_temp(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
