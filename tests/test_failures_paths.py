@@ -40,7 +40,7 @@ from genrekit.naming import (
 from genrekit.sources import GenreQuery, TrackInfo
 from genrekit.sources.deezer import Deezer
 from genrekit.storage import sha256_file
-from tests.conftest import music_like
+from tests.conftest import Cli, music_like
 from tests.services import FakeDeezer, Song, mp3_bytes
 
 NFC = unicodedata.normalize("NFC", "café")
@@ -384,3 +384,22 @@ def test_a_genre_query_label_is_normalized_as_the_catalog_stores_it() -> None:
 
     nfd, nfc = GenreQuery.parse(f"{NFD}=search:x"), GenreQuery.parse(f"{NFC}=search:x")
     assert nfd.genre == nfc.genre == NFC  # one key in the fetch summary, as in the catalog
+
+
+@pytest.mark.parametrize("label", ["\u200b", "\ufeff \u200d", " \u2060\t"])
+def test_a_label_of_invisible_characters_is_blank(label: str, cli: Cli, tmp_path: Path) -> None:
+    assert normalize_label(label) == ""
+    assert normalize_label(f"\ufeff{label}rock\u200bmetal{label}") == "rock\u200bmetal"
+    with pytest.raises(ParameterError, match="empty genre label"):
+        label_folder(label)
+    run = cli("fetch", "deezer", "-g", f"{label}=search:x", "-o", tmp_path / "data")
+    assert run.code == 2 and "expected LABEL=KIND:VALUE" in run.error_line
+    assert not (tmp_path / "data").exists()
+
+
+def test_text_that_is_not_utf8_makes_valid_names() -> None:
+    assert normalize_label("g\udcffx") == label_folder("g\udcffx") == "g\ufffdx"
+    assert safe_name("a\ud800b") == "a\ufffdb"
+    assert normalize_label("\ud83d\ude00") == "\U0001f600"  # the halves of one pair are joined
+    with pytest.raises(ParameterError, match="not a safe file name"):
+        path_inside("/store", "a\ud800b")
