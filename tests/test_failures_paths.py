@@ -30,6 +30,7 @@ from genrekit.extract import ExtractOptions, extract_dataset, scan_input
 from genrekit.http import HttpClient, RateLimit, RetryPolicy
 from genrekit.naming import (
     MAX_NAME_BYTES,
+    NOT_UTF8,
     label_folder,
     normalize_label,
     path_inside,
@@ -403,3 +404,52 @@ def test_text_that_is_not_utf8_makes_valid_names() -> None:
     assert normalize_label("\ud83d\ude00") == "\U0001f600"  # the halves of one pair are joined
     with pytest.raises(ParameterError, match="not a safe file name"):
         path_inside("/store", "a\ud800b")
+
+
+# --- names that are not UTF-8 -----------------------------------------------------------
+
+LATIN1 = os.fsdecode(b"caf\xe9")  # a Latin-1 name from an old zip, as Python reads it
+
+
+@pytest.fixture
+def latin1_names(tmp_path: Path) -> Path:
+    """in/rock/good.wav, in/rock/caf<E9>.wav and in/caf<E9>/x.wav (a folder of that name)."""
+    root = tmp_path / "in"
+    wav(root / "rock" / "good.wav", seed=1)
+    try:  # soundfile cannot open such a name itself
+        wav(root / "rock" / "2.wav", seed=2).rename(root / "rock" / f"{LATIN1}.wav")
+        wav(root / "3" / "x.wav", seed=3).parent.rename(root / LATIN1)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    return root
+
+
+@pytest.mark.parametrize("copy", [[], ["--copy"]])
+def test_import_skips_names_that_are_not_utf8(
+    latin1_names: Path, tmp_path: Path, cli: Cli, copy: list[str]
+) -> None:
+    out = tmp_path / "data"
+    for added in ["1 added, 0 already", "0 added, 1 already"]:  # a rerun goes on the same way
+        run = cli("import", latin1_names, "-o", out, *copy)
+        assert run.code == 1, run.err
+        assert added in run.out
+        assert f"in/rock/caf\\xe9.wav: {NOT_UTF8}" in run.out
+        assert f"in/caf\\xe9/x.wav: {NOT_UTF8}" in run.out
+    with Catalog(out) as catalog:
+        assert [r.title for r in catalog.rows()] == ["good"]
+
+
+def test_extract_skips_names_that_are_not_utf8(
+    latin1_names: Path, tmp_path: Path, cli: Cli
+) -> None:
+    store = tmp_path / "store"
+    summary = extract_dataset(latin1_names, store, ExtractOptions(clip_seconds=1.0))
+    assert summary.counts == {"done": 1, "failed": 2}
+    assert sorted((o.rel, o.reason) for o in summary.failures) == [
+        ("caf\\xe9/x.wav", NOT_UTF8),
+        ("rock/caf\\xe9.wav", NOT_UTF8),
+    ]
+    run = cli("extract", latin1_names, "-o", store, "--images", "--clip-seconds", 1)
+    assert run.code == 1 and "Traceback" not in run.err
+    assert f"rock/caf\\xe9.wav: {NOT_UTF8}" in run.out
+    assert FeatureStore(store).genres == ["rock"]

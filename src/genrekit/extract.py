@@ -45,10 +45,13 @@ from genrekit.features import FeatureParams, log_mel_and_mfcc
 from genrekit.lock import FolderLock
 from genrekit.naming import (
     MAX_NAME_BYTES,
+    NOT_UTF8,
+    is_utf8,
     label_folder,
     normalize_label,
     path_inside,
     safe_name,
+    shown,
 )
 from genrekit.storage import (
     refused_write,
@@ -130,6 +133,7 @@ class DatasetScan:
     files: list[SourceFile]
     ignored: int = 0  # files that are not audio
     unlabelled: list[str] = field(default_factory=list)  # audio outside a <genre>/ folder
+    misnamed: list[SourceFile] = field(default_factory=list)  # audio whose path is not UTF-8
 
 
 @dataclass
@@ -193,9 +197,12 @@ def peak_rms_db(y: npt.NDArray[np.float32], frame: int) -> float:
 
 
 def scan_dataset(in_dir: Path) -> tuple[list[SourceFile], int]:
-    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored."""
+    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored.
+
+    Files whose names are not UTF-8 are listed too (last); the caller skips them with a reason.
+    """
     scan = scan_input(in_dir)
-    return scan.files, scan.ignored + len(scan.unlabelled)
+    return scan.files + scan.misnamed, scan.ignored + len(scan.unlabelled)
 
 
 def scan_input(in_dir: Path) -> DatasetScan:
@@ -204,6 +211,8 @@ def scan_input(in_dir: Path) -> DatasetScan:
     A data set made by ``genrekit fetch`` or ``import`` (it has a catalog) is read from its
     catalog instead: its finished tracks, wherever they are, with their artists. A folder without
     any track is a :class:`FeatureStoreError` that says what it holds and what layout is expected.
+    Audio whose path inside ``in_dir`` is not UTF-8 goes to ``misnamed``, its ``rel`` shown with
+    ``\\xNN`` (:func:`~genrekit.naming.shown`): no index or catalog can store such a name.
     """
     if not in_dir.exists():
         raise FeatureStoreError(f"{in_dir}: does not exist; give the folder that holds {LAYOUT}")
@@ -214,6 +223,7 @@ def scan_input(in_dir: Path) -> DatasetScan:
     if (in_dir / CATALOG_NAME).is_file():
         return DatasetScan(_catalogued(in_dir))
     files: list[SourceFile] = []
+    misnamed: list[SourceFile] = []
     others: list[Path] = []
     unlabelled: list[Path] = []
     for genre_dir in sorted(p for p in in_dir.iterdir() if p.is_dir()):
@@ -229,27 +239,28 @@ def scan_input(in_dir: Path) -> DatasetScan:
                 continue
             if path.suffix.lower() in AUDIO_EXTENSIONS:
                 rel = path.relative_to(in_dir).as_posix()
-                files.append(SourceFile(path, rel, normalize_label(genre_dir.name)))
+                track = SourceFile(path, shown(rel), normalize_label(genre_dir.name))
+                (files if is_utf8(rel) else misnamed).append(track)
             else:
                 others.append(path)
     loose = sorted(p for p in in_dir.iterdir() if not p.is_dir() and not p.name.startswith("."))
     unlabelled += [p for p in loose if p.suffix.lower() in AUDIO_EXTENSIONS]
     others += [p for p in loose if p.suffix.lower() not in AUDIO_EXTENSIONS]
-    if not files:
+    if not files and not misnamed:
         raise FeatureStoreError(_no_tracks_message(in_dir, unlabelled, others))
-    return DatasetScan(files, len(others), [p.name for p in unlabelled])
+    return DatasetScan(files, len(others), [shown(p.name) for p in unlabelled], misnamed)
 
 
 def _no_tracks_message(in_dir: Path, unlabelled: list[Path], others: list[Path]) -> str:
     if unlabelled:
-        first = unlabelled[0].name
+        first = shown(unlabelled[0].name)
         return (
             f"{in_dir}: {len(unlabelled)} audio files lie directly in this folder (e.g. {first}), "
             f"but tracks are read from {in_dir}/{LAYOUT}: move each file into a folder named "
             f"after its genre, e.g. {in_dir}/jazz/{first}"
         )
     if others:
-        example = others[0].relative_to(in_dir).as_posix()
+        example = shown(others[0].relative_to(in_dir).as_posix())
         return (
             f"{in_dir}: no audio file in {in_dir}/{LAYOUT} ({len(others)} other "
             f"file{'s' if len(others) > 1 else ''}, e.g. "
@@ -386,7 +397,9 @@ def extract_dataset(
     finished = False
     try:  # from here on, whatever happens, the index is committed and the lock released
         if on_start is not None:
-            on_start(len(files))
+            on_start(len(files) + len(scan.misnamed))
+        for src in scan.misnamed:
+            record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
         done.update(sha for (sha,) in db.execute("SELECT sha256 FROM clips"))
         # Our worker threads already fill the cores; BLAS threads inside each would only
         # oversubscribe them (measured: 2x slower features with 2 workers).
@@ -419,7 +432,7 @@ def extract_dataset(
                     db.commit()
                     last_commit = time.monotonic()
         # Forget files that have left the input folder, so the index mirrors it.
-        present = [(f.rel,) for f in files]
+        present = [(f.rel,) for f in files + scan.misnamed]
         db.execute("CREATE TEMP TABLE present (path TEXT PRIMARY KEY)")
         db.executemany("INSERT INTO present VALUES (?)", present)
         db.execute("DELETE FROM tracks WHERE path NOT IN (SELECT path FROM present)")

@@ -20,7 +20,16 @@ from genrekit.audio import read
 from genrekit.catalog import open_catalog
 from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import CatalogError, GenrekitError, reason_about
-from genrekit.naming import MAX_NAME_BYTES, label_folder, normalize_label, path_inside, safe_name
+from genrekit.naming import (
+    MAX_NAME_BYTES,
+    NOT_UTF8,
+    is_utf8,
+    label_folder,
+    normalize_label,
+    path_inside,
+    safe_name,
+    shown,
+)
 from genrekit.sources import TrackInfo
 from genrekit.storage import atomic_path, sha256_file
 
@@ -59,6 +68,9 @@ def import_tracks(
     summary = ImportSummary()
     with open_catalog(data_dir) as catalog:
         for local in tracks:
+            if not is_utf8(local.path):  # the catalog could not store its path
+                summary.failures.append(f"{shown(local.path)}: {NOT_UTF8}")
+                continue
             problem = _undecodable(local.path)
             if problem is not None:
                 summary.failures.append(f"{local.path}: {problem}")

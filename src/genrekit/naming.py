@@ -43,6 +43,26 @@ def valid_text(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
+_ESCAPED_BYTES = re.compile(r"[\udc80-\udcff]")
+NOT_UTF8 = "its name is not valid UTF-8 (shown with \\xNN for the bad bytes); rename it"
+"""Why a file whose name is not UTF-8 (e.g. Latin-1 from an old zip) is skipped: the catalog,
+the store's index and the terminal all need text."""
+
+
+def is_utf8(name: str | os.PathLike[str]) -> bool:
+    """True if a name or path is valid text: no byte that was not UTF-8, no lone surrogate."""
+    return _SURROGATES.search(os.fspath(name)) is None
+
+
+def shown(name: str | os.PathLike[str]) -> str:
+    """A name or path as text that can be printed and stored: each byte that was not UTF-8
+    (Python keeps it as U+DC80..U+DCFF) as ``\\xNN``, as ``ls -b`` shows it."""
+    text = os.fspath(name)
+    if is_utf8(text):
+        return text
+    return valid_text(_ESCAPED_BYTES.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text))
+
+
 def _invisible(char: str) -> bool:
     return char.isspace() or unicodedata.category(char) == "Cf"
 
