@@ -165,6 +165,36 @@ def test_labels_that_clean_alike_keep_their_own_pictures(tmp_path: Path) -> None
     assert len(folders) == 3 and set(folders.values()) == {2}  # nothing overwritten
 
 
+def test_tracks_whose_names_clean_alike_keep_their_own_pictures(tmp_path: Path) -> None:
+    names = ["song.mp3", "song.wav", "x:y.wav", "x_y.wav", "sub/z.wav", "sub__z.wav", "q.wav"]
+    for i, name in enumerate(names):
+        (tmp_path / "in" / "rock" / "sub").mkdir(parents=True, exist_ok=True)
+        wav(tmp_path / "in" / "rock" / f"{i}.wav", seed=i).rename(tmp_path / "in" / "rock" / name)
+    (tmp_path / "in" / "rock" / "q.wav").rename(tmp_path / "in" / "rock" / ("q" * 250 + ".wav"))
+    store = tmp_path / "store"
+    summary = extract_dataset(tmp_path / "in", store, ExtractOptions(clip_seconds=1.0, images=True))
+    assert summary.counts["done"] == len(names), summary.failures
+    pictures = sorted(p.name for p in (store / "images" / "rock").iterdir())
+    assert len(pictures) == 2 * len(names)  # nothing overwritten
+    assert {"song.mp3.mel.png", "song.wav.mfcc.png", "x_y.wav.mel.png"} <= set(pictures)
+    assert all(len(p.encode()) <= MAX_NAME_BYTES for p in pictures)
+
+
+def test_imported_tracks_of_one_name_keep_their_own_pictures(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    songs = [tmp_path / "a" / "s.mp3", tmp_path / "b" / "s.mp3", tmp_path / "s.MP3"]
+    with Catalog(data) as catalog:  # as import without --copy: absolute paths
+        for i, path in enumerate(songs):
+            wav(path.with_suffix(".wav"), seed=i).rename(path)
+            info = TrackInfo(source="local", source_id=str(i), title="s", artist="A")
+            catalog.add(info, "rock", "folder", status="done", path=str(path), sha256=None)
+    store = tmp_path / "store"
+    summary = extract_dataset(data, store, ExtractOptions(clip_seconds=1.0, images=True))
+    assert summary.counts["done"] == 3, summary.failures
+    pictures = sorted(p.name for p in (store / "images" / "rock").iterdir())
+    assert len(pictures) == 6 and all(p.startswith(("s.mp3~", "s.MP3~")) for p in pictures)
+
+
 def test_a_blank_label_is_refused_where_labels_enter(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="expected LABEL=KIND:VALUE"):
         GenreQuery.parse("\x01=search:x")

@@ -14,6 +14,7 @@ store, no input file is blamed for it, and a rerun after freeing space resumes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import sqlite3
@@ -508,16 +509,25 @@ def _extract_one(
 
 
 def image_paths(root: Path, src: SourceFile) -> tuple[Path, Path]:
-    """Where the mel and MFCC pictures of a track go: images/<genre>/<name>.{mel,mfcc}.png.
+    """Where the mel and MFCC pictures of a track go: ``images/<label folder>/<name>.mel.png``
+    and ``.mfcc.png``.
 
-    Both names come from :mod:`genrekit.naming`: a label such as ``../x`` or ``Old-Time /
-    Historic`` is one folder inside ``images/``, never a path out of the store.
+    ``<name>`` is the track's file name with its extension (``song.mp3`` and ``song.wav`` are two
+    tracks), or its path inside the genre folder made one name. Where the picture's place does not
+    mirror the track's path exactly (the name had to be cleaned, ``x:y.mp3``; a subfolder,
+    ``sub/z.mp3``; an absolute path from ``import``; a folder whose name is not its label's),
+    ``~`` and a hash of the track's path follow, so no two tracks share a picture. Every part
+    comes from :mod:`genrekit.naming`: a label such as ``../x`` is one folder inside
+    ``images/``, never a path out of the store.
     """
     parts = src.rel.split("/")  # <genre folder>/<path inside it>, or an absolute path
     inside = "/".join(parts[1:]) if len(parts) > 1 and parts[0] else parts[-1]
-    stem = inside.rsplit(".", 1)[0].replace("/", "__")
-    name = safe_name(stem, max_bytes=MAX_NAME_BYTES - len(".mfcc.png"))
     folder = label_folder(src.genre)
+    room = MAX_NAME_BYTES - len(".mfcc.png")
+    name = safe_name(inside, max_bytes=room)
+    if src.rel != f"{folder}/{name}":
+        tag = "~" + hashlib.sha256(src.rel.encode("utf-8")).hexdigest()[:8]
+        name = safe_name(inside, max_bytes=room - len(tag)) + tag
     return (
         path_inside(root, "images", folder, f"{name}.mel.png"),
         path_inside(root, "images", folder, f"{name}.mfcc.png"),
