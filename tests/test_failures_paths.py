@@ -483,3 +483,54 @@ def test_extract_skips_names_that_are_not_utf8(
     assert run.code == 1 and "Traceback" not in run.err
     assert f"rock/caf\\xe9.wav: {NOT_UTF8}" in run.out
     assert FeatureStore(store).genres == ["rock"]
+
+
+# --- a damaged tracks.csv ---------------------------------------------------------------
+
+DAMAGED_ROWS = {
+    "superscript id": ("²,Rock,Song,Artist".encode(), "the track id '²' is not a number"),
+    "huge id": (b"9" * 5000 + b",Rock,Song,Artist", "the track id '99999999999999999999' is"),
+    "latin-1": (b"11,R\xf6ck,Song,Artist", "not valid UTF-8; save the file as UTF-8"),
+    "huge field": (b"12,Rock," + b"x" * 200_000 + b",Artist", "field larger than field limit"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED_ROWS)
+def test_a_damaged_tracks_csv_row_is_one_listed_line(tmp_path: Path, cli: Cli, case: str) -> None:
+    row, problem = DAMAGED_ROWS[case]
+    csv, audio = fma(tmp_path, ["Rock"])
+    csv.write_bytes(csv.read_bytes() + row + b"\n2,Rock,Song 2,Artist 2\n")  # a good row after it
+    run = cli("import", audio, "-o", tmp_path / "data", "--fma-metadata", csv)
+    assert run.code == 1 and "Traceback" not in run.err, run.err
+    assert f"  ! {csv} line 5: {problem}" in run.out
+    assert "1 added, 1 already in the catalog" in run.out  # the row after it was read
+
+
+def test_a_tracks_csv_of_only_damaged_rows_is_one_error(tmp_path: Path, cli: Cli) -> None:
+    csv, audio = fma(tmp_path, [])
+    audio.mkdir()
+    csv.write_bytes(csv.read_bytes() + b"\xb2,Rock,Song,Artist\n")
+    run = cli("import", audio, "-o", tmp_path / "data", "--fma-metadata", csv)
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {csv} line 4: not valid UTF-8; save the file as UTF-8; no track of the file "
+        "could be read (1 damaged rows); give FMA's fma_metadata/tracks.csv"
+    )
+
+
+def test_a_duration_that_is_not_a_number_is_unknown(tmp_path: Path) -> None:
+    from genrekit.importer import ImportSummary, fma_tracks
+
+    audio = tmp_path / "fma"
+    for tid in ("000002", "000003"):
+        wav(audio / "000" / f"{tid}.wav", seed=int(tid)).rename(audio / "000" / f"{tid}.mp3")
+    csv = tmp_path / "tracks.csv"
+    csv.write_text(
+        ",track,track,artist,track\n,genre_top,title,name,duration\ntrack_id,,,,\n"
+        "2,Rock,a,b,²\n3,Rock,c,d,1e999\n",
+        encoding="utf-8",
+    )
+    summary = ImportSummary()
+    tracks = fma_tracks(csv, audio, summary)
+    assert [t.info and t.info.duration for t in tracks] == [None, None]
+    assert not summary.bad_rows

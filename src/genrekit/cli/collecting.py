@@ -205,7 +205,7 @@ def import_(
 ) -> None:
     """Add audio you already have to a data set's catalog (files stay put unless --copy).
 
-    Exit status: 0 all done, 1 some files could not be read (listed),
+    Exit status: 0 all done, 1 some files or tracks.csv rows could not be read (listed),
     2 usage error or nothing imported.
     """
     from genrekit.importer import ImportSummary, fma_tracks, folder_tracks, import_tracks
@@ -214,7 +214,7 @@ def import_(
         scan = ImportSummary()
         tracks = fma_tracks(fma_metadata, folder, scan)
         summary = import_tracks(tracks, out, source="fma", found_by="fma:genre_top", copy=copy)
-        summary.missing = scan.missing
+        summary.missing, summary.bad_rows = scan.missing, scan.bad_rows
     else:
         tracks = folder_tracks(folder)
         summary = import_tracks(tracks, out, source="local", found_by="folder", copy=copy)
@@ -224,11 +224,13 @@ def import_(
         f"{sum(summary.added.values())} added, {summary.known} already in the catalog"
         + (f", {summary.missing} listed without audio" if summary.missing else "")
     )
-    for line in summary.conflicts[:10] + summary.failures:
+    for line in summary.conflicts[:10] + summary.bad_rows[:10] + summary.failures:
         console.print(styled("  !", "yellow", line))
+    if len(summary.bad_rows) > 10:
+        console.print(f"  ... and {len(summary.bad_rows) - 10} more damaged rows skipped")
     if summary.failures and not (summary.added or summary.known):
         raise fail(f"{folder}: no file could be imported (see above)")
-    if summary.failures:
+    if summary.failures or summary.bad_rows:
         raise typer.Exit(EXIT_FAILURES)
 
 
