@@ -32,6 +32,7 @@ from genrekit.sources import GenreQuery, Skipped, TrackInfo, parse_items
 from genrekit.sources import itunes as itunes_source
 from genrekit.sources import spotify as spotify_source
 from genrekit.sources.deezer import Deezer
+from tests.conftest import Cli
 from tests.services import DripServer, FakeDeezer, Song, json_response, mp3_bytes
 
 FAST = RetryPolicy(attempts=2, base_delay=0.01, timeout=5.0)
@@ -471,3 +472,15 @@ def test_json_nested_without_end_is_one_query_error(server: HTTPServer, tmp_path
     (error,) = summary.query_errors
     assert "/search answered JSON nested too deeply" in error and "rock=search:deep" in error
     assert not summary.failures and summary.have == {"rock": 0}
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "http://host:99999", "ftp://host/", "host:80"])
+def test_an_api_address_that_is_not_a_url_is_one_line_naming_it(
+    value: str, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENREKIT_DEEZER_API", value)
+    run = cli("fetch", "deezer", "-g", "rock=search:x", "-o", tmp_path / "data")
+    assert run.code == 2
+    assert run.error_line.startswith(f"error: GENREKIT_DEEZER_API={value!r}: not a")
+    assert run.error_line.endswith("give e.g. https://api.deezer.com, or unset it")
+    assert not (tmp_path / "data").exists()

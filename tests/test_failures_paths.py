@@ -534,3 +534,27 @@ def test_a_duration_that_is_not_a_number_is_unknown(tmp_path: Path) -> None:
     tracks = fma_tracks(csv, audio, summary)
     assert [t.info and t.info.duration for t in tracks] == [None, None]
     assert not summary.bad_rows
+
+
+@pytest.mark.parametrize(
+    "command", [["fetch", "deezer", "-g", "rock=search:x"], ["import", "in"], ["extract", "in"]]
+)
+def test_an_empty_output_path_is_refused(
+    command: list[str], cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # '' would be this folder
+    monkeypatch.setenv("GENREKIT_DEEZER_API", "http://127.0.0.1:1")  # never the real service
+    wav(tmp_path / "in" / "rock" / "a.wav", seed=1)
+    before = files_under(tmp_path)
+    for args in ([*command, "-o", ""], [*command, "--out="]):
+        run = cli(*args)
+        assert run.code == 2
+        assert run.error_line == (
+            "error: -o/--out is empty (an unset shell variable?); give the folder to write"
+        )
+    assert files_under(tmp_path) == before
+
+
+def test_embed_refuses_an_empty_output_path(cli: Cli, tmp_path: Path) -> None:
+    run = cli("embed", tmp_path, "-o", "")
+    assert run.code == 2 and "-o/--out is empty" in run.error_line

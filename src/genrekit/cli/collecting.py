@@ -15,6 +15,7 @@ from genrekit.cli.app import (
     console,
     errors,
     fail,
+    output_path,
     styled,
 )
 
@@ -37,7 +38,10 @@ def fetch(
             "spotify playlist|category. Repeat for more genres or more queries per genre.",
         ),
     ],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Data set folder.")],
+    out: Annotated[
+        Path,
+        typer.Option("-o", "--out", help="Data set folder.", parser=output_path, metavar="<path>"),
+    ],
     per_genre: Annotated[int, typer.Option(help="Tracks wanted per genre.")] = 100,
     per_artist: Annotated[
         int, typer.Option(help="At most this many tracks of one artist per genre (0: no cap).")
@@ -196,7 +200,10 @@ def _print_fetch_summary(
 @app.command("import")
 def import_(
     folder: Annotated[Path, typer.Argument(help="<genre>/<files> tree, or FMA's audio folder.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Data set folder.")],
+    out: Annotated[
+        Path,
+        typer.Option("-o", "--out", help="Data set folder.", parser=output_path, metavar="<path>"),
+    ],
     copy: Annotated[bool, typer.Option("--copy", help="Copy the audio into OUT/<genre>/.")] = False,
     fma_metadata: Annotated[
         Path | None,

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from genrekit.errors import FetchError, ParameterError
 from genrekit.naming import normalize_label, valid_text
@@ -206,5 +207,25 @@ def check_kind(source: Source, query: GenreQuery) -> None:
 
 
 def api_base(variable: str, default: str) -> str:
-    """A service's base URL; the environment variable points genrekit at a mirror or test server."""
-    return os.environ.get(variable, default).rstrip("/")
+    """A service's base URL; the environment variable points genrekit at a mirror or test server.
+
+    Set and empty is unset; a value that is not an http(s) URL is a :class:`ParameterError`
+    naming the variable.
+    """
+    value = os.environ.get(variable, "")
+    if not value:
+        return default.rstrip("/")
+    problem: str | None = None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- parsing the port is the check ("http://h:99999")
+    except ValueError as exc:
+        problem = f"not a valid URL ({exc})"
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "not an http(s) URL with a host"
+    if problem is not None:
+        raise ParameterError(
+            f"{variable}={valid_text(value)!r}: {problem}; give e.g. {default}, or unset it"
+        )
+    return value.rstrip("/")
