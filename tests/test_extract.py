@@ -103,10 +103,10 @@ def test_images_are_written_and_resumed(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     extract_dataset(dataset, out, options(images=True))
     pngs = sorted(p.relative_to(out).as_posix() for p in (out / "images").rglob("*.png"))
-    assert len(pngs) == 12 and "images/jazz/jazz 0.mel.png" in pngs
-    (out / "images" / "jazz" / "jazz 0.mel.png").unlink()
+    assert len(pngs) == 12 and "images/jazz/jazz 0.flac.mel.png" in pngs
+    (out / "images" / "jazz" / "jazz 0.flac.mel.png").unlink()
     extract_dataset(dataset, out, options(images=True))
-    assert (out / "images" / "jazz" / "jazz 0.mel.png").exists()
+    assert (out / "images" / "jazz" / "jazz 0.flac.mel.png").exists()
     assert not list(out.rglob("*.part"))
 
 

@@ -33,6 +33,7 @@ from genrekit.sources import GenreQuery, Skipped, TrackInfo, parse_items
 from genrekit.sources import itunes as itunes_source
 from genrekit.sources import spotify as spotify_source
 from genrekit.sources.deezer import Deezer
+from tests.conftest import Cli
 from tests.services import DripServer, FakeDeezer, Song, json_response, mp3_bytes
 
 FAST = RetryPolicy(attempts=2, base_delay=0.01, timeout=5.0)
@@ -464,3 +465,64 @@ def test_fetched_previews_get_the_usual_file_mode(server: HTTPServer, tmp_path: 
     os.umask(umask)
     modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "rock").iterdir()}
     assert modes == {0o666 & ~umask}  # as any file the user writes, not mkstemp's 0o600
+
+
+# -- text that is not valid Unicode, JSON nested without end ----------------------------------
+
+
+def test_lone_surrogates_in_a_listing_are_replaced_and_the_run_goes_on(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    fake = FakeDeezer(server, MP3)
+    fake.playlists["5"] = [
+        Song(1, "\ud800bad", "Art\udfffist", 7),  # json.dumps spells them "\ud800": valid JSON
+        Song(2, "Fine", "Bo", 8),
+    ]
+    query = [GenreQuery.parse("jazz=playlist:5")]
+    for _ in range(2):  # a rerun reads the catalog the first run wrote
+        summary = fetch(deezer(server), query, tmp_path, FetchOptions(per_genre=2))
+        assert summary.have == {"jazz": 2} and summary.ok, summary
+    with Catalog(tmp_path) as catalog:
+        rows = {r.source_id: r for r in catalog.rows()}
+    assert (rows["1"].title, rows["1"].artist) == ("\ufffdbad", "Art\ufffdist")
+    assert rows["1"].album == "\ufffdbad (single)"
+    assert (tmp_path / "jazz" / "Art\ufffdist - \ufffdbad [deezer-1].mp3").is_file()
+
+
+def test_every_string_of_an_answer_is_valid_text(server: HTTPServer) -> None:
+    body = '{"data": [{"x\\udc00": ["\\ud800", {"y": "a\\udfffb"}]}], "ok": "\\ud83d\\ude00"}'
+    server.expect_request("/x").respond_with_data(body, content_type="application/json")
+    with client(allow_private=True) as http:
+        payload = http.get_json(server.url_for("/x"))
+    assert payload == {"data": [{"x\ufffd": ["\ufffd", {"y": "a\ufffdb"}]}], "ok": "\U0001f600"}
+
+
+def test_a_genre_label_that_is_not_utf8_is_made_valid(tmp_path: Path) -> None:
+    query = GenreQuery.parse("g\udcffx=search:y\udcff")  # how Python passes the byte 0xff in argv
+    assert (query.genre, query.value) == ("g\ufffdx", "y\ufffd")
+    with Catalog(tmp_path) as catalog:  # a surrogate here made SQLite raise UnicodeEncodeError
+        catalog.add(TrackInfo("local", "1", "t", "a"), query.genre, query.found_by)
+        assert catalog.selected(query.genre) == 1
+
+
+def test_json_nested_without_end_is_one_query_error(server: HTTPServer, tmp_path: Path) -> None:
+    deep = b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    server.expect_request("/search").respond_with_data(deep, content_type="application/json")
+    summary = fetch(
+        deezer(server), [GenreQuery.parse("rock=search:deep")], tmp_path, FetchOptions(2)
+    )
+    (error,) = summary.query_errors
+    assert "/search answered JSON nested too deeply" in error and "rock=search:deep" in error
+    assert not summary.failures and summary.have == {"rock": 0}
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "http://host:99999", "ftp://host/", "host:80"])
+def test_an_api_address_that_is_not_a_url_is_one_line_naming_it(
+    value: str, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENREKIT_DEEZER_API", value)
+    run = cli("fetch", "deezer", "-g", "rock=search:x", "-o", tmp_path / "data")
+    assert run.code == 2
+    assert run.error_line.startswith(f"error: GENREKIT_DEEZER_API={value!r}: not a")
+    assert run.error_line.endswith("give e.g. https://api.deezer.com, or unset it")
+    assert not (tmp_path / "data").exists()

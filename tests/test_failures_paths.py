@@ -30,6 +30,7 @@ from genrekit.extract import ExtractOptions, extract_dataset, scan_input
 from genrekit.http import HttpClient, RateLimit, RetryPolicy
 from genrekit.naming import (
     MAX_NAME_BYTES,
+    NOT_UTF8,
     label_folder,
     normalize_label,
     path_inside,
@@ -40,7 +41,7 @@ from genrekit.naming import (
 from genrekit.sources import GenreQuery, TrackInfo
 from genrekit.sources.deezer import Deezer
 from genrekit.storage import sha256_file
-from tests.conftest import music_like
+from tests.conftest import Cli, music_like
 from tests.services import FakeDeezer, Song, mp3_bytes
 
 NFC = unicodedata.normalize("NFC", "café")
@@ -162,6 +163,36 @@ def test_labels_that_clean_alike_keep_their_own_pictures(tmp_path: Path) -> None
     assert summary.ok and summary.counts["done"] == 3, summary.failures
     folders = {p.name: len(list(p.iterdir())) for p in (store / "images").iterdir()}
     assert len(folders) == 3 and set(folders.values()) == {2}  # nothing overwritten
+
+
+def test_tracks_whose_names_clean_alike_keep_their_own_pictures(tmp_path: Path) -> None:
+    names = ["song.mp3", "song.wav", "x:y.wav", "x_y.wav", "sub/z.wav", "sub__z.wav", "q.wav"]
+    for i, name in enumerate(names):
+        (tmp_path / "in" / "rock" / "sub").mkdir(parents=True, exist_ok=True)
+        wav(tmp_path / "in" / "rock" / f"{i}.wav", seed=i).rename(tmp_path / "in" / "rock" / name)
+    (tmp_path / "in" / "rock" / "q.wav").rename(tmp_path / "in" / "rock" / ("q" * 250 + ".wav"))
+    store = tmp_path / "store"
+    summary = extract_dataset(tmp_path / "in", store, ExtractOptions(clip_seconds=1.0, images=True))
+    assert summary.counts["done"] == len(names), summary.failures
+    pictures = sorted(p.name for p in (store / "images" / "rock").iterdir())
+    assert len(pictures) == 2 * len(names)  # nothing overwritten
+    assert {"song.mp3.mel.png", "song.wav.mfcc.png", "x_y.wav.mel.png"} <= set(pictures)
+    assert all(len(p.encode()) <= MAX_NAME_BYTES for p in pictures)
+
+
+def test_imported_tracks_of_one_name_keep_their_own_pictures(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    songs = [tmp_path / "a" / "s.mp3", tmp_path / "b" / "s.mp3", tmp_path / "s.MP3"]
+    with Catalog(data) as catalog:  # as import without --copy: absolute paths
+        for i, path in enumerate(songs):
+            wav(path.with_suffix(".wav"), seed=i).rename(path)
+            info = TrackInfo(source="local", source_id=str(i), title="s", artist="A")
+            catalog.add(info, "rock", "folder", status="done", path=str(path), sha256=None)
+    store = tmp_path / "store"
+    summary = extract_dataset(data, store, ExtractOptions(clip_seconds=1.0, images=True))
+    assert summary.counts["done"] == 3, summary.failures
+    pictures = sorted(p.name for p in (store / "images" / "rock").iterdir())
+    assert len(pictures) == 6 and all(p.startswith(("s.mp3~", "s.MP3~")) for p in pictures)
 
 
 def test_a_blank_label_is_refused_where_labels_enter(tmp_path: Path) -> None:
@@ -384,3 +415,146 @@ def test_a_genre_query_label_is_normalized_as_the_catalog_stores_it() -> None:
 
     nfd, nfc = GenreQuery.parse(f"{NFD}=search:x"), GenreQuery.parse(f"{NFC}=search:x")
     assert nfd.genre == nfc.genre == NFC  # one key in the fetch summary, as in the catalog
+
+
+@pytest.mark.parametrize("label", ["\u200b", "\ufeff \u200d", " \u2060\t"])
+def test_a_label_of_invisible_characters_is_blank(label: str, cli: Cli, tmp_path: Path) -> None:
+    assert normalize_label(label) == ""
+    assert normalize_label(f"\ufeff{label}rock\u200bmetal{label}") == "rock\u200bmetal"
+    with pytest.raises(ParameterError, match="empty genre label"):
+        label_folder(label)
+    run = cli("fetch", "deezer", "-g", f"{label}=search:x", "-o", tmp_path / "data")
+    assert run.code == 2 and "expected LABEL=KIND:VALUE" in run.error_line
+    assert not (tmp_path / "data").exists()
+
+
+def test_text_that_is_not_utf8_makes_valid_names() -> None:
+    assert normalize_label("g\udcffx") == label_folder("g\udcffx") == "g\ufffdx"
+    assert safe_name("a\ud800b") == "a\ufffdb"
+    assert normalize_label("\ud83d\ude00") == "\U0001f600"  # the halves of one pair are joined
+    with pytest.raises(ParameterError, match="not a safe file name"):
+        path_inside("/store", "a\ud800b")
+
+
+# --- names that are not UTF-8 -----------------------------------------------------------
+
+LATIN1 = os.fsdecode(b"caf\xe9")  # a Latin-1 name from an old zip, as Python reads it
+
+
+@pytest.fixture
+def latin1_names(tmp_path: Path) -> Path:
+    """in/rock/good.wav, in/rock/caf<E9>.wav and in/caf<E9>/x.wav (a folder of that name)."""
+    root = tmp_path / "in"
+    wav(root / "rock" / "good.wav", seed=1)
+    try:  # soundfile cannot open such a name itself
+        wav(root / "rock" / "2.wav", seed=2).rename(root / "rock" / f"{LATIN1}.wav")
+        wav(root / "3" / "x.wav", seed=3).parent.rename(root / LATIN1)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    return root
+
+
+@pytest.mark.parametrize("copy", [[], ["--copy"]])
+def test_import_skips_names_that_are_not_utf8(
+    latin1_names: Path, tmp_path: Path, cli: Cli, copy: list[str]
+) -> None:
+    out = tmp_path / "data"
+    for added in ["1 added, 0 already", "0 added, 1 already"]:  # a rerun goes on the same way
+        run = cli("import", latin1_names, "-o", out, *copy)
+        assert run.code == 1, run.err
+        assert added in run.out
+        assert f"in/rock/caf\\xe9.wav: {NOT_UTF8}" in run.out
+        assert f"in/caf\\xe9/x.wav: {NOT_UTF8}" in run.out
+    with Catalog(out) as catalog:
+        assert [r.title for r in catalog.rows()] == ["good"]
+
+
+def test_extract_skips_names_that_are_not_utf8(
+    latin1_names: Path, tmp_path: Path, cli: Cli
+) -> None:
+    store = tmp_path / "store"
+    summary = extract_dataset(latin1_names, store, ExtractOptions(clip_seconds=1.0))
+    assert summary.counts == {"done": 1, "failed": 2}
+    assert sorted((o.rel, o.reason) for o in summary.failures) == [
+        ("caf\\xe9/x.wav", NOT_UTF8),
+        ("rock/caf\\xe9.wav", NOT_UTF8),
+    ]
+    run = cli("extract", latin1_names, "-o", store, "--images", "--clip-seconds", 1)
+    assert run.code == 1 and "Traceback" not in run.err
+    assert f"rock/caf\\xe9.wav: {NOT_UTF8}" in run.out
+    assert FeatureStore(store).genres == ["rock"]
+
+
+# --- a damaged tracks.csv ---------------------------------------------------------------
+
+DAMAGED_ROWS = {
+    "superscript id": ("²,Rock,Song,Artist".encode(), "the track id '²' is not a number"),
+    "huge id": (b"9" * 5000 + b",Rock,Song,Artist", "the track id '99999999999999999999' is"),
+    "latin-1": (b"11,R\xf6ck,Song,Artist", "not valid UTF-8; save the file as UTF-8"),
+    "huge field": (b"12,Rock," + b"x" * 200_000 + b",Artist", "field larger than field limit"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED_ROWS)
+def test_a_damaged_tracks_csv_row_is_one_listed_line(tmp_path: Path, cli: Cli, case: str) -> None:
+    row, problem = DAMAGED_ROWS[case]
+    csv, audio = fma(tmp_path, ["Rock"])
+    csv.write_bytes(csv.read_bytes() + row + b"\n2,Rock,Song 2,Artist 2\n")  # a good row after it
+    run = cli("import", audio, "-o", tmp_path / "data", "--fma-metadata", csv)
+    assert run.code == 1 and "Traceback" not in run.err, run.err
+    assert f"  ! {csv} line 5: {problem}" in run.out
+    assert "1 added, 1 already in the catalog" in run.out  # the row after it was read
+
+
+def test_a_tracks_csv_of_only_damaged_rows_is_one_error(tmp_path: Path, cli: Cli) -> None:
+    csv, audio = fma(tmp_path, [])
+    audio.mkdir()
+    csv.write_bytes(csv.read_bytes() + b"\xb2,Rock,Song,Artist\n")
+    run = cli("import", audio, "-o", tmp_path / "data", "--fma-metadata", csv)
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: {csv} line 4: not valid UTF-8; save the file as UTF-8; no track of the file "
+        "could be read (1 damaged rows); give FMA's fma_metadata/tracks.csv"
+    )
+
+
+def test_a_duration_that_is_not_a_number_is_unknown(tmp_path: Path) -> None:
+    from genrekit.importer import ImportSummary, fma_tracks
+
+    audio = tmp_path / "fma"
+    for tid in ("000002", "000003"):
+        wav(audio / "000" / f"{tid}.wav", seed=int(tid)).rename(audio / "000" / f"{tid}.mp3")
+    csv = tmp_path / "tracks.csv"
+    csv.write_text(
+        ",track,track,artist,track\n,genre_top,title,name,duration\ntrack_id,,,,\n"
+        "2,Rock,a,b,²\n3,Rock,c,d,1e999\n",
+        encoding="utf-8",
+    )
+    summary = ImportSummary()
+    tracks = fma_tracks(csv, audio, summary)
+    assert [t.info and t.info.duration for t in tracks] == [None, None]
+    assert not summary.bad_rows
+
+
+@pytest.mark.parametrize(
+    "command", [["fetch", "deezer", "-g", "rock=search:x"], ["import", "in"], ["extract", "in"]]
+)
+def test_an_empty_output_path_is_refused(
+    command: list[str], cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # '' would be this folder
+    monkeypatch.setenv("GENREKIT_DEEZER_API", "http://127.0.0.1:1")  # never the real service
+    wav(tmp_path / "in" / "rock" / "a.wav", seed=1)
+    before = files_under(tmp_path)
+    for args in ([*command, "-o", ""], [*command, "--out="]):
+        run = cli(*args)
+        assert run.code == 2
+        assert run.error_line == (
+            "error: -o/--out is empty (an unset shell variable?); give the folder to write"
+        )
+    assert files_under(tmp_path) == before
+
+
+def test_embed_refuses_an_empty_output_path(cli: Cli, tmp_path: Path) -> None:
+    run = cli("embed", tmp_path, "-o", "")
+    assert run.code == 2 and "-o/--out is empty" in run.error_line

@@ -859,3 +859,57 @@ def test_full_catalog_during_import_copy_is_one_line_and_leaves_no_orphan(
     rerun = cli("import", source, "-o", data, "--copy")
     assert rerun.code == 0, rerun.err
     assert len(list(data.glob("*/*.wav"))) == 4
+
+
+# --- a catalog made by someone else -------------------------------------------------------------
+
+
+def foreign_sqlite(path: Path, *statements: str) -> list[tuple[str, str]]:
+    """A catalog.sqlite of another program; returns its schema, to check it is left alone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        for statement in statements:
+            db.execute(statement)
+        return sorted(db.execute("SELECT name, sql FROM sqlite_master").fetchall())
+
+
+@pytest.mark.parametrize(
+    ("statements", "problem"),
+    [
+        (["CREATE TABLE tracks (a, b)", "INSERT INTO tracks VALUES (1, 2)"], "no column added"),
+        (["CREATE TABLE notes (a)"], "no table tracks"),
+    ],
+)
+def test_a_sqlite_file_of_another_program_is_not_a_catalog(
+    tmp_path: Path, cli: Cli, statements: list[str], problem: str
+) -> None:
+    data = tmp_path / "data"
+    schema = foreign_sqlite(data / "catalog.sqlite", *statements)
+    wav = data.parent / "in" / "rock" / "a.wav"
+    wav.parent.mkdir(parents=True)
+    sf.write(wav, music_like(1.0, SR, seed=1), SR)
+    for args in (["catalog", data], ["import", wav.parent.parent, "-o", data]):
+        run = cli(*args)
+        assert run.code == 2 and "not a genrekit catalog (" in run.error_line
+        assert problem in run.error_line and str(data / "catalog.sqlite") in run.error_line
+    assert foreign_sqlite(data / "catalog.sqlite") == schema  # nothing written into it
+
+
+def test_a_catalog_value_of_the_wrong_type_is_one_error(tmp_path: Path, cli: Cli) -> None:
+    data = tmp_path / "data"
+    make_catalog(data)
+    with sqlite3.connect(data / "catalog.sqlite") as db:
+        db.execute("UPDATE tracks SET genre = CAST(genre AS BLOB) WHERE source_id = '1'")
+    (row_id,) = (
+        sqlite3.connect(data / "catalog.sqlite")
+        .execute("SELECT id FROM tracks WHERE source_id = '1'")
+        .fetchone()
+    )
+    expected = f"not a genrekit catalog (track {row_id}: genre is blob, not text)"
+    for args in (["catalog", data], ["extract", data, "-o", tmp_path / "store"]):
+        run = cli(*args)
+        assert run.code == 2 and expected in run.error_line
+    with pytest.raises(CatalogError, match="status 'gone' is not pending, done or failed"):
+        with sqlite3.connect(data / "catalog.sqlite") as db:
+            db.execute("UPDATE tracks SET genre = 'rock', status = 'gone'")
+        Catalog(data)

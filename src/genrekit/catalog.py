@@ -70,6 +70,32 @@ CREATE TABLE IF NOT EXISTS conflicts (
 );
 """
 
+# What a genrekit catalog holds: a SQLite file made elsewhere (or damaged) is refused with the
+# first thing that does not fit, never read into a traceback or written into.
+_TEXT, _OPTIONAL = ("text",), ("text", "null")
+_TRACK_TYPES = {
+    "source": _TEXT,
+    "source_id": _TEXT,
+    "genre": _TEXT,
+    "found_by": _OPTIONAL,
+    "artist_id": _OPTIONAL,
+    "artist": _TEXT,
+    "title": _TEXT,
+    "album": _OPTIONAL,
+    "isrc": _OPTIONAL,
+    "duration": ("real", "integer", "null"),
+    "preview_url": _OPTIONAL,
+    "path": _OPTIONAL,
+    "sha256": _OPTIONAL,
+    "status": _TEXT,
+    "error": _OPTIONAL,
+    "attempts": ("integer",),
+}
+_TABLES = {
+    "tracks": {"id", "added", "updated", *_TRACK_TYPES},
+    "conflicts": {"source", "source_id", "kept_genre", "other_genre", "found_by", "noted"},
+}
+
 # A track counts towards its genre's target while it is pending, done or may still be retried.
 _COUNTS = f"(status IN ('pending', 'done') OR (status = 'failed' AND attempts < {MAX_ATTEMPTS}))"
 
@@ -122,15 +148,36 @@ class Catalog:
             raise CatalogError(f"{self.data_dir}: is a file; give the data set a folder")
         if read_only:
             self._db = _connect_read_only(self.path)
+            self._check(new=False)
             return
         check_sqlite_files(self.path, CatalogError)  # a planted link must not lead writes out
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from exc
+        self._check(new=True)  # before anything is written into a database of someone else's
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from exc
+
+    def _check(self, *, new: bool) -> None:
+        """Refuse a SQLite file that is not a genrekit catalog: its tables, their columns and
+        the type of every value (one scan; a BLOB genre would fail far from here). ``new``
+        accepts a database without any table, which the schema then fills."""
+        try:
+            problem = _schema_problem(self._db, new=new)
+        except sqlite3.Error as exc:
+            problem = str(exc)
+        if problem is not None:
+            self._db.close()
+            raise CatalogError(
+                f"{self.path}: not a genrekit catalog ({problem}); give a data set folder made "
+                "by genrekit fetch or import, or move the file away"
+            )
 
     @classmethod
     def open_existing(cls, data_dir: str | os.PathLike[str]) -> Catalog:
@@ -320,9 +367,38 @@ def iter_done(data_dir: Path) -> Iterator[tuple[CatalogRow, Path]]:
                 yield row, path
 
 
+def _schema_problem(db: sqlite3.Connection, *, new: bool) -> str | None:
+    """What makes ``db`` not a genrekit catalog, or None."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if new and not tables:
+        return None
+    for table, columns in _TABLES.items():
+        if table not in tables:
+            return f"no table {table}"
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if columns - have:
+            return f"table {table} has no column {sorted(columns - have)[0]}"
+    wrong = " OR ".join(
+        f"typeof({name}) NOT IN ({', '.join(repr(t) for t in kinds)})"
+        for name, kinds in _TRACK_TYPES.items()
+    )
+    names = list(_TRACK_TYPES)
+    found = db.execute(
+        f"SELECT id, {', '.join(f'typeof({n})' for n in names)}, status FROM tracks "
+        f"WHERE {wrong} OR status NOT IN ('pending', 'done', 'failed') LIMIT 1"
+    ).fetchone()
+    if found is None:
+        return None
+    row_id, *kinds, status = found
+    for name, kind in zip(names, kinds, strict=True):
+        if kind not in _TRACK_TYPES[name]:
+            return f"track {row_id}: {name} is {kind}, not {' or '.join(_TRACK_TYPES[name])}"
+    return f"track {row_id}: status {status!r} is not pending, done or failed"
+
+
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     try:
-        return connect_read_only(path, "SELECT count(*) FROM tracks")
+        return connect_read_only(path, "SELECT count(*) FROM sqlite_master")
     except sqlite3.Error as exc:
         raise CatalogError(f"{path}: cannot read the catalog ({exc})") from exc
 

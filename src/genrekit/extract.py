@@ -14,6 +14,7 @@ store, no input file is blamed for it, and a rerun after freeing space resumes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import sqlite3
@@ -44,10 +45,13 @@ from genrekit.features import FeatureParams, log_mel_and_mfcc
 from genrekit.lock import FolderLock
 from genrekit.naming import (
     MAX_NAME_BYTES,
+    NOT_UTF8,
+    is_utf8,
     label_folder,
     normalize_label,
     path_inside,
     safe_name,
+    shown,
 )
 from genrekit.storage import (
     check_no_links,
@@ -130,6 +134,7 @@ class DatasetScan:
     files: list[SourceFile]
     ignored: int = 0  # files that are not audio
     unlabelled: list[str] = field(default_factory=list)  # audio outside a <genre>/ folder
+    misnamed: list[SourceFile] = field(default_factory=list)  # audio whose path is not UTF-8
 
 
 @dataclass
@@ -193,9 +198,12 @@ def peak_rms_db(y: npt.NDArray[np.float32], frame: int) -> float:
 
 
 def scan_dataset(in_dir: Path) -> tuple[list[SourceFile], int]:
-    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored."""
+    """Audio files under ``in_dir/<genre>/`` (any depth), and how many other files were ignored.
+
+    Files whose names are not UTF-8 are listed too (last); the caller skips them with a reason.
+    """
     scan = scan_input(in_dir)
-    return scan.files, scan.ignored + len(scan.unlabelled)
+    return scan.files + scan.misnamed, scan.ignored + len(scan.unlabelled)
 
 
 def scan_input(in_dir: Path) -> DatasetScan:
@@ -204,6 +212,8 @@ def scan_input(in_dir: Path) -> DatasetScan:
     A data set made by ``genrekit fetch`` or ``import`` (it has a catalog) is read from its
     catalog instead: its finished tracks, wherever they are, with their artists. A folder without
     any track is a :class:`FeatureStoreError` that says what it holds and what layout is expected.
+    Audio whose path inside ``in_dir`` is not UTF-8 goes to ``misnamed``, its ``rel`` shown with
+    ``\\xNN`` (:func:`~genrekit.naming.shown`): no index or catalog can store such a name.
     """
     if not in_dir.exists():
         raise FeatureStoreError(f"{in_dir}: does not exist; give the folder that holds {LAYOUT}")
@@ -214,6 +224,7 @@ def scan_input(in_dir: Path) -> DatasetScan:
     if (in_dir / CATALOG_NAME).is_file():
         return DatasetScan(_catalogued(in_dir))
     files: list[SourceFile] = []
+    misnamed: list[SourceFile] = []
     others: list[Path] = []
     unlabelled: list[Path] = []
     for genre_dir in sorted(p for p in in_dir.iterdir() if p.is_dir()):
@@ -229,27 +240,28 @@ def scan_input(in_dir: Path) -> DatasetScan:
                 continue
             if path.suffix.lower() in AUDIO_EXTENSIONS:
                 rel = path.relative_to(in_dir).as_posix()
-                files.append(SourceFile(path, rel, normalize_label(genre_dir.name)))
+                track = SourceFile(path, shown(rel), normalize_label(genre_dir.name))
+                (files if is_utf8(rel) else misnamed).append(track)
             else:
                 others.append(path)
     loose = sorted(p for p in in_dir.iterdir() if not p.is_dir() and not p.name.startswith("."))
     unlabelled += [p for p in loose if p.suffix.lower() in AUDIO_EXTENSIONS]
     others += [p for p in loose if p.suffix.lower() not in AUDIO_EXTENSIONS]
-    if not files:
+    if not files and not misnamed:
         raise FeatureStoreError(_no_tracks_message(in_dir, unlabelled, others))
-    return DatasetScan(files, len(others), [p.name for p in unlabelled])
+    return DatasetScan(files, len(others), [shown(p.name) for p in unlabelled], misnamed)
 
 
 def _no_tracks_message(in_dir: Path, unlabelled: list[Path], others: list[Path]) -> str:
     if unlabelled:
-        first = unlabelled[0].name
+        first = shown(unlabelled[0].name)
         return (
             f"{in_dir}: {len(unlabelled)} audio files lie directly in this folder (e.g. {first}), "
             f"but tracks are read from {in_dir}/{LAYOUT}: move each file into a folder named "
             f"after its genre, e.g. {in_dir}/jazz/{first}"
         )
     if others:
-        example = others[0].relative_to(in_dir).as_posix()
+        example = shown(others[0].relative_to(in_dir).as_posix())
         return (
             f"{in_dir}: no audio file in {in_dir}/{LAYOUT} ({len(others)} other "
             f"file{'s' if len(others) > 1 else ''}, e.g. "
@@ -373,7 +385,9 @@ def extract_dataset(
     finished = False
     try:  # from here on, whatever happens, the index is committed and the lock released
         if on_start is not None:
-            on_start(len(files))
+            on_start(len(files) + len(scan.misnamed))
+        for src in scan.misnamed:
+            record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
         done.update(sha for (sha,) in db.execute("SELECT sha256 FROM clips"))
         # Our worker threads already fill the cores; BLAS threads inside each would only
         # oversubscribe them (measured: 2x slower features with 2 workers).
@@ -406,7 +420,7 @@ def extract_dataset(
                     db.commit()
                     last_commit = time.monotonic()
         # Forget files that have left the input folder, so the index mirrors it.
-        present = [(f.rel,) for f in files]
+        present = [(f.rel,) for f in files + scan.misnamed]
         db.execute("CREATE TEMP TABLE present (path TEXT PRIMARY KEY)")
         db.executemany("INSERT INTO present VALUES (?)", present)
         db.execute("DELETE FROM tracks WHERE path NOT IN (SELECT path FROM present)")
@@ -522,16 +536,25 @@ def _extract_one(
 
 
 def image_paths(root: Path, src: SourceFile) -> tuple[Path, Path]:
-    """Where the mel and MFCC pictures of a track go: images/<genre>/<name>.{mel,mfcc}.png.
+    """Where the mel and MFCC pictures of a track go: ``images/<label folder>/<name>.mel.png``
+    and ``.mfcc.png``.
 
-    Both names come from :mod:`genrekit.naming`: a label such as ``../x`` or ``Old-Time /
-    Historic`` is one folder inside ``images/``, never a path out of the store.
+    ``<name>`` is the track's file name with its extension (``song.mp3`` and ``song.wav`` are two
+    tracks), or its path inside the genre folder made one name. Where the picture's place does not
+    mirror the track's path exactly (the name had to be cleaned, ``x:y.mp3``; a subfolder,
+    ``sub/z.mp3``; an absolute path from ``import``; a folder whose name is not its label's),
+    ``~`` and a hash of the track's path follow, so no two tracks share a picture. Every part
+    comes from :mod:`genrekit.naming`: a label such as ``../x`` is one folder inside
+    ``images/``, never a path out of the store.
     """
     parts = src.rel.split("/")  # <genre folder>/<path inside it>, or an absolute path
     inside = "/".join(parts[1:]) if len(parts) > 1 and parts[0] else parts[-1]
-    stem = inside.rsplit(".", 1)[0].replace("/", "__")
-    name = safe_name(stem, max_bytes=MAX_NAME_BYTES - len(".mfcc.png"))
     folder = label_folder(src.genre)
+    room = MAX_NAME_BYTES - len(".mfcc.png")
+    name = safe_name(inside, max_bytes=room)
+    if src.rel != f"{folder}/{name}":
+        tag = "~" + hashlib.sha256(src.rel.encode("utf-8")).hexdigest()[:8]
+        name = safe_name(inside, max_bytes=room - len(tag)) + tag
     return (
         path_inside(root, "images", folder, f"{name}.mel.png"),
         path_inside(root, "images", folder, f"{name}.mfcc.png"),

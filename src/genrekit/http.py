@@ -53,6 +53,7 @@ from genrekit.errors import (
     ServiceBusyError,
     ServiceUnreachableError,
 )
+from genrekit.naming import valid_text
 
 T = TypeVar("T")
 USER_AGENT = f"genrekit/{__version__} (+https://github.com/genrekit/genrekit)"
@@ -582,11 +583,46 @@ def _body_hint(response: httpx.Response) -> str:
 
 
 def _parse_json(service: str, url: str, response: httpx.Response, body: bytes) -> Any:
+    """The JSON of an answer, its text all valid (see :func:`_valid_strings`)."""
     try:
-        return json.loads(body)
+        payload = json.loads(body)
+    except RecursionError:  # e.g. "[" * 100000: the parser's recursion runs out
+        raise FetchError(
+            f"{service}: {short_url(url)} answered JSON nested too deeply to be an API answer"
+        ) from None
     except ValueError:
         kind = response.headers.get("Content-Type", "no content type")
         start = body[:200].decode("utf-8", errors="replace").lstrip()[:60].replace("\n", " ")
         raise FetchError(
             f"{service}: {short_url(url)} did not answer JSON ({kind}; starts {start!r})"
         ) from None
+    return _valid_strings(payload) if _SURROGATE_ESCAPE.search(body) else payload
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _valid_strings(payload: Any) -> Any:
+    """``payload`` with each lone surrogate (``"\\ud800"`` is valid JSON) in its keys and strings
+    made U+FFFD, so no text of an answer can make the catalog, a file name or the terminal fail.
+    Iterative: the answer may be nested as deep as the parser allowed."""
+    if isinstance(payload, str):
+        return valid_text(payload)
+    stack = [payload]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, value in enumerate(node):
+                if isinstance(value, str):
+                    node[i] = valid_text(value)
+                elif isinstance(value, list | dict):
+                    stack.append(value)
+        elif isinstance(node, dict):
+            for key, value in list(node.items()):
+                if isinstance(value, list | dict):
+                    stack.append(value)
+                fixed = valid_text(key)
+                if fixed != key:
+                    del node[key]
+                node[fixed] = valid_text(value) if isinstance(value, str) else value
+    return payload

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import sqlite3
 from collections import Counter
@@ -21,7 +22,16 @@ from genrekit.audio import read
 from genrekit.catalog import open_catalog
 from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import CatalogError, GenrekitError, reason_about
-from genrekit.naming import MAX_NAME_BYTES, label_folder, normalize_label, path_inside, safe_name
+from genrekit.naming import (
+    MAX_NAME_BYTES,
+    NOT_UTF8,
+    is_utf8,
+    label_folder,
+    normalize_label,
+    path_inside,
+    safe_name,
+    shown,
+)
 from genrekit.sources import TrackInfo
 from genrekit.storage import (
     atomic_path,
@@ -38,6 +48,7 @@ class ImportSummary:
     known: int = 0
     conflicts: list[str] = field(default_factory=list)
     missing: int = 0  # rows of a metadata file whose audio is not there
+    bad_rows: list[str] = field(default_factory=list)  # damaged rows of a metadata file, skipped
     failures: list[str] = field(default_factory=list)
 
 
@@ -67,6 +78,9 @@ def import_tracks(
     with open_catalog(data_dir, command="import") as catalog:
         remove_stale_temps(catalog.data_dir, depth=1)  # copies a killed import left behind
         for local in tracks:
+            if not is_utf8(local.path):  # the catalog could not store its path
+                summary.failures.append(f"{shown(local.path)}: {NOT_UTF8}")
+                continue
             problem = _undecodable(local.path)
             if problem is not None:
                 summary.failures.append(f"{local.path}: {problem}")
@@ -159,7 +173,9 @@ def fma_tracks(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> lis
 
     FMA stores track 2 as ``000/000002.mp3``; ``tracks.csv`` has two header rows
     (``track,genre_top`` ...) and a third naming the index column ``track_id``. Rows without
-    audio are counted in ``summary.missing``; none with audio at all is a :class:`CatalogError`.
+    audio are counted in ``summary.missing``; a damaged row (an id that is not a number, text
+    that is not UTF-8, a field too large for a CSV reader) is skipped and listed in
+    ``summary.bad_rows`` with its line. None with audio at all is a :class:`CatalogError`.
     """
     if not audio_dir.is_dir():
         raise CatalogError(
@@ -167,18 +183,30 @@ def fma_tracks(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> lis
             "give FMA's audio folder (with 000/000002.mp3 ...)"
         )
     found = list(_fma_rows(tracks_csv, audio_dir, summary))
-    if not found:
+    if found:
+        return found
+    if summary.missing:
         raise CatalogError(
-            f"{audio_dir}: none of the {summary.missing} tracks with a genre in {tracks_csv} has "
-            f"its audio here (expected e.g. {audio_dir / '000' / '000002.mp3'}); give the audio "
-            "folder that goes with this tracks.csv"
+            f"{audio_dir}: none of the {summary.missing} tracks with a genre in {tracks_csv} "
+            f"has its audio here (expected e.g. {audio_dir / '000' / '000002.mp3'}); give the "
+            "audio folder that goes with this tracks.csv"
         )
-    return found
+    if summary.bad_rows:
+        raise CatalogError(
+            f"{summary.bad_rows[0]}; no track of the file could be read "
+            f"({len(summary.bad_rows)} damaged rows); give FMA's fma_metadata/tracks.csv"
+        )
+    raise CatalogError(f"{tracks_csv}: no track has a top-level genre (track/genre_top)")
+
+
+_TRACK_ID = re.compile(r"[0-9]{1,12}")
+_SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]*)?")
 
 
 def _fma_rows(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> Iterator[LocalTrack]:
     try:
-        handle = tracks_csv.open(newline="", encoding="utf-8")
+        # surrogateescape: a byte that is not UTF-8 spoils its row only, not the file.
+        handle = tracks_csv.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise CatalogError(
             f"{tracks_csv}: cannot read ({exc.strerror or exc}); give FMA's fma_metadata/tracks.csv"
@@ -190,6 +218,10 @@ def _fma_rows(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> Iter
             next(reader)
         except StopIteration:
             raise CatalogError(f"{tracks_csv}: too short to be FMA's tracks.csv") from None
+        except csv.Error as exc:
+            raise CatalogError(
+                f"{shown(tracks_csv)} line {reader.line_num}: {exc}; not FMA's tracks.csv"
+            ) from None
         columns = {(g, n): i for i, (g, n) in enumerate(zip(groups, names, strict=False))}
         needed = [("track", "genre_top"), ("track", "title"), ("artist", "name")]
         if any(key not in columns for key in needed):
@@ -202,8 +234,24 @@ def _fma_rows(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> Iter
             i = columns.get((group, name))
             return row[i] if i is not None and i < len(row) else ""
 
-        for row in reader:
-            if not row or not row[0].isdigit() or not cell(row, "track", "genre_top"):
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. a field over the reader's limit (128 KiB)
+                summary.bad_rows.append(f"{shown(tracks_csv)} line {reader.line_num}: {exc}")
+                continue
+            if not row or not row[0] or not cell(row, "track", "genre_top"):
+                continue  # a blank line; a track without a top-level genre
+            fields = [row[0], *(cell(row, *key) for key in _FMA_TEXT)]
+            problem = None
+            if not all(map(is_utf8, fields)):
+                problem = "not valid UTF-8; save the file as UTF-8"
+            elif not _TRACK_ID.fullmatch(row[0]):
+                problem = f"the track id {row[0][:20]!r} is not a number of 1 to 12 digits"
+            if problem is not None:
+                summary.bad_rows.append(f"{shown(tracks_csv)} line {reader.line_num}: {problem}")
                 continue
             tid = f"{int(row[0]):06d}"
             path = audio_dir / tid[:3] / f"{tid}.mp3"
@@ -218,6 +266,17 @@ def _fma_rows(tracks_csv: Path, audio_dir: Path, summary: ImportSummary) -> Iter
                 artist=cell(row, "artist", "name"),
                 artist_id=cell(row, "artist", "id") or None,
                 album=cell(row, "album", "title") or None,
-                duration=float(duration) if duration.replace(".", "", 1).isdigit() else None,
+                duration=float(duration) if _SECONDS.fullmatch(duration) else None,
             )
             yield LocalTrack(path, cell(row, "track", "genre_top"), info)
+
+
+_FMA_TEXT = [
+    ("track", "genre_top"),
+    ("track", "title"),
+    ("track", "duration"),
+    ("artist", "name"),
+    ("artist", "id"),
+    ("album", "title"),
+]
+"""The columns read from each row of FMA's tracks.csv, besides the id."""

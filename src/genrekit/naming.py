@@ -28,17 +28,61 @@ _FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
 _HASH_CHARS = 8
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` that can be encoded as UTF-8: each lone surrogate becomes U+FFFD.
+
+    JSON may spell one (``"\\ud800"``), and a file name or argument that is not valid UTF-8
+    reaches Python as one per bad byte; SQLite, file names and the terminal all refuse them.
+    """
+    if _SURROGATES.search(text) is None:
+        return text
+    # UTF-16 joins the halves of a pair that arrived split, and replaces the lone ones.
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+_ESCAPED_BYTES = re.compile(r"[\udc80-\udcff]")
+NOT_UTF8 = "its name is not valid UTF-8 (shown with \\xNN for the bad bytes); rename it"
+"""Why a file whose name is not UTF-8 (e.g. Latin-1 from an old zip) is skipped: the catalog,
+the store's index and the terminal all need text."""
+
+
+def is_utf8(name: str | os.PathLike[str]) -> bool:
+    """True if a name or path is valid text: no byte that was not UTF-8, no lone surrogate."""
+    return _SURROGATES.search(os.fspath(name)) is None
+
+
+def shown(name: str | os.PathLike[str]) -> str:
+    """A name or path as text that can be printed and stored: each byte that was not UTF-8
+    (Python keeps it as U+DC80..U+DCFF) as ``\\xNN``, as ``ls -b`` shows it."""
+    text = os.fspath(name)
+    if is_utf8(text):
+        return text
+    return valid_text(_ESCAPED_BYTES.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", text))
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Cf"
 
 
 def normalize_label(label: str) -> str:
-    """A genre label as stored: Unicode NFC, control characters and runs of spaces made one space.
+    """A genre label as stored: valid Unicode in NFC, control characters and runs of spaces made
+    one space, no invisible format character (e.g. U+200B) at either end.
 
     ``normalize_label("cafe\\u0301") == normalize_label("caf\\u00e9")``; the label keeps its
     slashes and case (FMA's ``Old-Time / Historic`` stays that label; its folder is made by
-    :func:`label_folder`).
+    :func:`label_folder`). A label with no visible character is ``""`` (refused as blank).
     """
-    text = unicodedata.normalize("NFC", label)
-    return " ".join(_CONTROLS.sub(" ", text).split())
+    text = unicodedata.normalize("NFC", valid_text(label))
+    text = " ".join(_CONTROLS.sub(" ", text).split())
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]
 
 
 def safe_part(text: str, *, fallback: str = "untitled") -> str:
@@ -46,7 +90,7 @@ def safe_part(text: str, *, fallback: str = "untitled") -> str:
 
     The result may still be long; :func:`safe_name` also bounds its length.
     """
-    cleaned = unicodedata.normalize("NFC", text)
+    cleaned = unicodedata.normalize("NFC", valid_text(text))
     cleaned = " ".join(cleaned.split())  # tabs, newlines, runs of spaces
     cleaned = _FORBIDDEN.sub("_", cleaned)
     cleaned = cleaned.strip(" .")  # Windows drops trailing dots and spaces; no "." or ".."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
@@ -77,6 +78,17 @@ def main() -> None:
         # folder): that is the machine's state, not a bug to trace back, so one line says which.
         errors.print(styled("error:", "red", os_error_text(exc)))
         sys.exit(EXIT_ERROR)
+
+
+def output_path(value: str) -> Path:
+    """``-o``'s value as a path (typer's ``parser=``). An empty one, as an unset shell variable
+    gives, is refused: as a path it would mean the current folder."""
+    if not value:
+        # Not a ValueError: typer would wrap that into a usage message of several lines.
+        raise GenrekitError(
+            "-o/--out is empty (an unset shell variable?); give the folder to write"
+        )
+    return Path(value)
 
 
 def fail(message: str) -> typer.Exit:

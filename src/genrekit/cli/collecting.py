@@ -15,6 +15,7 @@ from genrekit.cli.app import (
     console,
     errors,
     fail,
+    output_path,
     styled,
 )
 
@@ -37,7 +38,10 @@ def fetch(
             "spotify playlist|category. Repeat for more genres or more queries per genre.",
         ),
     ],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Data set folder.")],
+    out: Annotated[
+        Path,
+        typer.Option("-o", "--out", help="Data set folder.", parser=output_path, metavar="<path>"),
+    ],
     per_genre: Annotated[int, typer.Option(help="Tracks wanted per genre.")] = 100,
     per_artist: Annotated[
         int, typer.Option(help="At most this many tracks of one artist per genre (0: no cap).")
@@ -196,7 +200,10 @@ def _print_fetch_summary(
 @app.command("import")
 def import_(
     folder: Annotated[Path, typer.Argument(help="<genre>/<files> tree, or FMA's audio folder.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Data set folder.")],
+    out: Annotated[
+        Path,
+        typer.Option("-o", "--out", help="Data set folder.", parser=output_path, metavar="<path>"),
+    ],
     copy: Annotated[bool, typer.Option("--copy", help="Copy the audio into OUT/<genre>/.")] = False,
     fma_metadata: Annotated[
         Path | None,
@@ -205,7 +212,7 @@ def import_(
 ) -> None:
     """Add audio you already have to a data set's catalog (files stay put unless --copy).
 
-    Exit status: 0 all done, 1 some files could not be read (listed),
+    Exit status: 0 all done, 1 some files or tracks.csv rows could not be read (listed),
     2 usage error or nothing imported.
     """
     from genrekit.importer import ImportSummary, fma_tracks, folder_tracks, import_tracks
@@ -214,7 +221,7 @@ def import_(
         scan = ImportSummary()
         tracks = fma_tracks(fma_metadata, folder, scan)
         summary = import_tracks(tracks, out, source="fma", found_by="fma:genre_top", copy=copy)
-        summary.missing = scan.missing
+        summary.missing, summary.bad_rows = scan.missing, scan.bad_rows
     else:
         tracks = folder_tracks(folder)
         summary = import_tracks(tracks, out, source="local", found_by="folder", copy=copy)
@@ -224,11 +231,13 @@ def import_(
         f"{sum(summary.added.values())} added, {summary.known} already in the catalog"
         + (f", {summary.missing} listed without audio" if summary.missing else "")
     )
-    for line in summary.conflicts[:10] + summary.failures:
+    for line in summary.conflicts[:10] + summary.bad_rows[:10] + summary.failures:
         console.print(styled("  !", "yellow", line))
+    if len(summary.bad_rows) > 10:
+        console.print(f"  ... and {len(summary.bad_rows) - 10} more damaged rows skipped")
     if summary.failures and not (summary.added or summary.known):
         raise fail(f"{folder}: no file could be imported (see above)")
-    if summary.failures:
+    if summary.failures or summary.bad_rows:
         raise typer.Exit(EXIT_FAILURES)
 
 

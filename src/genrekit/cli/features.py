@@ -16,6 +16,7 @@ from genrekit.cli.app import (
     console,
     errors,
     fail,
+    output_path,
 )
 from genrekit.errors import ParameterError
 
@@ -68,7 +69,16 @@ def _shown_once_started(progress: Progress) -> Iterator[Callable[[], None]]:
 @app.command()
 def extract(
     in_dir: Annotated[Path, typer.Argument(help="Folder of <genre>/<track files>.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Feature store folder to write.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Feature store folder to write.",
+            parser=output_path,
+            metavar="<path>",
+        ),
+    ],
     images: Annotated[bool, typer.Option("--images", help="Also write PNG images.")] = False,
     workers: Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)] = None,
     clip_seconds: Annotated[
@@ -205,7 +215,16 @@ def _list_outcomes(outcomes: list[ClipOutcome], mark: str, style: str) -> None:
 @app.command()
 def embed(
     in_dir: Annotated[Path, typer.Argument(help="The <genre>/<track files> folder extracted.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Its feature store (genrekit extract).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Its feature store (genrekit extract).",
+            parser=output_path,
+            metavar="<path>",
+        ),
+    ],
     backbone: Annotated[str, typer.Option(help="Pretrained backbone.")] = "msd-musicnn",
     workers: Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)] = None,
 ) -> None:

@@ -10,9 +10,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from genrekit.errors import FetchError, ParameterError
-from genrekit.naming import normalize_label
+from genrekit.naming import normalize_label, valid_text
 
 if TYPE_CHECKING:
     from genrekit.http import HttpClient
@@ -65,7 +66,9 @@ def _kind(value: object) -> str:
 class Fields:
     """Typed reads from one JSON object of a service's answer: the one place where the sources
     check shapes. A field of the wrong type raises :class:`ShapeError` naming the field and what it
-    was (never its value, so that reasons can be counted); a missing or null field is None."""
+    was (never its value, so that reasons can be counted); a missing or null field is None. Text
+    comes out valid (:func:`~genrekit.naming.valid_text`): a lone surrogate, valid in JSON, would
+    make the catalog, a file name or the terminal refuse it."""
 
     def __init__(self, value: object, what: str):
         if not isinstance(value, dict):
@@ -92,7 +95,7 @@ class Fields:
             raise self._bad(key, "text")
         if required and not value:
             raise self._missing(key)
-        return value or None
+        return valid_text(value) if value else None
 
     def ident(self, key: str) -> str:
         """A required id: a string or an integer, as text."""
@@ -101,7 +104,7 @@ class Fields:
             raise self._missing(key)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self._bad(key, "an id")
-        return str(value)
+        return valid_text(str(value))
 
     def number(self, key: str) -> float | None:
         value = self._data.get(key)
@@ -163,6 +166,7 @@ class GenreQuery:
 
     @classmethod
     def parse(cls, text: str) -> GenreQuery:
+        text = valid_text(text)  # a non-UTF-8 byte in an argument arrives as a lone surrogate
         label, sep, rest = text.partition("=")
         kind, sep2, value = rest.partition(":")
         if not (sep and sep2 and normalize_label(label) and kind.strip() and value.strip()):
@@ -203,5 +207,25 @@ def check_kind(source: Source, query: GenreQuery) -> None:
 
 
 def api_base(variable: str, default: str) -> str:
-    """A service's base URL; the environment variable points genrekit at a mirror or test server."""
-    return os.environ.get(variable, default).rstrip("/")
+    """A service's base URL; the environment variable points genrekit at a mirror or test server.
+
+    Set and empty is unset; a value that is not an http(s) URL is a :class:`ParameterError`
+    naming the variable.
+    """
+    value = os.environ.get(variable, "")
+    if not value:
+        return default.rstrip("/")
+    problem: str | None = None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- parsing the port is the check ("http://h:99999")
+    except ValueError as exc:
+        problem = f"not a valid URL ({exc})"
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "not an http(s) URL with a host"
+    if problem is not None:
+        raise ParameterError(
+            f"{variable}={valid_text(value)!r}: {problem}; give e.g. {default}, or unset it"
+        )
+    return value.rstrip("/")
