@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genrekit.cli import app, main
+from genrekit.predict import DEFAULT_MODEL
 from tests.conftest import EXAMPLES
 
 
@@ -69,7 +70,7 @@ def test_classify_refuses_an_empty_or_unknown_genre_list() -> None:
     assert "Error: Invalid value for --genres: ',,': name one genre or more" in empty.stderr
     unknown = run_genrekit("classify", str(EXAMPLES / "metal"), "--genres", "techno,Jazz,[x]")
     assert unknown.returncode == 2
-    assert "error: genres 'techno', '[x]' are not known to model gtzan-musicnn" in unknown.stderr
+    assert f"error: genres 'techno', '[x]' are not known to model {DEFAULT_MODEL}" in unknown.stderr
 
 
 def test_figure_refuses_a_span_it_cannot_draw(tmp_path: Path) -> None:

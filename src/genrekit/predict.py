@@ -41,12 +41,15 @@ from genrekit.model_info import check_graph, read_onnx_info
 from genrekit.music_check import check as music_check
 from genrekit.onnx_session import one_line, open_session
 
-DEFAULT_MODEL = "gtzan-musicnn"
-"""The default shipped model: a head on musicnn embeddings, trained on 10 GTZAN genres.
+DEFAULT_MODEL = "genres-musicnn"
+"""The default shipped model: GTZAN's ten genres (a head on musicnn embeddings) and electronic,
+folk, punk and ambient read from musicnn's tags, in one calibrated answer (its card says how
+each genre was measured).
 
-``gtzan-cnn``, a short-chunk CNN trained on the same clips (taught by that head, classifying
-without it), is shipped too: as accurate on one draw of 5 folds (83.0 % against 82.7 %), less on
-another (80.8 % against 85.2 %); about as fast (~30 tracks/s on 2 cores)."""
+``gtzan-musicnn`` is that head alone (the ten genres); ``gtzan-cnn`` a short-chunk CNN trained on
+the same clips (taught by that head, classifying without it): as accurate on one draw of 5 folds
+(83.0 % against 82.7 %), less on another (80.8 % against 85.2 %); about as fast (~30 tracks/s on
+2 cores)."""
 PATCH_SECONDS = PATCH_FRAMES * PATCH_HOP / SAMPLE_RATE
 """Audio of one backbone patch (~3 s)."""
 MAX_WINDOWS = 16
