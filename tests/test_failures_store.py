@@ -913,3 +913,25 @@ def test_a_catalog_value_of_the_wrong_type_is_one_error(tmp_path: Path, cli: Cli
         with sqlite3.connect(data / "catalog.sqlite") as db:
             db.execute("UPDATE tracks SET genre = 'rock', status = 'gone'")
         Catalog(data)
+
+
+def test_a_huge_file_is_checked_for_audio_before_it_is_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genrekit import extract as extract_module
+
+    monkeypatch.setattr(extract_module, "HASH_AFTER_CHECK_BYTES", 4096)
+    hashed: list[str] = []
+    real_hash = extract_module.sha256_file
+    monkeypatch.setattr(
+        extract_module, "sha256_file", lambda p: hashed.append(Path(p).name) or real_hash(p)
+    )
+    (tmp_path / "in" / "rock").mkdir(parents=True)
+    with (tmp_path / "in" / "rock" / "zeros.mp3").open("wb") as out:
+        out.truncate(2**20)  # "huge": past the bound, and nothing but zeros
+    sf.write(tmp_path / "in" / "rock" / "song.wav", music_like(2.0, 22050, seed=1), 22050)
+    summary = extract_module.extract_dataset(
+        tmp_path / "in", tmp_path / "store", extract_module.ExtractOptions(clip_seconds=1.0)
+    )
+    assert summary.counts["done"] == 1 and hashed == ["song.wav"]
+    assert any("cannot be decoded" in (f.reason or "") for f in summary.failures)
