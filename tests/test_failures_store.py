@@ -922,10 +922,13 @@ def test_a_huge_file_is_checked_for_audio_before_it_is_hashed(
 
     monkeypatch.setattr(extract_module, "HASH_AFTER_CHECK_BYTES", 4096)
     hashed: list[str] = []
-    real_hash = extract_module.sha256_file
-    monkeypatch.setattr(
-        extract_module, "sha256_file", lambda p: hashed.append(Path(p).name) or real_hash(p)
-    )
+    from genrekit.storage import sha256_file
+
+    def counted(path: Path) -> str:
+        hashed.append(Path(path).name)
+        return sha256_file(path)
+
+    monkeypatch.setattr(extract_module, "sha256_file", counted)
     (tmp_path / "in" / "rock").mkdir(parents=True)
     with (tmp_path / "in" / "rock" / "zeros.mp3").open("wb") as out:
         out.truncate(2**20)  # "huge": past the bound, and nothing but zeros
