@@ -187,7 +187,7 @@ def onnx_graph(checkpoint: dict[str, Any], opset: int, metadata: str) -> Any:
     """The light model of ``checkpoint`` as an ``onnx.ModelProto``: input ``logmel`` (batch,
     n_mels, frames; any length) or ``embedding`` (batch, size), output ``probabilities``; the
     metadata key ``genrekit`` holds ``metadata``."""
-    from onnx import TensorProto, checker, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
 
     state: State = checkpoint["state_dict"]
     nodes = []
@@ -230,6 +230,13 @@ def onnx_graph(checkpoint: dict[str, Any], opset: int, metadata: str) -> Any:
     graph = helper.make_graph(
         nodes, str(checkpoint["architecture"]), [graph_input], [output], initializers
     )
+    return onnx_model(graph, opset, metadata)
+
+
+def onnx_model(graph: Any, opset: int, metadata: str) -> Any:
+    """``graph`` as a checked ``onnx.ModelProto`` with genrekit's ``metadata`` (JSON text)."""
+    from onnx import checker, helper
+
     # IR 8 (opset 17's): readable by every onnxruntime the dependencies admit.
     model = helper.make_model(
         graph,

@@ -210,7 +210,9 @@ def onnx_graph(
     """The vocabulary model as an ``onnx.ModelProto``: input ``embedding`` (batch,
     embedding_size + n_tags: the backbone's embedding, then tag means), output ``probabilities``
     over the head's classes then the tag genres, whose evidence ``reader`` reads."""
-    from onnx import TensorProto, checker, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
+
+    from genrekit.linear import onnx_model
 
     n_head = int(head["linear.bias"].shape[0])
     columns = reader.columns
@@ -287,15 +289,7 @@ def onnx_graph(
         ],
         initializers,
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", opset)],
-        ir_version=8,
-        producer_name="genrekit",
-    )
-    helper.set_model_props(model, {"genrekit": metadata})
-    checker.check_model(model)
-    return model
+    return onnx_model(graph, opset, metadata)
 
 
 def probabilities(
