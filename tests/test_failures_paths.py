@@ -25,7 +25,7 @@ from genrekit.catalog import Catalog
 from genrekit.cli import app
 from genrekit.collect import FetchOptions, fetch
 from genrekit.dataset import FeatureStore
-from genrekit.errors import ParameterError
+from genrekit.errors import CatalogError, ParameterError
 from genrekit.extract import ExtractOptions, extract_dataset, scan_input
 from genrekit.http import HttpClient, RateLimit, RetryPolicy
 from genrekit.naming import (
@@ -289,6 +289,24 @@ def test_fetch_with_hostile_labels_and_ids_stays_in_the_data_set(
     got = [p for p in files_under(out) if p.suffix == ".mp3"]
     assert len(got) == 3
     assert all(p.parent.parent == out for p in got)
+
+
+def test_fetch_into_a_genre_folder_linked_outside_stops_with_one_line(
+    server: HTTPServer, tmp_path: Path
+) -> None:
+    fake = FakeDeezer(server, mp3_bytes(3.0))
+    fake.playlists["1"] = [Song(11, "Up", "A", 5), Song(12, "Down", "B", 6)]
+    http = HttpClient("deezer", retry=RetryPolicy(attempts=2), default_limit=RateLimit(1000, 1.0))
+    source = Deezer(http, server.url_for("").rstrip("/"))
+    out, outside = tmp_path / "data", tmp_path / "outside"
+    outside.mkdir()
+    out.mkdir()
+    (out / "rock").symlink_to(outside)
+    with pytest.raises(CatalogError, match="leads outside"):
+        fetch(source, [GenreQuery.parse("rock=playlist:1")], out, FetchOptions(per_genre=2))
+    assert list(outside.iterdir()) == []
+    with Catalog(out) as catalog:  # the folder's fault, not the tracks': no attempt counted
+        assert {(r.status, r.attempts) for r in catalog.rows()} == {("pending", 0)}
 
 
 # --- files that are not files -----------------------------------------------------------

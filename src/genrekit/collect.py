@@ -303,7 +303,10 @@ def download_one(source: Source, catalog: Catalog, row: CatalogRow) -> str | Non
         )
         label = label_folder(row.genre)
         rel = f"{label}/{name}"
-        target = path_inside(catalog.data_dir, label, name)
+        try:
+            target = path_inside(catalog.data_dir, label, name)
+        except ParameterError as exc:  # a link planted in the folder: the folder's fault
+            raise CatalogError(str(exc)) from None
         folder = target.parent
         if target.is_file() and _decodes(target) is None:  # renamed before a crash, not marked
             catalog.mark_done(row.id, rel, sha256_file(target))
