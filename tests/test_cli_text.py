@@ -43,7 +43,7 @@ def test_classify_names_bad_files_exactly(tmp_path: Path) -> None:
     bad.parent.mkdir(parents=True)
     bad.write_text("not audio")
     result = CliRunner().invoke(app, ["classify", str(bad)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # its only track failed: nothing was done
     assert NASTY in result.output
     assert "MarkupError" not in result.output
     assert "❌" not in result.output

@@ -254,11 +254,11 @@ def test_silence_is_an_answer_and_the_check_can_be_turned_off(
     assert set(row[3:]) == {""}  # no probabilities for silence
     run = cli("classify", tmp_path / "silence.wav", "--segments")
     assert run.code == 0 and run.out.splitlines()[2] == "  timeline: none"  # under its track
-    # Off: noise gets a genre, and silence is the error it always was (exit 1: a file failed).
+    # Off: noise gets a genre, and silence is the error it always was (exit 2: nothing done).
     run = cli("classify", mixed / "noise [hiss].wav", "--no-music-check", "--format", "json")
     assert run.code == 0 and json.loads(run.out)["genre"] is not None
     run = cli("classify", tmp_path / "silence.wav", "--no-music-check")
-    assert run.code == 1 and "silence.wav: silent" in run.err
+    assert run.code == 2 and "silence.wav: silent" in run.err
 
 
 def test_min_confidence_on_the_command_line(cli: Cli, mixed: Path) -> None:

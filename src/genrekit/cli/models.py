@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from genrekit.cli.app import EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors
+from genrekit.cli.app import EXIT_ERROR, EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors, fail
 
 
 @app.command()
@@ -313,7 +313,7 @@ def classify(
     Each result goes to stdout as soon as it is ready; progress and failures go to stderr.
     A track that gets no genre (not music, silent, unsure) is an answer, with its reason.
 
-    Exit: 0 all classified, 1 some failed, 2 usage error or nothing to do, 130 interrupted.
+    Exit: 0 all classified, 1 some failed, 2 usage error or none classified, 130 interrupted.
     """
     from rich.text import Text
 
@@ -377,9 +377,15 @@ def classify(
     except KeyboardInterrupt:
         interrupted = True
     status.clear()
-    errors.print(Text(status.summary(interrupted), style="dim"), soft_wrap=True)
+    only_one_failed = status.total == 1 and status.failed == 1 and not interrupted
+    if not only_one_failed:  # one track that failed: its line above says all
+        errors.print(Text(status.summary(interrupted), style="dim"), soft_wrap=True)
     if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+    if only_one_failed:
+        raise typer.Exit(EXIT_ERROR)  # nothing could be done
+    if status.failed and status.failed == status.total:
+        raise fail("no track could be classified (each is listed above with its reason)")
     if status.failed:
         raise typer.Exit(EXIT_FAILURES)
 
