@@ -52,6 +52,19 @@ def test_text_with_audio_extension_names_each_decoder(tmp_path: Path, name: str)
     assert "libsndfile:" in message and "ffmpeg:" in message
 
 
+@pytest.mark.parametrize("name", ["empty.mp3", "empty.m4a", "empty.wav"])
+def test_an_empty_file_is_one_error_and_prints_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], name: str
+) -> None:
+    from genrekit.predict import classify
+
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(AudioLoadError, match=r"file is empty \(0 bytes\)"):
+        classify(tmp_path / name)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # no traceback from a decoder's callback
+
+
 def test_random_bytes(tmp_path: Path) -> None:
     path = tmp_path / "noise.ogg"
     path.write_bytes(np.random.default_rng(1).bytes(50_000))

@@ -471,7 +471,10 @@ class _UntilAudio(io.RawIOBase):
         return data
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._raw.seek(offset, whence)
+        try:
+            return self._raw.seek(offset, whence)
+        except (OSError, ValueError):  # e.g. before the start of an empty file
+            return -1  # FFmpeg's failed seek; raised here, PyAV would print a traceback
 
     def tell(self) -> int:
         return self._raw.tell()
