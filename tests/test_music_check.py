@@ -288,3 +288,19 @@ def test_bad_min_confidence_is_a_usage_error(cli: Cli, mixed: Path, value: str, 
 def test_a_word_for_min_confidence_is_a_usage_error(cli: Cli, mixed: Path) -> None:
     run = cli("classify", mixed, "--min-confidence", "high")
     assert run.code == 2 and "--min-confidence" in run.err and "valid number" in run.err
+
+
+def test_the_seeds_genre_names_are_understood() -> None:
+    from genrekit.predict import check_genres
+
+    model = load_model()
+    assert check_genres(model, ["hiphop", "EDM", "classical", "metal", "Jazz"]) == [
+        "hiphop",
+        "electronic",
+        "classical",
+        "metal",
+        "jazz",
+    ]
+    assert check_genres(model, ["Hip-Hop", "hiphop"]) == ["hiphop"]  # one genre, named twice
+    with pytest.raises(ParameterError, match="'edm' is not known to model gtzan-musicnn"):
+        check_genres(load_model("gtzan-musicnn"), ["edm"])  # no electronic there to alias

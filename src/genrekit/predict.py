@@ -310,13 +310,28 @@ def check_confidence(min_confidence: float | None) -> None:
         )
 
 
+GENRE_ALIASES = {
+    "edm": "electronic",
+    "electronica": "electronic",
+    "dance": "electronic",
+    "hip-hop": "hiphop",
+    "hip hop": "hiphop",
+    "rap": "hiphop",
+    "rock'n'roll": "rock",
+}
+"""Other names people give a genre (lower case) -> the genre's name in genrekit's models."""
+
+
 def check_genres(model: Model, genres: list[str] | None) -> list[str]:
-    """The model's own names of ``genres`` (any case, duplicates dropped); all if None or empty.
+    """The model's own names of ``genres`` (any case, or another common name in
+    :data:`GENRE_ALIASES`; duplicates dropped); all if None or empty.
 
     Raises :class:`ParameterError` naming the unknown ones and the model's genres."""
     if not genres:
         return list(model.classes)
     by_lower = {c.lower(): c for c in model.classes}
+    # Other common names of a model's genre (the seed experiment's "EDM", Last.fm's "Hip-Hop").
+    by_lower |= {a: by_lower[c] for a, c in GENRE_ALIASES.items() if c in by_lower}
     unknown = [g for g in genres if g.strip().lower() not in by_lower]
     if unknown:
         names = ", ".join(repr(g) for g in unknown)
