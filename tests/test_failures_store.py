@@ -37,7 +37,7 @@ from genrekit.errors import CatalogError, FeatureStoreError, FolderLockedError
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.http import HttpClient, RetryPolicy
 from genrekit.lock import LOCK_NAME, FolderLock
-from genrekit.sources import GenreQuery
+from genrekit.sources import GenreQuery, TrackInfo
 from genrekit.sources.deezer import Deezer
 from genrekit.storage import save_npy_atomic
 from tests.conftest import Cli, music_like
@@ -577,12 +577,16 @@ def test_fetch_killed_at_several_moments_keeps_its_invariants(
         lambda: done_rows(data) >= 4,  # half done, others in flight
     ]
     killed_running = 0
+    ended: list[str] = []  # what a run that ended before its moment said
     for moment in moments:
         run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        killed_running += kill_when(run, moment)
+        running = kill_when(run, moment)
+        killed_running += running
+        if not running and run.stderr is not None:
+            ended.append(run.stderr.read().decode(errors="replace")[-500:])
         if (data / "catalog.sqlite").exists():
             check_catalog(data)
-    assert killed_running >= 2
+    assert killed_running >= 2, ended
     fake.delay = 0.0
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=DEADLINE)
     assert final.returncode == 0, final.stderr
@@ -938,3 +942,19 @@ def test_a_huge_file_is_checked_for_audio_before_it_is_hashed(
     )
     assert summary.counts["done"] == 1 and hashed == ["song.wav"]
     assert any("cannot be decoded" in (f.reason or "") for f in summary.failures)
+
+
+def test_a_catalog_whose_making_was_cut_short_is_completed(tmp_path: Path) -> None:
+    from genrekit.catalog import _SCHEMA
+
+    data = tmp_path / "data"
+    data.mkdir()
+    tracks_only = _SCHEMA.split("CREATE TABLE IF NOT EXISTS conflicts")[0]
+    with sqlite3.connect(data / "catalog.sqlite") as db:  # killed before its second table
+        db.executescript(tracks_only)
+    with Catalog(data) as catalog:
+        catalog.add(TrackInfo("local", "1", "t", "a"), "rock", "test")
+        assert catalog.selected("rock") == 1
+    with sqlite3.connect(data / "catalog.sqlite") as db:
+        tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"tracks", "conflicts"} <= tables

@@ -159,7 +159,8 @@ class Catalog:
         self._check(new=True)  # before anything is written into a database of someone else's
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+            # One transaction: a run killed while making the catalog leaves all of it or none.
+            self._db.executescript(f"BEGIN;\n{_SCHEMA}COMMIT;\n")
         except sqlite3.Error as exc:
             self._db.close()
             raise CatalogError(f"{self.path}: cannot open the catalog ({exc})") from exc
@@ -372,8 +373,13 @@ def _schema_problem(db: sqlite3.Connection, *, new: bool) -> str | None:
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if new and not tables:
         return None
+    # Some of genrekit's tables and nothing else: a catalog whose making was cut short (before
+    # it was made in one transaction); the schema completes it.
+    partial = new and tables < set(_TABLES)
     for table, columns in _TABLES.items():
         if table not in tables:
+            if partial:
+                continue
             return f"no table {table}"
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if columns - have:
