@@ -9,6 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from genrekit.errors import ParameterError
+from genrekit.linear import softmax
 from genrekit.vocabulary import (
     Evidence,
     TagGenre,
@@ -17,7 +18,6 @@ from genrekit.vocabulary import (
     fit_gates,
     onnx_graph,
     probabilities,
-    softmax,
     tag_columns,
 )
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from genrekit import linear
 from genrekit.errors import ParameterError
 
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -26,11 +27,8 @@ TEMPERATURE_RANGE = (0.05, 20.0)
 
 
 def softmax(logits: FloatArray, temperature: float = 1.0) -> npt.NDArray[np.float64]:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: npt.NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
-    return out
+    """Probabilities of ``logits`` (n, classes) divided by ``temperature``."""
+    return linear.softmax(np.asarray(logits, dtype=np.float64) / temperature)
 
 
 def expected_calibration_error(probs: FloatArray, labels: IntArray, bins: int = ECE_BINS) -> float:

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from genrekit.errors import ParameterError
+from genrekit.linear import softmax, standardize
 
 FloatArray = npt.NDArray[np.float64]
 EVIDENCE_FLOOR = 1e-4
@@ -103,14 +104,6 @@ def combined_logits(
     e = np.asarray(evidences, dtype=np.float64).reshape(head.shape[0], -1)
     tagged = e * np.asarray(slope, dtype=np.float64) + np.asarray(offset, dtype=np.float64)
     out: FloatArray = np.concatenate([head, tagged], axis=1)
-    return out
-
-
-def softmax(logits: npt.ArrayLike) -> FloatArray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: FloatArray = e / e.sum(axis=1, keepdims=True)
     return out
 
 
@@ -302,9 +295,7 @@ def probabilities(
     tags: npt.ArrayLike,
 ) -> FloatArray:
     """What :func:`onnx_graph`'s model answers, in numpy (for fitting and for its tests)."""
-    x = np.asarray(embeddings, dtype=np.float32)
-    z = (x - head["norm.mean"][:, 0]) / head["norm.std"][:, 0]
-    logits = (z @ head["linear.weight"].T + head["linear.bias"]).astype(np.float64) / temperature
-    head_log = logits - logits.max(axis=1, keepdims=True)
-    head_log = head_log - np.log(np.exp(head_log).sum(axis=1, keepdims=True))
+    z = standardize(np.asarray(embeddings, dtype=np.float32), head)
+    logits = (z @ head["linear.weight"].T + head["linear.bias"]).astype(np.float64)
+    head_log = np.log(np.maximum(softmax(logits / temperature), 1e-300))
     return softmax(combined_logits(head_log, reader.of(tags), slope, offset))
