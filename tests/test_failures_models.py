@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -23,13 +22,12 @@ import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
 from genrekit.classify_batch import AudioFile, classify_each
-from genrekit.cli.app import main
 from genrekit.errors import ModelError
 from genrekit.evaluation import export_onnx, load_checkpoint
 from genrekit.features import FeatureParams
 from genrekit.predict import classify, load_model
 from genrekit.training import TrainOptions, train
-from tests.conftest import music_like
+from tests.conftest import Cli, music_like
 from tests.stores import make_store
 
 Edit = Callable[[dict[str, Any]], Any]
@@ -298,18 +296,9 @@ def test_an_input_the_graph_rejects_fails_that_track_only(tmp_path: Path) -> Non
 # --- the command line -------------------------------------------------------------------------
 
 
-def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: object
-) -> tuple[int, str, str]:
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["genrekit", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+def run_cli(cli: Cli, *args: object) -> tuple[int, str, str]:
+    run = cli(*args)
+    return run.code, run.out, run.err
 
 
 @pytest.mark.parametrize(
@@ -324,7 +313,7 @@ def run_cli(
 def test_classify_with_a_damaged_model_reads_no_audio(
     shipped: onnx.ModelProto,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     monkeypatch: pytest.MonkeyPatch,
     edit: Edit,
     says: str,
@@ -336,7 +325,7 @@ def test_classify_with_a_damaged_model_reads_no_audio(
         raise AssertionError("audio was read before the model was checked")
 
     monkeypatch.setattr("genrekit.predict.Track", no_audio)
-    code, out, err = run_cli(capsys, monkeypatch, "classify", "--model", path, song)
+    code, out, err = run_cli(cli, "classify", "--model", path, song)
     assert code == 2 and out == ""
     assert err.splitlines() == [err.rstrip("\n")] and err.startswith(f"error: {path}: ")
     assert says in err and "Traceback" not in err
@@ -353,12 +342,11 @@ def test_a_model_path_that_is_a_pipe_says_what_it_is(tmp_path: Path) -> None:
 def test_models_command_lists_a_damaged_model_as_unusable(
     shipped: onnx.ModelProto,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    cli: Cli,
 ) -> None:
     (tmp_path / "models").mkdir()
     damaged(shipped, tmp_path / "models" / "old.onnx", without("window_frames"))
-    code, out, err = run_cli(capsys, monkeypatch, "models", tmp_path / "models")
+    code, out, err = run_cli(cli, "models", tmp_path / "models")
     reason = "damaged model description: no window_frames"
     line = f"{tmp_path / 'models' / 'old.onnx'}: unusable ({reason})"
     assert code == 0 and line in out.splitlines(), err  # the path once
@@ -442,11 +430,10 @@ def test_damaged_npz_checkpoint_is_one_model_error(
 def test_export_of_a_damaged_checkpoint_is_one_line(
     baseline: Path,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    cli: Cli,
 ) -> None:
     folder = rewrite_npz(baseline, tmp_path / "damaged", drop("input_frames"))
-    code, _, err = run_cli(capsys, monkeypatch, "export", folder, "-o", tmp_path / "m.onnx")
+    code, _, err = run_cli(cli, "export", folder, "-o", tmp_path / "m.onnx")
     assert code == 2 and err.startswith(f"error: {folder / 'model.npz'}: ")
     assert "no input_frames" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "m.onnx").exists()
