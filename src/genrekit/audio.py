@@ -33,6 +33,7 @@ from genrekit.errors import (
     GenrekitError,
     ParameterError,
     PartialDecodeWarning,
+    reason_about,
 )
 from genrekit.native_stderr import filtered as native_stderr_filtered
 
@@ -195,6 +196,15 @@ def _read(
     if sr is not None and sr != decoded.sr:
         y = resample(y, orig_sr=decoded.sr, target_sr=sr)
     return Audio(y, decoded.sr if sr is None else sr, decoded.sr, decoded.partial_reason)
+
+
+def undecodable(path: str | os.PathLike[str]) -> str | None:
+    """None if the first second of ``path`` decodes as audio; else why not (without the path)."""
+    try:
+        read(path, sr=None, duration=1.0)
+    except GenrekitError as exc:
+        return reason_about(Path(path), exc)
+    return None
 
 
 def duration(path: str | os.PathLike[str]) -> float | None:

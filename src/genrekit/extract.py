@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from genrekit.audio import not_a_file, read
+from genrekit.audio import not_a_file, read, undecodable
 from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
 from genrekit.dataset import (
@@ -360,10 +360,9 @@ def extract_dataset(
         try:
             size = src.path.stat().st_size
             if size > HASH_AFTER_CHECK_BYTES:  # hashing takes a minute per 20 GB: audio first?
-                try:
-                    read(src.path, sr=None, duration=1.0)
-                except GenrekitError as exc:
-                    return None, None, reason_about(src.path, exc)
+                problem = undecodable(src.path)
+                if problem is not None:
+                    return None, None, problem
             return sha256_file(src.path), size, None
         except OSError as exc:
             return None, None, f"{src.path}: cannot read file ({exc.strerror or exc})"

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genrekit.audio import read
+from genrekit.audio import undecodable
 from genrekit.catalog import open_catalog
 from genrekit.constants import AUDIO_EXTENSIONS
-from genrekit.errors import CatalogError, GenrekitError, reason_about
+from genrekit.errors import CatalogError
 from genrekit.naming import (
     MAX_NAME_BYTES,
     NOT_UTF8,
@@ -81,7 +81,7 @@ def import_tracks(
             if not is_utf8(local.path):  # the catalog could not store its path
                 summary.failures.append(f"{shown(local.path)}: {NOT_UTF8}")
                 continue
-            problem = _undecodable(local.path)
+            problem = undecodable(local.path)
             if problem is not None:
                 summary.failures.append(f"{local.path}: {problem}")
                 continue
@@ -120,15 +120,6 @@ def import_tracks(
             else:
                 summary.known += 1
     return summary
-
-
-def _undecodable(path: Path) -> str | None:
-    """None if the first second of ``path`` decodes as audio; else why not."""
-    try:
-        read(path, sr=None, duration=1.0)
-    except GenrekitError as exc:
-        return reason_about(path, exc)
-    return None
 
 
 def _copy_into(data_dir: Path, src: Path, genre: str, sha: str) -> tuple[str, Path | None]:
