@@ -17,9 +17,9 @@ import hashlib
 import io
 import os
 import re
+import secrets
 import sqlite3
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +29,7 @@ import numpy.typing as npt
 from genrekit.errors import GenrekitError
 
 _HASH_CHUNK = 1 << 20
-# mkstemp creates files readable by their owner only; finished files get the usual mode
-# (0o666 minus the umask), like any file the user writes. Read once, at import.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+_TEMP_ATTEMPTS = 100
 
 
 WRITE_REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
@@ -44,8 +41,8 @@ def temp_prefix(stem: str) -> str:
     return f".{stem}.{os.getpid()}."
 
 
-# Every writer's temporary file is named by new_temp: ``.<stem>.<pid>.<8 random>.part[.ext]``
-# (the random part is mkstemp's). Clean-up removes nothing else.
+# Every writer's temporary file is named by new_temp: ``.<stem>.<pid>.<8 random>.part[.ext]``.
+# Clean-up removes nothing else.
 _TEMP_NAME = re.compile(
     r"\.(?P<stem>.+)\.(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.part(\.[A-Za-z0-9]{1,8})?"
 )
@@ -53,15 +50,22 @@ _TEMP_NAME = re.compile(
 
 def new_temp(folder: Path, stem: str, suffix: str = "") -> Path:
     """Create an empty temporary file in ``folder`` for a file called ``stem`` (plus ``suffix``,
-    e.g. ``".mp3"``, for tools that look at the extension); finish it with :func:`finish_temp`."""
-    fd, name = tempfile.mkstemp(prefix=temp_prefix(stem), suffix=f".part{suffix}", dir=folder)
-    os.close(fd)
-    return Path(name)
+    e.g. ``".mp3"``, for tools that look at the extension); finish it with :func:`finish_temp`.
+
+    Created with mode 0o666 less the umask, as any file the user writes (mkstemp's 0o600 would
+    need the umask read back, which only changing it can do)."""
+    for _ in range(_TEMP_ATTEMPTS):
+        path = folder / f"{temp_prefix(stem)}{secrets.token_hex(4)}.part{suffix}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(folder))
 
 
 def finish_temp(tmp: Path, target: Path) -> None:
-    """Give ``tmp`` the usual mode of a new file and rename it over ``target``."""
-    tmp.chmod(0o666 & ~_UMASK)
+    """Rename the finished ``tmp`` over ``target``."""
     tmp.replace(target)
 
 
