@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from genrekit.dataset import FeatureStore
-from genrekit.errors import ParameterError
+from genrekit.errors import MissingExtraError
 from genrekit.evaluation import export_onnx, load_checkpoint
 from genrekit.training import TrainOptions, load_model_state, probabilities, train
 from tests.stores import make_store
@@ -114,7 +114,7 @@ def test_networks_say_they_need_torch_in_one_line(
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"error: --model {model} needs PyTorch: pip install")
     assert not out.exists()  # refused before any work
-    with pytest.raises(ParameterError, match=r"needs PyTorch: pip install 'genrekit\[train\]'"):
+    with pytest.raises(MissingExtraError, match=r"needs PyTorch: pip install 'genrekit\[train\]'"):
         run_without_torch(lambda: TrainOptions(model="cnn"), light_store, tmp_path)
 
 

@@ -566,3 +566,11 @@ def test_cnn_right_after_extract_trains_taught_with_audio_or_untaught_with_a_not
     assert "36 clips embedded" in result.output and "note:" not in result.output
     assert load_checkpoint(tmp_path / "taught")["teacher"] == "msd-musicnn"
     assert FeatureStore(copy).has_embeddings("msd-musicnn")
+
+
+def test_training_leaves_torchs_global_generator_as_it_was(store_dir: Path, tmp_path: Path) -> None:
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    train(store_dir, tmp_path / "m", TrainOptions(model="tiny", epochs=1))
+    assert torch.equal(torch.rand(3), expected)  # the caller's stream, not one reseeded by us

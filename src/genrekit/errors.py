@@ -81,6 +81,10 @@ class ModelError(GenrekitError):
     """A model folder or file is missing, damaged, or does not fit the features given to it."""
 
 
+class MissingExtraError(GenrekitError, ImportError):
+    """A part of genrekit needs a package of an optional extra this install lacks."""
+
+
 class SilentAudioError(GenrekitError):
     """The audio holds no sound loud enough to classify."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from genrekit import linear
+from genrekit import extras, linear
 from genrekit.dataset import FeatureStore
 from genrekit.errors import GenrekitError, ModelError, ParameterError
 from genrekit.features import FeatureParams
@@ -32,7 +32,6 @@ from genrekit.training import (
     probabilities,
     public_models,
     read_npz_checkpoint,
-    require_torch,
 )
 
 ONNX_OPSET = 17
@@ -53,7 +52,7 @@ def load_checkpoint(model: str | os.PathLike[str]) -> dict[str, Any]:
     if path.suffix == ".npz":
         checkpoint = read_npz_checkpoint(path)
     else:
-        require_torch(f"{path}: reading a network's checkpoint", ModelError)
+        extras.require(f"{path}: reading a network's checkpoint", "torch")
         import torch
 
         try:
@@ -276,6 +275,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[s
     model ``embedding`` (batch, size); output ``probabilities`` (batch, n_classes); the metadata
     key ``genrekit`` holds ``onnx_metadata``. A model fitted in closed form is written node by
     node with ``onnx``; a network is exported by PyTorch."""
+    extras.require("exporting a model to ONNX", "onnx")
     import onnx
 
     target = Path(out_path)
@@ -291,7 +291,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[s
         with atomic_path(target) as tmp:
             onnx.save(graph, str(tmp))
         return target
-    require_torch(f"exporting a {checkpoint['architecture']} network", ModelError)
+    extras.require(f"exporting a {checkpoint['architecture']} network", "torch")
     import torch
     from torch import nn
 

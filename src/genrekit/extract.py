@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
+from genrekit import extras
 from genrekit.audio import not_a_file, read, undecodable
 from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
@@ -316,6 +317,8 @@ def extract_dataset(
     summary says ``interrupted``, and a rerun resumes.
     """
     options = options or ExtractOptions()
+    if options.images:  # before any work, not once per file
+        extras.require("drawing spectrogram pictures", "PIL", "matplotlib")
     source_root, root = Path(in_dir), Path(out_dir)
     started = time.perf_counter()
     scan = scan_input(source_root)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from genrekit import extras
 from genrekit.constants import HOP_LENGTH, SAMPLE_RATE
 from genrekit.errors import ParameterError
 from genrekit.features import hz_to_mel, mel_frequencies
@@ -73,6 +74,7 @@ def save_png(
     Colours equal ``matplotlib.pyplot.imsave(path, S_db, cmap=cmap, origin="lower")``. The file
     is written atomically. Returns the path written.
     """
+    extras.require("drawing spectrogram pictures", "PIL", "matplotlib")
     from PIL import Image
 
     image = Image.fromarray(to_indices(S_db, vmin=vmin, vmax=vmax), mode="P")
@@ -101,6 +103,7 @@ def save_figure(
     ----------
     S : (n_mels, n_frames) log-mel in dB for ``kind="mel"``, or (n_mfcc, n_frames) for "mfcc".
     """
+    extras.require("drawing figures", "matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -148,6 +148,22 @@ def train_networks(
     arguments, the log and how training ended (see :func:`genrekit.training.train_model`)."""
     import torch
 
+    # Seeded for reproducible runs, without leaving the caller's global generators reseeded.
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+        return _train_networks(store, reader, train_idx, val_idx, options, recipe, progress)
+
+
+def _train_networks(
+    store: FeatureStore,
+    reader: ClipReader,
+    train_idx: Indices,
+    val_idx: Indices,
+    options: TrainOptions,
+    recipe: Recipe,
+    progress: Progress | None,
+) -> tuple[dict[str, Any], dict[str, Any], list[EpochLog], dict[str, Any]]:
+    import torch
+
     from genrekit.models import Ensemble, build
 
     torch.manual_seed(options.seed)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from genrekit import extras
 from genrekit.dataset import FeatureKind, FeatureStore
 from genrekit.embedding import BACKBONES
 from genrekit.errors import FeatureStoreError, ParameterError
@@ -70,6 +71,7 @@ def explore(
     on_step: Step | None = None,
 ) -> Report:
     """Write the exploration report of the feature store ``store_dir`` into ``out_dir``."""
+    extras.require("exploring a data set", "sklearn", "matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

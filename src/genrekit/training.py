@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from genrekit import linear
+from genrekit import extras, linear
 from genrekit.dataset import FeatureStore
-from genrekit.errors import GenrekitError, ModelError, ParameterError
+from genrekit.errors import ModelError, ParameterError
 from genrekit.features import loop_frames
 from genrekit.splits import (
     Indices,
@@ -69,6 +69,11 @@ class Recipe:
     teacher: str | None = None
     teacher_weight: float = 0.0  # of the distillation loss beside the genre loss
 
+    def packages(self) -> tuple[str, ...]:
+        """The optional packages (import names) training this model needs: scikit-learn for
+        splits and linear fits, PyTorch for networks."""
+        return ("sklearn", "torch") if self.epochs else ("sklearn",)
+
 
 RECIPES: dict[str, Recipe] = {
     "baseline": Recipe(epochs=0, lr=0.0, weight_decay=0.0),  # scikit-learn, closed form
@@ -98,7 +103,6 @@ RECIPES: dict[str, Recipe] = {
 }
 TEST_ONLY = frozenset({"tiny"})
 """Recipes for the tests (built in seconds): usable by name, never offered to users."""
-INSTALL_TORCH = "pip install 'genrekit[train]'"
 CHECKPOINT_FILES = ("model.npz", "model.pt")
 """A model folder's checkpoint: numpy arrays (closed-form models) or PyTorch (networks)."""
 
@@ -112,14 +116,6 @@ def closed_form(architecture: str) -> bool:
     """Whether a model is fitted in closed form with numpy and scikit-learn (no PyTorch)."""
     recipe = RECIPES.get(architecture)
     return recipe is not None and recipe.epochs == 0
-
-
-def require_torch(what: str, error: type[GenrekitError] = ParameterError) -> None:
-    """Raise ``error`` in one line with the install command if PyTorch cannot be imported."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise error(f"{what} needs PyTorch: {INSTALL_TORCH}") from None
 
 
 @dataclass(frozen=True)
@@ -264,8 +260,7 @@ def train_model(
     a user should know (a teacher left out for want of embeddings).
     """
     recipe = options.recipe()
-    if recipe.epochs:
-        require_torch(f"--model {options.model}")
+    extras.require(f"training the {options.model} model", *recipe.packages())
     notes: list[str] = []
     recipe = _check_embeddings(store, options.model, recipe, notes)
     window = window_frames(store) if recipe.window else None
@@ -586,7 +581,10 @@ def load_model_state(checkpoint: dict[str, Any]) -> nn.Module:
 
     from genrekit.models import build
 
-    model = build(checkpoint["architecture"], **checkpoint["arguments"])
+    # Initial weights are drawn, then overwritten: drawn from a forked generator, so loading a
+    # model leaves the caller's random stream as it was.
+    with torch.random.fork_rng(devices=[]):
+        model = build(checkpoint["architecture"], **checkpoint["arguments"])
     state = {
         name: torch.from_numpy(np.array(value)) if isinstance(value, np.ndarray) else value
         for name, value in checkpoint["state_dict"].items()

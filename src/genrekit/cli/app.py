@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from genrekit import __version__
+from genrekit import __version__, extras
 from genrekit.errors import GenrekitError, GenrekitWarning
 
 app = typer.Typer(
@@ -73,6 +73,13 @@ def main() -> None:
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    except ModuleNotFoundError as exc:
+        # A part of an optional extra this install lacks: name the extra, not a traceback.
+        if not extras.known(exc.name):
+            raise
+        module = str(exc.name).split(".")[0]
+        errors.print(styled("error:", "red", f"this command needs {extras.install_hint([module])}"))
+        sys.exit(EXIT_ERROR)
     except OSError as exc:
         # The system refused something no check foresaw (a full disk, a permission, a vanished
         # folder): that is the machine's state, not a bug to trace back, so one line says which.

@@ -394,6 +394,9 @@ def figure(
 
 
 def _check_figure_target(out: Path) -> None:
+    from genrekit import extras
+
+    extras.require("drawing figures", "matplotlib")
     from matplotlib.backend_bases import FigureCanvasBase
 
     formats = FigureCanvasBase.get_supported_filetypes()

@@ -69,6 +69,7 @@ def train(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from genrekit import extras
     from genrekit.dataset import FeatureStore
     from genrekit.errors import ParameterError
     from genrekit.splits import check_folds, check_trainable
@@ -77,7 +78,6 @@ def train(
         TrainOptions,
         cross_validate,
         describe_outcome,
-        require_torch,
     )
     from genrekit.training import train as run_train
 
@@ -87,8 +87,7 @@ def train(
     recipe = options.recipe()  # every usage error before any work
     if out.exists() and not out.is_dir():
         raise ParameterError(f"-o {out}: a file, not a folder; give a folder for the model")
-    if recipe.epochs:
-        require_torch(f"--model {model}")
+    extras.require(f"--model {model}", *recipe.packages(), "matplotlib")
     store = FeatureStore(features)
     check_trainable(store, min_per_genre=3)
     if folds:
