@@ -18,7 +18,6 @@ from pathlib import Path
 
 from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import AudioLoadError, GenrekitError, ParameterError, reason_about
-from genrekit.extract import default_workers
 from genrekit.predict import (
     Model,
     Prediction,
@@ -27,6 +26,7 @@ from genrekit.predict import (
     classify,
     load_model,
 )
+from genrekit.workers import default_workers
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from genrekit.audio import not_a_file, read
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
-from genrekit.extract import default_workers, scan_dataset
+from genrekit.extract import scan_dataset
 from genrekit.lock import FolderLock
 from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic, sha256_file
+from genrekit.workers import default_workers, one_blas_thread
 
 
 @dataclass
@@ -103,7 +103,7 @@ def embed_dataset(
         wanted = {t.sha256 for t in store.tracks}
         check_no_links(store.root / "features", FeatureStoreError, depth=2)
         remove_stale_temps(store.root)  # left by a killed run; a live one's are kept
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
             hashes = list(pool.map(lambda f: _hash_or_none(f.path), files))
             todo: dict[str, tuple[str, Path, str]] = {}
             for src, sha in zip(files, hashes, strict=True):

@@ -28,7 +28,6 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from genrekit import extras
 from genrekit.audio import not_a_file, read, undecodable
@@ -62,6 +61,7 @@ from genrekit.storage import (
     sha256_file,
     write_refused_message,
 )
+from genrekit.workers import default_workers, one_blas_thread
 
 Status = Literal["done", "cached", "failed", "silent", "duplicate"]
 T = TypeVar("T")
@@ -70,14 +70,6 @@ MAX_CLIP_SECONDS = 600.0
 """Longest ``clip_seconds`` accepted: every clip is stored zero-padded to this length, so a
 larger value mostly stores zeros (10 minutes is already ~15 MB of features per track)."""
 LAYOUT = "<genre>/<track files>"
-
-
-def default_workers() -> int:
-    """One worker per available core: decoding and features release the GIL."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 HASH_AFTER_CHECK_BYTES = 256 * 2**20
@@ -405,7 +397,7 @@ def extract_dataset(
         # Our worker threads already fill the cores; BLAS threads inside each would only
         # oversubscribe them (measured: 2x slower features with 2 workers).
         with (
-            threadpool_limits(limits=1, user_api="blas"),
+            one_blas_thread(),
             ThreadPoolExecutor(max_workers=options.workers) as pool,
         ):
             hashes = list(pool.map(hash_one, files))

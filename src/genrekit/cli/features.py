@@ -32,7 +32,7 @@ LISTED = 20
 
 def _workers(value: int | None) -> int:
     """``--workers``: 0 or none means one per core; a negative number is a usage error."""
-    from genrekit.extract import default_workers
+    from genrekit.workers import default_workers
 
     if value is not None and value < 0:
         raise ParameterError(
