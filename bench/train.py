@@ -29,7 +29,8 @@ import torch
 from genrekit.dataset import FeatureStore
 from genrekit.embed import embed_dataset
 from genrekit.extract import ExtractOptions, extract_dataset
-from genrekit.training import RECIPES, CrossValidation, TrainOptions, cross_validate
+from genrekit.recipes import RECIPES
+from genrekit.training import CrossValidation, TrainOptions, cross_validate
 
 MODELS = ("baseline", "seed-mlp", "seed-cnn", "cnn", "backbone-msd-musicnn")
 CURVE_MODELS = ("baseline", "cnn", "backbone-msd-musicnn")

@@ -25,16 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genrekit.checkpoint import export_onnx, load_model_state, save_checkpoint
 from genrekit.dataset import FeatureStore
 from genrekit.embed import embed_dataset
-from genrekit.evaluation import export_onnx
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.predict import DEFAULT_MODEL
 from genrekit.training import (
     TrainOptions,
     cross_validate,
-    load_model_state,
-    save_checkpoint,
     train_model,
 )
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from genrekit import embedding
 from genrekit.audio import load
+from genrekit.checkpoint import export_onnx, load_checkpoint
 from genrekit.cli import app
 from genrekit.cli.classify_output import TOP_TAGS
 from genrekit.dataset import FeatureStore
@@ -30,7 +31,7 @@ from genrekit.embedding import (
     musicnn_patches,
 )
 from genrekit.errors import ModelError, ParameterError
-from genrekit.evaluation import evaluate, export_onnx, load_checkpoint
+from genrekit.evaluation import evaluate
 from genrekit.linear import head_probabilities
 from genrekit.predict import classify, load_model
 from genrekit.training import TrainOptions, train

@@ -17,9 +17,9 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from genrekit.audio import load
+from genrekit.checkpoint import export_onnx
 from genrekit.cli import app
 from genrekit.errors import AudioTooShortError, ModelError, ParameterError, SilentAudioError
-from genrekit.evaluation import export_onnx
 from genrekit.predict import MAX_SEGMENTS, classify, load_model
 from genrekit.training import TrainOptions, train
 from tests.stores import SR, genre_audio, make_store

@@ -21,9 +21,9 @@ import pytest
 import soundfile as sf
 from onnx import TensorProto, helper, numpy_helper
 
+from genrekit.checkpoint import export_onnx, load_checkpoint
 from genrekit.classify_batch import AudioFile, classify_each
 from genrekit.errors import ModelError
-from genrekit.evaluation import export_onnx, load_checkpoint
 from genrekit.features import FeatureParams
 from genrekit.predict import classify, load_model
 from genrekit.training import TrainOptions, train

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genrekit.checkpoint import export_onnx, load_checkpoint, load_model_state
 from genrekit.dataset import FeatureStore
 from genrekit.errors import MissingExtraError
-from genrekit.evaluation import export_onnx, load_checkpoint
-from genrekit.training import TrainOptions, load_model_state, probabilities, train
+from genrekit.training import TrainOptions, probabilities, train
 from tests.stores import make_store
 
 NO_TORCH = """

@@ -18,11 +18,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from genrekit import networks, training
+from genrekit import networks, recipes, training
+from genrekit.checkpoint import export_onnx, load_checkpoint, load_model_state
 from genrekit.cli import app
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, ModelError, ParameterError
-from genrekit.evaluation import evaluate, export_onnx, load_checkpoint
+from genrekit.evaluation import evaluate
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.features import FeatureParams
 from genrekit.models import Ensemble, build
@@ -33,7 +34,6 @@ from genrekit.training import (
     ClipReader,
     TrainOptions,
     cross_validate,
-    load_model_state,
     train,
 )
 from tests.stores import SECONDS
@@ -301,7 +301,7 @@ def test_ensemble_trains_its_networks_apart_and_exports(store_dir: Path, tmp_pat
 def test_ctrl_c_keeps_the_networks_trained_so_far(
     store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(training.RECIPES, "tiny", replace(training.RECIPES["tiny"], members=3))
+    monkeypatch.setitem(recipes.RECIPES, "tiny", replace(recipes.RECIPES["tiny"], members=3))
 
     def ctrl_c_at(member: int) -> training.Progress:
         def progress(entry: training.EpochLog, planned: int) -> None:
@@ -385,8 +385,8 @@ def test_a_teacher_shapes_training_and_leaves_no_trace_in_the_model(
 ) -> None:
     taught = with_embeddings(store_dir, tmp_path)
     plain = train(taught, tmp_path / "plain", TrainOptions(model="tiny", epochs=12))
-    recipe = replace(training.RECIPES["tiny"], teacher="fake", teacher_weight=3.0)
-    monkeypatch.setitem(training.RECIPES, "tiny", recipe)
+    recipe = replace(recipes.RECIPES["tiny"], teacher="fake", teacher_weight=3.0)
+    monkeypatch.setitem(recipes.RECIPES, "tiny", recipe)
     checkpoint = train(taught, tmp_path / "taught", TrainOptions(model="tiny", epochs=12))
     assert checkpoint["teacher"] == "fake" and plain["teacher"] is None
     assert checkpoint["state_dict"].keys() == plain["state_dict"].keys()

@@ -19,8 +19,9 @@ import numpy.typing as npt
 
 from genrekit import linear
 from genrekit.dataset import FeatureStore
+from genrekit.recipes import Recipe
 from genrekit.splits import Indices
-from genrekit.training import ClipReader, EpochLog, Progress, Recipe, TrainOptions
+from genrekit.training import ClipReader, EpochLog, Progress, TrainOptions
 
 if TYPE_CHECKING:
     import torch

@@ -14,21 +14,27 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from genrekit import extras, linear
+from genrekit.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    load_model_state,
+    save_checkpoint,
+)
 from genrekit.dataset import FeatureStore
-from genrekit.errors import ModelError, ParameterError
+from genrekit.errors import ParameterError
 from genrekit.features import loop_frames
+from genrekit.recipes import RECIPES, WINDOW_SECONDS, Recipe, closed_form, public_models
 from genrekit.splits import (
     Indices,
     check_folds,
@@ -39,83 +45,6 @@ from genrekit.splits import (
     kfold,
 )
 from genrekit.storage import atomic_path, write_bytes_atomic
-
-if TYPE_CHECKING:
-    from torch import nn
-
-CHECKPOINT_FORMAT = "genrekit-model"
-CHECKPOINT_VERSION = 1
-WINDOW_SECONDS = 3.0
-"""Window of the short-chunk CNN: ~3 s, 129 frames at 22,050 Hz and hop 512."""
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained; defaults per model in ``RECIPES``."""
-
-    epochs: int
-    lr: float
-    weight_decay: float
-    batch_size: int = 32
-    window: bool = False  # trained on random windows, evaluated on the average over windows
-    crops_per_clip: int = 1  # windows drawn from each clip per epoch
-    band_shift: int = 0  # augmentation: shift examples by up to this many mel bands
-    time_stretch: float = 0.0  # augmentation: tempo changes of up to 1 + this, faster or slower
-    members: int = 1  # networks trained with seeds seed, seed + 1, ...; their answers averaged
-    arguments: dict[str, Any] = field(default_factory=dict)
-    backbone: str | None = None  # reads this backbone's clip embeddings instead of the log-mel
-    # Knowledge distillation, training only: each window also learns the softened genre
-    # probabilities that a head on this backbone's clip embeddings gives its clip.
-    teacher: str | None = None
-    teacher_weight: float = 0.0  # of the distillation loss beside the genre loss
-
-    def packages(self) -> tuple[str, ...]:
-        """The optional packages (import names) training this model needs: scikit-learn for
-        splits and linear fits, PyTorch for networks."""
-        return ("sklearn", "torch") if self.epochs else ("sklearn",)
-
-
-RECIPES: dict[str, Recipe] = {
-    "baseline": Recipe(epochs=0, lr=0.0, weight_decay=0.0),  # scikit-learn, closed form
-    "backbone-msd-musicnn": Recipe(epochs=0, lr=0.0, weight_decay=0.0, backbone="msd-musicnn"),
-    "seed-mlp": Recipe(epochs=80, lr=3e-4, weight_decay=1e-2),  # the seed's L2 0.01
-    "seed-cnn": Recipe(epochs=60, lr=1e-3, weight_decay=1e-2),
-    "cnn": Recipe(
-        epochs=40,
-        lr=2e-3,
-        weight_decay=1e-2,
-        window=True,
-        crops_per_clip=3,
-        band_shift=4,
-        time_stretch=0.2,
-        teacher="msd-musicnn",
-        teacher_weight=3.0,
-        arguments={"channels": (16, 32, 32, 64, 64, 128, 128), "pooling": "avgmax"},
-    ),
-    "tiny": Recipe(
-        epochs=15,
-        lr=1e-2,
-        weight_decay=1e-3,
-        window=True,
-        crops_per_clip=2,
-        arguments={"channels": (8, 16), "dropout": 0.0},
-    ),
-}
-TEST_ONLY = frozenset({"tiny"})
-"""Recipes for the tests (built in seconds): usable by name, never offered to users."""
-CHECKPOINT_FILES = ("model.npz", "model.pt")
-"""A model folder's checkpoint: numpy arrays (closed-form models) or PyTorch (networks)."""
-
-
-def public_models() -> list[str]:
-    """The models users can train (``--model``)."""
-    return [name for name in RECIPES if name not in TEST_ONLY]
-
-
-def closed_form(architecture: str) -> bool:
-    """Whether a model is fitted in closed form with numpy and scikit-learn (no PyTorch)."""
-    recipe = RECIPES.get(architecture)
-    return recipe is not None and recipe.epochs == 0
 
 
 @dataclass(frozen=True)
@@ -373,50 +302,6 @@ def split_store(store: FeatureStore, options: TrainOptions) -> dict[str, Indices
     return {"train": rest[fit], "val": rest[val], "test": test}
 
 
-def save_checkpoint(checkpoint: dict[str, Any], model_dir: str | os.PathLike[str]) -> Path:
-    """Write ``checkpoint`` into ``model_dir``: ``model.npz`` (numpy arrays and a JSON
-    description, read without pickle) for a model fitted in closed form, else ``model.pt``
-    (PyTorch, read with ``weights_only``). A checkpoint of the other kind there is removed."""
-    folder = Path(model_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    if closed_form(checkpoint["architecture"]):
-        target = folder / "model.npz"
-        description = {k: v for k, v in checkpoint.items() if k != "state_dict"}
-        arrays: dict[str, Any] = {
-            f"state/{k}": np.asarray(v) for k, v in checkpoint["state_dict"].items()
-        }
-        arrays["checkpoint"] = np.array(json.dumps(description))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-    else:
-        import torch
-
-        target = folder / "model.pt"
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-    write_bytes_atomic(target, buffer.getvalue())
-    for name in CHECKPOINT_FILES:  # the previous model of this folder, of the other kind
-        if name != target.name:
-            (folder / name).unlink(missing_ok=True)
-    return target
-
-
-def read_npz_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by :func:`save_checkpoint` as ``model.npz`` (no pickle)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            checkpoint: dict[str, Any] = json.loads(str(data["checkpoint"]))
-            state = {
-                k[len("state/") :]: np.array(data[k]) for k in data.files if k.startswith("state/")
-            }
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
-        raise ModelError(f"{path}: not a readable genrekit model ({exc})") from exc
-    if not isinstance(checkpoint, dict):
-        raise ModelError(f"{path}: not a genrekit model checkpoint")
-    checkpoint["state_dict"] = state
-    return checkpoint
-
-
 def write_log(log: list[EpochLog], model_dir: Path) -> None:
     """``train_log.csv`` and ``learning_curve.png`` of a network; none for a closed-form model
     (a previous network's in this folder are removed: they describe another model)."""
@@ -573,22 +458,3 @@ def probabilities(
     model = load_model_state(checkpoint)
     reader = ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone"))
     return predict(model, reader, indices, torch.device("cpu"))
-
-
-def load_model_state(checkpoint: dict[str, Any]) -> nn.Module:
-    """The PyTorch module of a checkpoint (a closed-form model's arrays become tensors)."""
-    import torch
-
-    from genrekit.models import build
-
-    # Initial weights are drawn, then overwritten: drawn from a forked generator, so loading a
-    # model leaves the caller's random stream as it was.
-    with torch.random.fork_rng(devices=[]):
-        model = build(checkpoint["architecture"], **checkpoint["arguments"])
-    state = {
-        name: torch.from_numpy(np.array(value)) if isinstance(value, np.ndarray) else value
-        for name, value in checkpoint["state_dict"].items()
-    }
-    model.load_state_dict(state)
-    model.eval()
-    return model

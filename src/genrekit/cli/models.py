@@ -241,7 +241,7 @@ def export(
     out: Annotated[Path, typer.Option("-o", "--out", help="ONNX file to write.")],
 ) -> None:
     """Export a trained model to ONNX for light inference (onnxruntime)."""
-    from genrekit.evaluation import export_onnx
+    from genrekit.checkpoint import export_onnx
 
     console.print(f"wrote {export_onnx(model_dir, out)}")
 
@@ -399,7 +399,7 @@ def models(
     """List the models shipped with genrekit, and your own exported ones."""
     from genrekit.errors import ModelError, reason_about
     from genrekit.predict import DEFAULT_MODEL, available_models, load_model
-    from genrekit.training import public_models
+    from genrekit.recipes import public_models
 
     for name in available_models():
         loaded = load_model(name)
