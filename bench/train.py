@@ -174,8 +174,8 @@ def learning_curve(
         for size in sizes:
             per_genre = None if size == "all" else int(size)
             options = options_for(name, args)
-            scores = cross_validate(store, options, args.folds, per_genre=per_genre).scores
-            cells.append(f"{100 * np.mean(scores):.1f} +- {100 * np.std(scores):.1f}")
+            cv = cross_validate(store, options, args.folds, per_genre=per_genre)
+            cells.append(cv.text().removesuffix(" %"))
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -180,8 +180,8 @@ def main() -> None:
                 else ""
             ),
             "folds": args.folds,
-            "cv_mean": 100 * float(np.mean(cv.scores)),
-            "cv_std": 100 * float(np.std(cv.scores)),
+            "cv_mean": 100 * cv.mean,
+            "cv_std": 100 * cv.std,
             "cv_folds": ", ".join(f"{100 * s:.0f} %" for s in cv.scores),
             "recall_rows": "\n".join(
                 f"| {g} | {100 * r:.0f} % |" for g, r in zip(store.genres, recall, strict=True)

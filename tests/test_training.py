@@ -574,3 +574,11 @@ def test_training_leaves_torchs_global_generator_as_it_was(store_dir: Path, tmp_
     torch.manual_seed(7)
     train(store_dir, tmp_path / "m", TrainOptions(model="tiny", epochs=1))
     assert torch.equal(torch.rand(3), expected)  # the caller's stream, not one reseeded by us
+
+
+def test_cross_validation_says_its_own_mean_and_spread() -> None:
+    cv = training.CrossValidation([0.8, 0.9, 0.7], np.zeros((0, 2)), [])
+    assert cv.mean == pytest.approx(0.8)
+    assert cv.std == pytest.approx(np.std([0.8, 0.9, 0.7]))
+    assert cv.text() == "80.0 +- 8.2 %"
+    assert cv.summary() == {"folds": 3, "accuracy": [0.8, 0.9, 0.7], "mean": cv.mean, "std": cv.std}

@@ -140,21 +140,16 @@ def train(
         errors.print("interrupted: the best epoch so far is saved", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED)
     if folds:
-        import numpy as np
-
-        scores = cross_validate(
+        cv = cross_validate(
             store,
             options,
             folds,
             progress=lambda k, acc: console.print(f"  fold {k}/{folds}: {100 * acc:.1f} %"),
-        ).scores
-        mean, std = float(np.mean(scores)), float(np.std(scores))
-        console.print(
-            f"{folds}-fold cross-validated accuracy: {100 * mean:.1f} +- {100 * std:.1f} %"
         )
+        console.print(f"{folds}-fold cross-validated accuracy: {cv.text()}")
         from genrekit.storage import write_bytes_atomic
 
-        summary = {"model": model, "folds": folds, "accuracy": scores, "mean": mean, "std": std}
+        summary = {"model": model} | cv.summary()
         write_bytes_atomic(out / "cross_validation.json", json.dumps(summary, indent=2).encode())
 
 
