@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from genrekit import plotting
 from genrekit.checkpoint import load_checkpoint
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ModelError
 from genrekit.features import FeatureParams
-from genrekit.storage import atomic_path, write_bytes_atomic
+from genrekit.storage import write_bytes_atomic
 from genrekit.training import probabilities
 
 MOST_CONFUSED = 15
@@ -104,11 +105,7 @@ def evaluate(
 
 
 def confusion_figure(matrix: np.ndarray, classes: list[str], path: Path, accuracy: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plotting.pyplot()
     size = 1.6 + 0.55 * len(classes)
     fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
     image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
@@ -125,6 +122,4 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], path: Path, accurac
                 )
     ax.set_title(f"Confusion (rows sum to 1); accuracy {100 * accuracy:.1f} %")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    plotting.save(fig, path, dpi=100)

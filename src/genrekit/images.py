@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genrekit import extras
+from genrekit import extras, plotting
 from genrekit.constants import HOP_LENGTH, SAMPLE_RATE
 from genrekit.errors import ParameterError
 from genrekit.features import hz_to_mel, mel_frequencies
@@ -103,12 +103,7 @@ def save_figure(
     ----------
     S : (n_mels, n_frames) log-mel in dB for ``kind="mel"``, or (n_mfcc, n_frames) for "mfcc".
     """
-    extras.require("drawing figures", "matplotlib")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plotting.pyplot()
     values = np.asarray(S)
     if kind not in ("mel", "mfcc"):
         raise ParameterError(f"kind={kind!r} must be 'mel' or 'mfcc'")
@@ -133,17 +128,8 @@ def save_figure(
         ax.set_ylabel("MFCC coefficient")
         fig.colorbar(image, ax=ax)
     if title:
-        ax.set_title(literal(title))
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format=target.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return target
-
-
-def literal(text: str) -> str:
-    """``text`` for a matplotlib label, shown as written: a "$" in a name is a dollar, not math."""
-    return text.replace("$", r"\$")
+        ax.set_title(plotting.literal(title))
+    return plotting.save(fig, path)
 
 
 def _mel_ticks(n_mels: int, fmin: float, fmax: float) -> tuple[list[float], list[str]]:

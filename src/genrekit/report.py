@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from genrekit import extras
+from genrekit import extras, plotting
 from genrekit.dataset import FeatureKind, FeatureStore
 from genrekit.embedding import BACKBONES
 from genrekit.errors import FeatureStoreError, ParameterError
@@ -31,8 +31,8 @@ from genrekit.explore import (
     separation,
     tsne_map,
 )
-from genrekit.images import literal
-from genrekit.storage import atomic_path, write_bytes_atomic
+from genrekit.plotting import literal
+from genrekit.storage import write_bytes_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -72,9 +72,7 @@ def explore(
 ) -> Report:
     """Write the exploration report of the feature store ``store_dir`` into ``out_dir``."""
     extras.require("exploring a data set", "sklearn", "matplotlib")
-    import matplotlib
-
-    matplotlib.use("Agg")
+    plotting.pyplot()
     options = options or ExploreOptions()
     store = FeatureStore(store_dir)
     if len(store) == 0:
@@ -140,11 +138,7 @@ def explore(
     }
 
     def save(name: str, figure: Figure, dpi: int = 110) -> None:
-        import matplotlib.pyplot as plt
-
-        with atomic_path(report.out_dir / name) as tmp:
-            figure.savefig(tmp, format="png", dpi=dpi)
-        plt.close(figure)
+        plotting.save(figure, report.out_dir / name, dpi=dpi)
         report.files.append(name)
 
     for kind, name in KINDS:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genrekit import extras, linear
+from genrekit import extras, linear, plotting
 from genrekit.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -44,7 +44,7 @@ from genrekit.splits import (
     holdout,
     kfold,
 )
-from genrekit.storage import atomic_path, write_bytes_atomic
+from genrekit.storage import write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -314,11 +314,7 @@ def write_log(log: list[EpochLog], model_dir: Path) -> None:
     writer.writeheader()
     writer.writerows(asdict(entry) for entry in log)
     write_bytes_atomic(model_dir / "train_log.csv", text.getvalue().encode("utf-8"))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plotting.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     ax2 = ax.twinx()
     for member in sorted({e.member for e in log}):  # an ensemble: one set of lines per network
@@ -344,9 +340,7 @@ def write_log(log: list[EpochLog], model_dir: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend(loc="lower right", frameon=False)
     ax.set_title("Learning curve")
-    with atomic_path(model_dir / "learning_curve.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    plotting.save(fig, model_dir / "learning_curve.png", dpi=100)
 
 
 def train(
