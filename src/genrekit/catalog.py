@@ -24,8 +24,8 @@ from typing import IO, Literal
 from genrekit.errors import CatalogError, ParameterError
 from genrekit.lock import FolderLock
 from genrekit.naming import normalize_label
-from genrekit.sources import TrackInfo
 from genrekit.storage import check_sqlite_files, connect_read_only
+from genrekit.tracks import TrackInfo
 
 CATALOG_NAME = "catalog.sqlite"
 MAX_ATTEMPTS = 3

@@ -32,7 +32,6 @@ from genrekit.naming import (
     safe_name,
     shown,
 )
-from genrekit.sources import TrackInfo
 from genrekit.storage import (
     atomic_path,
     refused_write,
@@ -40,6 +39,7 @@ from genrekit.storage import (
     sha256_file,
     write_refused_message,
 )
+from genrekit.tracks import TrackInfo
 
 
 @dataclass

@@ -14,26 +14,12 @@ from urllib.parse import urlsplit
 
 from genrekit.errors import FetchError, ParameterError
 from genrekit.naming import normalize_label, valid_text
+from genrekit.tracks import TrackInfo as TrackInfo  # the sources' modules take it from here
 
 if TYPE_CHECKING:
     from genrekit.http import HttpClient
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class TrackInfo:
-    """One track as a service lists it."""
-
-    source: str
-    source_id: str
-    title: str
-    artist: str
-    artist_id: str | None = None
-    album: str | None = None
-    isrc: str | None = None
-    duration: float | None = None  # of the full track, in seconds
-    preview_url: str | None = None
 
 
 @dataclass(frozen=True)
