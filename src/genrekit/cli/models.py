@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from genrekit.cli.app import EXIT_ERROR, EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors, fail
+from genrekit.cli.app import (
+    EXIT_ERROR,
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    app,
+    console,
+    errors,
+    fail,
+    visible,
+)
 
 
 @app.command()
@@ -363,15 +372,15 @@ def classify(
             check_music=music_check,
         ):
             status.clear()
-            if outcome.prediction is None:
+            writer.write(outcome)  # every input gets its row, failed ones too
+            found = outcome.prediction
+            if found is None:
                 line = f"x {outcome.file.name}: {outcome.error}"
-                errors.print(Text(line, style="red"), soft_wrap=True)
-                writer.failed(outcome)
-            else:
-                writer.row(outcome.file, outcome.prediction)
-                if outcome.prediction.damage:
-                    line = f"warning: {outcome.file.name}: {damage_text(outcome.prediction)}"
-                    errors.print(Text(line, style="yellow"), soft_wrap=True)
+                errors.print(Text(visible(line), style="red"), soft_wrap=True)
+            elif found.damage:
+                damage = damage_text(found.damage, found.duration)
+                line = f"warning: {outcome.file.name}: {damage}"
+                errors.print(Text(visible(line), style="yellow"), soft_wrap=True)
             unknown = outcome.prediction is not None and outcome.prediction.genre is None
             status.advance(failed=outcome.prediction is None, unknown=unknown)
     except KeyboardInterrupt:
@@ -397,20 +406,20 @@ def models(
         typer.Argument(help="Folders to search for your own models (default: ./models)."),
     ] = None,
 ) -> None:
-    """List the models shipped with genrekit, and your own exported ones."""
+    """List the models shipped with genrekit, and your own exported ones.
+
+    Each model is listed by what ``classify --model`` takes (a shipped name, or a file), with its
+    genres; a dim line under it says how it is built (its architecture, a name of genrekit's
+    training recipes, not a model to pass)."""
     from genrekit.errors import ModelError, reason_about
     from genrekit.predict import DEFAULT_MODEL, available_models, load_model
     from genrekit.training import public_models
 
+    console.print("shipped models (genrekit classify --model NAME; the default needs none):")
     for name in available_models():
         loaded = load_model(name)
         mark = " (default)" if name == DEFAULT_MODEL else ""
-        console.print(
-            f"{name}{mark}: {loaded.architecture}, {len(loaded.classes)} genres: "
-            f"{', '.join(loaded.classes)}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _list_model(f"{name}{mark}", loaded.classes, loaded.architecture)
     for folder in folders or [Path("models")]:
         if not folder.is_dir():
             continue
@@ -421,12 +430,7 @@ def models(
                 reason = reason_about(found, exc)
                 console.print(Text.assemble(f"{found}: ", ("unusable", "red"), f" ({reason})"))
                 continue
-            console.print(
-                f"{found}: {loaded.architecture}, {len(loaded.classes)} genres: "
-                f"{', '.join(loaded.classes)}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            _list_model(str(found), loaded.classes, loaded.architecture)
     console.print(
         f"your own: genrekit train STORE -o DIR --model {'|'.join(public_models())}, then "
         "genrekit export DIR -o DIR/model.onnx",
@@ -434,3 +438,23 @@ def models(
         markup=False,
         highlight=False,
     )
+
+
+ARCHITECTURES = {
+    "vocabulary-msd-musicnn": "a linear head on musicnn's MSD embedding, with genres read from "
+    "musicnn's tags",
+    "backbone-msd-musicnn": "a linear head on musicnn's MSD embedding",
+    "cnn": "a short-chunk CNN on log-mel windows",
+    "baseline": "a logistic regression on mel-band and MFCC statistics",
+    "seed-mlp": "the seed experiment's MLP on MFCCs",
+    "seed-cnn": "the seed experiment's CNN on MFCCs",
+}
+"""How each architecture a model can have is built, in words, for ``genrekit models``."""
+
+
+def _list_model(name: str, classes: list[str], architecture: str) -> None:
+    """A model as ``classify --model`` knows it, then how it is built (never a name to pass)."""
+    console.print(f"{name}: {len(classes)} genres: {', '.join(classes)}")
+    built = ARCHITECTURES.get(architecture)
+    how = f"{built} (architecture {architecture})" if built else f"architecture {architecture}"
+    console.print(f"  {how}", style="dim")
