@@ -241,3 +241,17 @@ def test_models_lists_names_that_classify_takes(cli: Cli, tmp_path: Path) -> Non
         run.out
     )
     assert "(architecture vocabulary-msd-musicnn)" in run.out
+
+
+def test_extract_shows_control_characters_of_bad_files(cli: Cli, tmp_path: Path) -> None:
+    from tests.conftest import music_like
+
+    genre = tmp_path / "in" / "metal"
+    genre.mkdir(parents=True)
+    sf.write(genre / "good.flac", music_like(4.0, 22050), 22050)
+    (genre / NASTY).write_text("not audio")
+    run = cli("extract", tmp_path / "in", "-o", tmp_path / "out", "--clip-seconds", "3")
+    assert run.code == 1, run.err
+    said = run.out + run.err
+    assert not set("\x1b\x07\r\u202e") & set(said)
+    assert f"metal/{SHOWN}: {NOT_AUDIO}" in said
