@@ -63,8 +63,10 @@ def test_json_has_an_object_per_input_with_the_same_keys(cli: Cli, inputs: Path)
     assert (notes["probabilities"], notes["segments"], notes["seconds"]) == ({}, [], None)
     assert notes["tags"] == {"msd-musicnn": [], "mtt-musicnn": []}
     assert silent["genre"] is None and silent["reason"].startswith("silent")
-    # The failure on stderr too, in one line.
+    # The failure on stderr too, in one line; the summary counts as the statuses say.
     assert failure_lines(run.err) == [f"x c notes.mp3: {notes['reason']}"]
+    assert "classified 3 of 5 tracks in" in run.err
+    assert "; 1 with no genre (unknown, reason given); 1 failed" in run.err
 
 
 def test_csv_has_a_row_per_input_with_its_status_reason_and_damage(cli: Cli, inputs: Path) -> None:

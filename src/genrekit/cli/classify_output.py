@@ -365,7 +365,7 @@ class Status:
 
     def summary(self, interrupted: bool) -> str:
         elapsed = time.perf_counter() - self.started
-        ok = self.done - self.failed
+        ok = self.done - self.failed - self.unknown  # as their status says: "classified"
         failed = f"; {self.failed} failed" if self.failed else ""
         if self.unknown:  # answers too, not failures: named as the rows name them
             failed = f"; {self.unknown} with no genre ({NO_GENRE}, reason given){failed}"

@@ -427,8 +427,9 @@ def models(
             try:
                 loaded = load_model(found)
             except ModelError as exc:
-                reason = reason_about(found, exc)
-                console.print(Text.assemble(f"{found}: ", ("unusable", "red"), f" ({reason})"))
+                reason = visible(f" ({reason_about(found, exc)})")
+                line = Text.assemble(visible(f"{found}: "), ("unusable", "red"), reason)
+                console.print(line)
                 continue
             _list_model(str(found), loaded.classes, loaded.architecture)
     console.print(
