@@ -32,7 +32,7 @@ from rich.text import Text
 
 from genrekit.classify_batch import AudioFile, Outcome
 from genrekit.cli.app import visible
-from genrekit.predict import MAX_SEGMENTS, TAGGERS, Prediction, Segment, percent
+from genrekit.predict import MAX_SEGMENTS, TAGGERS, Segment, percent
 
 TOP_TAGS = 5
 """Tags shown per track and tagger with ``--tags``."""
@@ -60,7 +60,6 @@ class Row:
     probabilities: dict[str, float] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
     tags: dict[str, dict[str, float]] = field(default_factory=dict)
-    prediction: Prediction | None = None
 
     @staticmethod
     def of(outcome: Outcome) -> Row:
@@ -78,7 +77,6 @@ class Row:
             found.probabilities,
             found.segments,
             found.tags,
-            found,
         )
 
 
@@ -196,23 +194,23 @@ class Writer:
         """A track's line: its name, its genre in bold, and the rest of the answer."""
         name, genre, answer = visible(name), visible(genre), visible(answer)
         genre_style = "bold red" if genre == FAILED and not header else "bold"
-        name_style = "bold" if header else ""
+        text_style = "bold" if header else ""
         if not self.fit:
-            line = f"{name.ljust(self.name_width)}  {genre.ljust(self.genre_width)}  {answer}"
+            line = f"{_pad(name, self.name_width)}  {_pad(genre, self.genre_width)}  {answer}"
             self._out(line.rstrip() + "\n")
             return
         width = self.console.width
         if self.fold:  # the name on a line of its own, the answer under it
-            self._print(Text(_cut_middle(name, width), style=name_style))
+            self._print(Text(_cut_middle(name, width), style=text_style))
             lead = Text("  ")
         else:
             lead = Text(
-                _pad(_cut_middle(name, self.name_width), self.name_width) + "  ", name_style
+                _pad(_cut_middle(name, self.name_width), self.name_width) + "  ", text_style
             )
         lead.append(_pad(genre, self.genre_width) + "  ", style=genre_style)
         room = max(8, width - lead.cell_len)
         lines = _wrap(answer, room)
-        self._print(lead + Text(lines[0], style=name_style))
+        self._print(lead + Text(lines[0], style=text_style))
         for more in lines[1:]:  # a long reason wraps under its column, whole
             self._print(Text(" " * lead.cell_len + more))
 

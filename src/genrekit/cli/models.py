@@ -273,7 +273,8 @@ def classify(
         typer.Option(
             "--format",
             help="table, csv (a column per genre's probability) or json (JSON lines: an object "
-            "per track, printed as it is ready).",
+            "per track, printed as it is ready). Each input gets one row or object, its status "
+            "classified, unknown (no genre, with the reason) or failed (with the reason).",
         ),
     ] = "table",
     segments: Annotated[
