@@ -241,11 +241,11 @@ def test_folder_streams_json_lines_and_names_files_relative(onnx_model: Path, mu
         "silence.wav",
         "tones/b/song.wav",
     ]
-    good = {r["file"]: r for r in lines if "genre" in r}
+    good = {r["file"]: r for r in lines if r["status"] == "classified"}
     assert good["clicks/a/song.wav"]["genre"] == "clicks"
     assert good["tones/b/song.wav"]["genre"] == "tones"
     assert set(good["tones/b/song.wav"]["probabilities"]) == {"clicks", "noise", "tones"}
-    errors = {r["file"]: r["error"] for r in lines if "error" in r}
+    errors = {r["file"]: r["reason"] for r in lines if r["status"] == "failed"}
     assert "silent" in errors["silence.wav"]
     # Each failure on stderr too, naming the file once.
     failed = [line for line in result.stderr.splitlines() if line.startswith("x ")]
@@ -285,10 +285,18 @@ def test_csv_is_rectangular_whatever_k_and_genres(onnx_model: Path, music: Path)
         result = runner.invoke(app, [*args, "--no-music-check"])
         assert result.exit_code == 1
         rows = list(csv.reader(io.StringIO(result.stdout)))
-        assert rows[0] == ["file", "genre", "reason", *(f"p_{g}" for g in genres)]
-        assert [r[0] for r in rows[1:]] == ["clicks/a/song.wav", "tones/b/song.wav"]
+        head = ["file", "status", "genre", "reason", "damage", "seconds"]
+        assert rows[0] == [*head, *(f"p_{g}" for g in genres)]
+        assert [r[0] for r in rows[1:]] == [  # every input, failed ones too
+            "broken.mp3",
+            "clicks/a/song.wav",
+            "silence.wav",
+            "tones/b/song.wav",
+        ]
         assert all(len(r) == len(rows[0]) for r in rows)
-        assert all(sum(float(p) for p in r[3:]) == pytest.approx(1.0, abs=1e-3) for r in rows[1:])
+        classified = [r for r in rows[1:] if r[1] == "classified"]
+        assert [r[0] for r in classified] == ["clicks/a/song.wav", "tones/b/song.wav"]
+        assert all(sum(float(p) for p in r[6:]) == pytest.approx(1.0, abs=1e-3) for r in classified)
     result = runner.invoke(
         app, ["classify", str(music), "--model", str(onnx_model), "--format", "csv", "--segments"]
     )
@@ -309,6 +317,7 @@ def test_ctrl_c_keeps_what_was_done_and_exits_130(
     assert result.exit_code == 130
     assert [r[0] for r in csv.reader(io.StringIO(result.stdout))] == [
         "file",
+        "broken.mp3",
         "clicks/a/song.wav",
     ]
     assert "x broken.mp3" in result.stderr
@@ -342,7 +351,7 @@ def test_truncated_mp3_on_the_command_line_warns_and_succeeds(
     result = CliRunner().invoke(app, ["classify", str(tmp_path), "--format", "json"])
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout)
-    assert line["genre"] == "metal" and "damaged" in line["warning"]
+    assert line["genre"] == "metal" and "could not be decoded" in line["damage"]
     assert "warning: cut.mp3: damaged" in result.stderr
     assert "only 0.000 s" not in result.output
 
@@ -382,8 +391,8 @@ def test_csv_table_and_segments_output(onnx_model: Path, songs: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "file,genre,reason,p_clicks,p_noise,p_tones"
-    assert lines[1].split(",")[1:3] == ["noise", ""]
+    assert lines[0] == "file,status,genre,reason,damage,seconds,p_clicks,p_noise,p_tones"
+    assert lines[1].split(",")[1:6] == ["classified", "noise", "", "", "8.00"]
     args = ["classify", str(songs / "noise.wav"), "--model", str(onnx_model), "--segments"]
     result = runner.invoke(app, [*args, "--no-music-check"])
     assert result.exit_code == 0 and "0:00 noise" in result.output
@@ -405,14 +414,14 @@ def test_model_errors(onnx_model: Path, tmp_path: Path) -> None:
 def test_models_command_lists_local_models(onnx_model: Path) -> None:
     result = CliRunner().invoke(app, ["models", str(onnx_model.parent)])
     assert result.exit_code == 0, result.output
-    assert "model.onnx: tiny, 3 genres: clicks, noise, tones" in result.output
+    assert "model.onnx: 3 genres: clicks, noise, tones\n  architecture tiny\n" in result.output
 
 
 @pytest.mark.parametrize("width", [80, 120])
 def test_table_on_a_terminal_keeps_each_track_to_one_line(width: int) -> None:
     from rich.console import Console
 
-    from genrekit.classify_batch import AudioFile
+    from genrekit.classify_batch import AudioFile, Outcome
     from genrekit.cli.classify_output import Writer
     from genrekit.predict import Prediction
 
@@ -431,7 +440,7 @@ def test_table_on_a_terminal_keeps_each_track_to_one_line(width: int) -> None:
         console, "table", files=files, genres=genres, top_k=3, segments=False, tags=True
     )
     writer.header()
-    writer.row(files[0], prediction)
+    writer.write(Outcome(files[0], prediction))
     lines = screen.getvalue().splitlines()
     assert len(lines) == 4, lines  # the header, one line for the track, one per tagger
     assert all(len(line) <= width for line in lines), lines

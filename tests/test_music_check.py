@@ -214,9 +214,10 @@ def test_json_says_null_and_why_in_the_track_and_its_segments(cli: Cli, mixed: P
     assert rows["noise [hiss].wav"]["genre"] is None
     assert rows["noise [hiss].wav"]["reason"] == "not music: noise-like"
     assert len(rows["noise [hiss].wav"]["probabilities"]) == len(load_model().classes)
-    assert rows["song.wav"]["genre"] == "metal" and "reason" not in rows["song.wav"]
+    assert rows["noise [hiss].wav"]["status"] == "unknown"
+    assert rows["song.wav"]["genre"] == "metal" and rows["song.wav"]["reason"] is None
     segments = rows["then noise.wav"]["segments"]
-    assert segments[0]["genre"] == "metal" and "reason" not in segments[0]
+    assert segments[0]["genre"] == "metal" and segments[0]["reason"] is None
     assert segments[-1] == {**segments[-1], "genre": None, "reason": "not music: noise-like"}
     assert "3 tracks in" in run.err and "1 with no genre" in run.err
 
@@ -225,10 +226,10 @@ def test_csv_and_table_mark_unknown_with_the_reason(cli: Cli, mixed: Path) -> No
     run = cli("classify", mixed, "--format", "csv")
     assert run.code == 0, run.err
     rows = list(csv.reader(io.StringIO(run.out)))
-    assert rows[0][:3] == ["file", "genre", "reason"]
+    assert rows[0][:4] == ["file", "status", "genre", "reason"]
     by_file = {r[0]: r for r in rows[1:]}
-    assert by_file["noise [hiss].wav"][1:3] == ["unknown", "not music: noise-like"]
-    assert by_file["song.wav"][1:3] == ["metal", ""]
+    assert by_file["noise [hiss].wav"][1:4] == ["unknown", "", "not music: noise-like"]
+    assert by_file["song.wav"][1:4] == ["classified", "metal", ""]
     assert all(len(r) == len(rows[0]) for r in rows)
     run = cli("classify", mixed / "noise [hiss].wav", mixed / "then noise.wav", "--segments")
     assert run.code == 0, run.err
@@ -250,8 +251,8 @@ def test_silence_is_an_answer_and_the_check_can_be_turned_off(
     run = cli("classify", tmp_path / "silence.wav", "--format", "csv")
     assert run.code == 0, run.err
     row = run.out.splitlines()[1].split(",")
-    assert row[1:3] == ["unknown", "silent: never louder than -60 dBFS"]
-    assert set(row[3:]) == {""}  # no probabilities for silence
+    assert row[1:4] == ["unknown", "", "silent: never louder than -60 dBFS"]
+    assert set(row[6:]) == {""}  # no probabilities for silence
     run = cli("classify", tmp_path / "silence.wav", "--segments")
     assert run.code == 0 and run.out.splitlines()[2] == "  timeline: none"  # under its track
     # Off: noise gets a genre, and silence is the error it always was (exit 2: nothing done).
@@ -269,7 +270,7 @@ def test_min_confidence_on_the_command_line(cli: Cli, mixed: Path) -> None:
     assert run.code == 0, run.err
     answer = json.loads(run.out)
     assert answer["genre"] is None
-    assert answer["reason"] == f"unsure: top genre metal {math.floor(100 * top)} % < 99.9 %"
+    assert answer["reason"] == f"unsure: top genre metal {100 * top:.0f} % < 99.9 %"
     run = cli("classify", song, "--format", "json", "--min-confidence", "0.3")
     assert run.code == 0 and json.loads(run.out)["genre"] == "metal"
 

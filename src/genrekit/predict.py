@@ -9,7 +9,6 @@ per track, and on demand a timeline of at most ``MAX_SEGMENTS`` segments.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -297,9 +296,25 @@ class _Judge:
         top, p = next(iter(probabilities.items()))
         least = self.min_confidence
         if least is not None and p < least:
-            # Rounded down, so that the two numbers never read the same ("49 % < 50 %").
-            return f"unsure: top genre {top} {math.floor(100 * p)} % < {100 * least:g} %"
+            return f"unsure: top genre {top} {percent_under(p, least)}"
         return None
+
+
+def percent(p: float, digits: int = 0) -> str:
+    """A probability as a percentage rounded to the nearest (``0.487`` is ``"49 %"``): the one
+    rounding of every percentage classify shows."""
+    return f"{100 * p:.{digits}f} %"
+
+
+def percent_under(p: float, least: float) -> str:
+    """``"49 % < 60 %"``: ``p`` rounded as :func:`percent` rounds it, with as many decimals as it
+    takes to read as less than ``least`` (``"59.6 % < 60 %"``, never ``"60 % < 60 %"``)."""
+    limit = f"{100 * least:g}"
+    for digits in range(4):
+        shown = percent(p, digits)
+        if float(shown[:-2]) < float(limit):
+            return f"{shown} < {limit} %"
+    return f"just under {limit} %"
 
 
 def check_confidence(min_confidence: float | None) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 from rich.text import Text
 
 from genrekit import __version__, extras
@@ -34,8 +37,61 @@ app = typer.Typer(
 # reads markup or emoji codes, nor colours numbers and paths on its own; style is given explicitly
 # (`style=`, :func:`styled`, rich.text.Text), never spelled inside a string. Error lines are never
 # wrapped: one error, one line, whatever the width (tables still fit the terminal).
-console = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
-errors = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Unicode categories a terminal would act on or hide rather than show: control characters
+(ESC, BEL, CR, newline), format characters (right-to-left overrides, zero-width spaces),
+surrogates (a file name's bytes that are not UTF-8) and line and paragraph separators."""
+
+
+def visible(text: object, *, newlines: bool = False) -> str:
+    """``text`` with every character a terminal would act on or hide written as Python writes it
+    in a string (``\\x1b``, ``\\r``, ``\\n``, ``\\u202e``; a byte that was not UTF-8 as
+    ``\\xff``), so a file name like ``"\\x1b[31mred.mp3"`` prints as written, not in red.
+    ``newlines`` keeps line breaks (for text that is several lines on purpose).
+
+    Every path and every string from outside goes through it on the way to a terminal: the two
+    consoles below apply it to all they print, :func:`styled` and classify's table before
+    laying out. CSV and JSON keep the true names (JSON escapes control characters itself).
+    """
+    text = str(text)
+    if text.isprintable():  # nearly always: no copy
+        return text
+    return "".join(
+        c
+        if c.isprintable() or unicodedata.category(c) not in _HIDDEN or (newlines and c == "\n")
+        else _escaped(c)
+        for c in text
+    )
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # Python's stand-in for the byte (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(char)[1:-1]
+
+
+class _Console(Console):
+    """A rich console that never lets a control character of the text it prints through: a
+    string is made :func:`visible` before rich lays it out, and whatever reaches the output
+    (from a ``Text``, a table, a progress column) is checked again, line breaks kept. rich's
+    own escape codes (styles, cursor moves) are not text and pass."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(visible(text, newlines=True), **kwargs)
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and not segment.text.isprintable() and segment.text != "\n":
+                segment = Segment(visible(segment.text, newlines=True), segment.style)
+            yield segment
+
+
+console = _Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
+errors = _Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 EXIT_FAILURES = 1
 EXIT_ERROR = 2
@@ -43,8 +99,9 @@ EXIT_INTERRUPTED = 130
 
 
 def styled(mark: str, style: str, text: object) -> Text:
-    """``mark`` in ``style``, a space, then ``text`` exactly as it is (never read as markup)."""
-    return Text.assemble((mark, style), " ", str(text))
+    """``mark`` in ``style``, a space, then ``text`` as written (never read as markup), on one
+    line: its control characters, line breaks included, are shown :func:`visible`."""
+    return Text.assemble((mark, style), " ", visible(text))
 
 
 def _version(value: bool) -> None:

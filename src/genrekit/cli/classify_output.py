@@ -1,15 +1,19 @@
-"""What ``genrekit classify`` prints: a row per track as soon as it is ready, progress on stderr.
+"""What ``genrekit classify`` prints: a row per input as soon as it is ready, progress on stderr.
 
-Three formats, all streamed: a table (one row per track, columns of fixed width), CSV (one
-column per genre's probability, the same columns in every row) and JSON lines (one object per
-track, so every line printed is complete even when the run is interrupted). With ``--tags``,
-each tagger's top tags are labelled with its name: a line per tagger under the track's row in
-the table, a ``tags_<tagger>`` column in CSV, ``"tags": {"<tagger>": [...]}`` in JSON. Text
-from outside (paths, genres, tags, reasons) is passed to rich as plain cells or ``Text``, never
-as markup.
+Three formats, all streamed, each with exactly one row (or object) per input in the order of the
+inputs, and the same facts in each: a table (a track per line, the answer's columns never cut),
+CSV (the same columns in every row) and JSON lines (one object per input, the same keys in every
+object, so every line printed is complete even when the run is interrupted).
 
-A track that gets no genre (not music, silent, or unsure) is an answer too: ``"genre": null``
-and its ``"reason"`` in JSON, :data:`NO_GENRE` and the reason in the table and CSV.
+An input ends one of three ways, its ``status``: ``classified`` (a genre), ``unknown`` (no genre,
+and the ``reason``: not music, silent, or under ``--min-confidence``; an answer, not a failure)
+or ``failed`` (the one-line ``reason`` it could not be classified; also on stderr). A damaged
+file that was classified from the part that decodes says so in every format (``damage``). With
+``--tags``, each tagger's top tags with their probabilities, labelled by tagger.
+
+Text from outside (paths, genres, tags, reasons) reaches the terminal :func:`visible`: a control
+character in a file name is shown escaped, never acted on. CSV and JSON keep the true names (JSON
+escapes every such character itself; so does CSV on a terminal).
 """
 
 from __future__ import annotations
@@ -17,24 +21,67 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
 from genrekit.classify_batch import AudioFile, Outcome
-from genrekit.predict import MAX_SEGMENTS, TAGGERS, Prediction, Segment
+from genrekit.cli.app import visible
+from genrekit.predict import MAX_SEGMENTS, TAGGERS, Segment, percent
 
 TOP_TAGS = 5
 """Tags shown per track and tagger with ``--tags``."""
 NO_GENRE = "unknown"
-"""The genre column of a track (or a timeline's segment) that gets no genre."""
+"""The status of a track (and the genre column of the table) that gets no genre."""
+FAILED = "failed"
+"""The status of an input that could not be classified."""
+CLASSIFIED = "classified"
 FORMATS = ("table", "csv", "json")
+MIN_NAME = 16
+"""The fewest cells a track's name keeps beside its answer on a terminal; fewer, and the name
+gets a line of its own above its answer."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """What every format says about one input."""
+
+    file: str
+    status: str  # CLASSIFIED, NO_GENRE or FAILED
+    genre: str | None
+    reason: str | None
+    damage: str | None
+    seconds: float | None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    tags: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @staticmethod
+    def of(outcome: Outcome) -> Row:
+        found = outcome.prediction
+        if found is None:
+            reason = outcome.error or "failed"
+            return Row(outcome.file.name, FAILED, None, reason, None, None)
+        return Row(
+            outcome.file.name,
+            CLASSIFIED if found.genre is not None else NO_GENRE,
+            found.genre,
+            found.reason,
+            found.damage,
+            found.duration,
+            found.probabilities,
+            found.segments,
+            found.tags,
+        )
 
 
 class Writer:
-    """Prints one track at a time on stdout in one of :data:`FORMATS`."""
+    """Prints one input at a time on stdout in one of :data:`FORMATS`."""
 
     def __init__(
         self,
@@ -50,155 +97,208 @@ class Writer:
         self.console, self.output = console, output
         self.genres, self.top_k, self.segments, self.tags = genres, top_k, segments, tags
         # Column widths are fixed before the first row, so rows printed one at a time line up.
-        # Into a file or pipe every cell is whole; on a terminal each track keeps to one line:
-        # a long name, then the last column, are cut with "..." to the terminal's width.
+        # Into a file or pipe every cell is whole. On a terminal the answer (genre, top genres)
+        # is never cut: the name is cut in its middle to the room left, and where too little is
+        # left, it gets a line of its own; a reason longer than its column wraps under itself.
         top_k_shown = min(top_k, len(genres))
-        longest_top = sorted(map(len, genres), reverse=True)[:top_k_shown]  # "name 100 %, "
-        self.widths = [
-            max(5, *(len(f.name) for f in files)),
-            max(len(NO_GENRE), *map(len, genres)),
-            max(5, sum(longest_top) + 8 * len(longest_top) - 2),
-        ]
+        longest_top = sorted(map(cell_len, genres), reverse=True)[:top_k_shown]
+        # The widest top genres: the longest names, the first at most "100 %", the second at
+        # most "50 %" (probabilities add up to 1), ...; ", " between them.
+        numbers = [len(percent(1 / (i + 1))) + 1 for i in range(len(longest_top))]
+        top_width = max(5, sum(longest_top) + sum(numbers) + 2 * (len(longest_top) - 1))
+        self.genre_width = max(cell_len(NO_GENRE), cell_len(FAILED), *map(cell_len, genres))
+        self.name_width = max([5, *(cell_len(visible(f.name)) for f in files)])
         self.top_header = f"top {top_k_shown}"
         self.fit = console.is_terminal
-        if self.fit:  # the name gets room first, then the top genres (the first is in "genre")
-            room = console.width - self.widths[1] - 2 * len(self.widths)
-            name = max(16, min(self.widths[0], 48, room - 16))
-            self.widths[0], self.widths[2] = name, max(16, min(self.widths[2], room - name))
+        self.fold = False
+        if self.fit:
+            room = console.width - self.genre_width - top_width - 4
+            if room >= min(self.name_width, MIN_NAME):
+                self.name_width = min(self.name_width, room)
+            else:
+                self.fold = True
 
     def header(self) -> None:
         if self.output == "csv":
-            columns = ["file", "genre", "reason", *(f"p_{g}" for g in self.genres)]
-            self._csv([*columns, *self._tag_column()])
+            columns = ["file", "status", "genre", "reason", "damage", "seconds"]
+            self._csv([*columns, *(f"p_{g}" for g in self.genres), *self._tag_columns()])
         elif self.output == "table":
-            self._print_row(["track", "genre", self.top_header], header=True)
+            self._table_row("track", "genre", self.top_header, header=True)
 
-    def row(self, file: AudioFile, prediction: Prediction) -> None:
+    def write(self, outcome: Outcome) -> None:
+        """The row (or object) of one input, whatever became of it."""
+        row = Row.of(outcome)
         if self.output == "json":
-            self._line(self._as_dict(file, prediction))
+            self._json(self._as_dict(row))
         elif self.output == "csv":
-            p = prediction.probabilities
-            probabilities = [f"{p[g]:.4f}" if g in p else "" for g in self.genres]
-            cells = [file.name, genre_cell(prediction), prediction.reason or "", *probabilities]
-            tags = [";".join(_top_tags(prediction, t)) for t in self._taggers()]
-            self._csv([*cells, *tags])
+            self._csv(self._csv_cells(row))
         else:
-            top = ", ".join(f"{g} {100 * p:.0f} %" for g, p in prediction.top(self.top_k))
-            if prediction.reason:  # in place of the top genres, which follow it in brackets
-                top = f"{prediction.reason} ({top})" if top else prediction.reason
-            self._print_row([file.name, genre_cell(prediction), top], header=False)
-            for tagger in self._taggers():
-                shown = _top_tags(prediction, tagger)
-                found = prediction.tags.get(tagger, {})
-                text = ", ".join(f"{t} {100 * found[t]:.0f} %" for t in shown) or "none"
-                self._print_line(f"  tags {tagger}: {text}")
-            if self.segments:
-                line = Text(timeline_line(prediction.segments), style="dim")
-                self.console.print(line, soft_wrap=True)
+            self._table(row)
 
-    def failed(self, outcome: Outcome) -> None:
-        """A failure in the stream too, for JSON lines (CSV and the table list it on stderr)."""
-        if self.output == "json":
-            self._line({"file": outcome.file.name, "error": outcome.error})
-
-    def _as_dict(self, file: AudioFile, prediction: Prediction) -> dict[str, Any]:
+    def _as_dict(self, row: Row) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "file": file.name,
-            "genre": prediction.genre,
-            **({"reason": prediction.reason} if prediction.reason else {}),
-            "probabilities": {g: round(p, 4) for g, p in prediction.probabilities.items()},
-            "seconds": round(prediction.duration or 0.0, 2),
+            "file": row.file,
+            "status": row.status,
+            "genre": row.genre,
+            "reason": row.reason,
+            "damage": row.damage,
+            "seconds": None if row.seconds is None else round(row.seconds, 2),
+            "probabilities": {g: round(p, 4) for g, p in row.probabilities.items()},
         }
-        if prediction.damage:
-            data["warning"] = damage_text(prediction)
         if self.segments:
             data["segments"] = [
                 {
                     "start": round(s.start, 2),
                     "end": round(s.end, 2),
                     "genre": s.genre or None,
-                    **({"reason": s.reason} if s.reason else {}),
+                    "reason": s.reason,
                 }
-                for s in prediction.segments
+                for s in row.segments
             ]
         if self.tags:
             data["tags"] = {
-                tagger: [
-                    {"tag": t, "probability": round(prediction.tags[tagger][t], 4)}
-                    for t in _top_tags(prediction, tagger)
-                ]
+                tagger: [{"tag": t, "probability": round(p, 4)} for t, p in _top_tags(row, tagger)]
                 for tagger in self._taggers()
             }
         return data
 
-    def _print_row(self, cells: list[str], header: bool) -> None:
-        """One line: every column but the last padded to its width, the genre in bold."""
-        line = Text(no_wrap=True, overflow="ellipsis")
-        for i, cell in enumerate(cells):
-            last = i == len(cells) - 1
-            width = None if last else self.widths[i]
-            if self.fit and width is not None:
-                cell = _cut_middle(cell, width) if i == 0 else _cut(cell, width)
-            line.append(cell if last else cell.ljust(width or 0), style=_style(i, header))
-            if not last:
-                line.append("  ")
-        if self.fit:
-            line.truncate(self.console.width, overflow="ellipsis")
-            self.console.print(line, soft_wrap=False, crop=True)
-        else:
-            self._out(line.plain.rstrip() + "\n")
+    def _csv_cells(self, row: Row) -> list[str]:
+        p = row.probabilities
+        seconds = "" if row.seconds is None else f"{row.seconds:.2f}"
+        cells = [row.file, row.status, row.genre or "", row.reason or "", row.damage or ""]
+        probabilities = [f"{p[g]:.4f}" if g in p else "" for g in self.genres]
+        tags = [
+            ";".join(f"{t}:{q:.4f}" for t, q in _top_tags(row, tagger))
+            for tagger in self._taggers()
+        ]
+        return [*cells, seconds, *probabilities, *tags]
 
-    def _print_line(self, text: str) -> None:
-        """A dim line under a track's row, cut to the terminal's width."""
-        line = Text(text, style="dim", no_wrap=True, overflow="ellipsis")
-        if self.fit:
-            line.truncate(self.console.width, overflow="ellipsis")
-            self.console.print(line, soft_wrap=False, crop=True)
+    def _table(self, row: Row) -> None:
+        if row.status == FAILED:
+            answer = row.reason or ""
         else:
+            top = list(row.probabilities.items())[: self.top_k]
+            answer = ", ".join(f"{g} {percent(p)}" for g, p in top)
+            if row.reason:  # in place of the top genres, which follow it in brackets
+                answer = f"{row.reason} ({answer})" if answer else row.reason
+        self._table_row(row.file, row.genre or row.status, answer, header=False)
+        if row.damage:
+            self._under(damage_text(row.damage, row.seconds), "yellow", whole=True)
+        for tagger in self._taggers() if row.status != FAILED else ():
+            shown = ", ".join(f"{t} {percent(p)}" for t, p in _top_tags(row, tagger))
+            self._under(f"tags {tagger}: {shown or 'none'}", "dim", whole=False)
+        if self.segments and row.status != FAILED:
+            self._under(timeline_line(row.segments).strip(), "dim", whole=None)
+
+    def _table_row(self, name: str, genre: str, answer: str, *, header: bool) -> None:
+        """A track's line: its name, its genre in bold, and the rest of the answer."""
+        name, genre, answer = visible(name), visible(genre), visible(answer)
+        genre_style = "bold red" if genre == FAILED and not header else "bold"
+        text_style = "bold" if header else ""
+        if not self.fit:
+            line = f"{_pad(name, self.name_width)}  {_pad(genre, self.genre_width)}  {answer}"
+            self._out(line.rstrip() + "\n")
+            return
+        width = self.console.width
+        if self.fold:  # the name on a line of its own, the answer under it
+            self._print(Text(_cut_middle(name, width), style=text_style))
+            lead = Text("  ")
+        else:
+            lead = Text(
+                _pad(_cut_middle(name, self.name_width), self.name_width) + "  ", text_style
+            )
+        lead.append(_pad(genre, self.genre_width) + "  ", style=genre_style)
+        room = max(8, width - lead.cell_len)
+        lines = _wrap(answer, room)
+        self._print(lead + Text(lines[0], style=text_style))
+        for more in lines[1:]:  # a long reason wraps under its column, whole
+            self._print(Text(" " * lead.cell_len + more))
+
+    def _under(self, text: str, style: str, *, whole: bool | None) -> None:
+        """A line under a track's row: folded to the terminal (``whole``), cut to it (False), or
+        left to the terminal (None)."""
+        text = "  " + visible(text)
+        if not self.fit:
             self._out(text + "\n")
+        elif whole is None:
+            self.console.print(Text(text, style=style), soft_wrap=True)
+        elif whole:
+            for line in _wrap(text, self.console.width, indent="    "):
+                self._print(Text(line, style=style))
+        else:
+            self._print(Text(text, style=style))
+
+    def _print(self, line: Text) -> None:
+        line.no_wrap, line.overflow = True, "ellipsis"
+        line.truncate(self.console.width, overflow="ellipsis")
+        self.console.print(line, soft_wrap=False, crop=True)
 
     def _taggers(self) -> tuple[str, ...]:
         return TAGGERS if self.tags else ()
 
-    def _tag_column(self) -> list[str]:
+    def _tag_columns(self) -> list[str]:
         return [f"tags_{tagger}" for tagger in self._taggers()]
 
     def _csv(self, cells: list[str]) -> None:
+        if self.console.is_terminal:  # for eyes: a name's escape codes shown, not run
+            cells = [visible(c) for c in cells]
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerow(cells)
         self._out(text.getvalue())
 
-    def _line(self, data: dict[str, Any]) -> None:
-        self._out(json.dumps(data, ensure_ascii=False) + "\n")
+    def _json(self, data: dict[str, Any]) -> None:
+        line = json.dumps(data, ensure_ascii=False)
+        if not line.isprintable():  # DEL, C1 controls, bidi overrides: escaped as JSON allows
+            line = "".join(c if visible(c) == c else json.dumps(c)[1:-1] for c in line)
+        self._out(line + "\n")
 
     def _out(self, text: str) -> None:
-        self.console.file.write(text)
-        self.console.file.flush()
+        file = self.console.file
+        try:
+            file.write(text)
+        except UnicodeEncodeError:  # a name's bytes that are not UTF-8: written as they are
+            buffer = getattr(file, "buffer", None)
+            if buffer is None:
+                file.write(visible(text, newlines=True))
+            else:
+                file.flush()
+                encoding = getattr(file, "encoding", None) or "utf-8"
+                buffer.write(text.encode(encoding, "surrogateescape"))
+        file.flush()
 
 
-def genre_cell(prediction: Prediction) -> str:
-    """The genre, or :data:`NO_GENRE` when the track gets none."""
-    return prediction.genre or NO_GENRE
+def _top_tags(row: Row, tagger: str) -> list[tuple[str, float]]:
+    return list(row.tags.get(tagger, {}).items())[:TOP_TAGS]
 
 
-def _top_tags(prediction: Prediction, tagger: str) -> list[str]:
-    return list(prediction.tags.get(tagger, {}))[:TOP_TAGS]
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    """``text`` in lines of ``width``, broken between words, never inside "68 %"."""
+    kept = text.replace(" %", "\u00a0%")  # textwrap breaks at ASCII spaces only
+    lines = textwrap.wrap(kept, width, subsequent_indent=indent, break_on_hyphens=False)
+    return [line.replace("\u00a0%", " %") for line in lines] or [""]
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - cell_len(text))
 
 
 def _cut_middle(name: str, width: int) -> str:
     """A path cut in its middle, so both its folder and its file name stay recognisable."""
-    if len(name) <= width:
+    if cell_len(name) <= width:
         return name
-    head = (width - 1) // 3
-    return name[:head] + "…" + name[len(name) - (width - 1 - head) :]
+    head = _cells(name, (width - 1) // 3)
+    tail = _cells(name[::-1], width - 1 - cell_len(head))[::-1]
+    return head + "…" + tail
 
 
-def _style(column: int, header: bool) -> str:
-    return "bold" if header or column == 1 else ""
+def _cells(text: str, width: int) -> str:
+    """The longest start of ``text`` that fits in ``width`` cells."""
+    taken = 0
+    for i, char in enumerate(text):
+        taken += cell_len(char)
+        if taken > width:
+            return text[:i]
+    return text
 
 
 def timeline_line(segments: list[Segment]) -> str:
@@ -219,9 +319,9 @@ def timeline_line(segments: list[Segment]) -> str:
     return f"  timeline, {count} of {size:.1f} s (at most {MAX_SEGMENTS}): {', '.join(changes)}"
 
 
-def damage_text(prediction: Prediction) -> str:
-    seconds = prediction.duration or 0.0
-    return f"damaged ({prediction.damage}); classified from the {seconds:.1f} s that decoded"
+def damage_text(damage: str, seconds: float | None) -> str:
+    """What a damaged file's answer was judged from, for people."""
+    return f"damaged ({damage}); classified from the {seconds or 0.0:.1f} s that decoded"
 
 
 def _clock(seconds: float) -> str:
@@ -263,7 +363,7 @@ class Status:
 
     def summary(self, interrupted: bool) -> str:
         elapsed = time.perf_counter() - self.started
-        ok = self.done - self.failed
+        ok = self.done - self.failed - self.unknown  # as their status says: "classified"
         failed = f"; {self.failed} failed" if self.failed else ""
         if self.unknown:  # answers too, not failures: named as the rows name them
             failed = f"; {self.unknown} with no genre ({NO_GENRE}, reason given){failed}"

@@ -17,6 +17,7 @@ from genrekit.cli.app import (
     errors,
     fail,
     output_path,
+    visible,
 )
 from genrekit.errors import ParameterError
 
@@ -131,7 +132,7 @@ def extract(
         progress.update(task, rate=f"{done / elapsed:.1f}" if elapsed > 0 else "-")
         if outcome.status == "failed":
             progress.console.print(
-                Text.assemble(("failed", "red"), f" {outcome.rel}: {outcome.reason}"),
+                Text.assemble(("failed", "red"), visible(f" {outcome.rel}: {outcome.reason}")),
                 soft_wrap=True,
             )
 
@@ -191,8 +192,10 @@ def _print_summary(summary: ExtractSummary, out: Path) -> None:
         console.print(
             Text.assemble(
                 ("  ! ", "yellow"),
-                f"not in a <genre>/ folder, so without a label: {names}{more}; "
-                "move them into a folder named after their genre",
+                visible(
+                    f"not in a <genre>/ folder, so without a label: {names}{more}; "
+                    "move them into a folder named after their genre"
+                ),
             ),
             soft_wrap=True,
         )
@@ -202,7 +205,7 @@ def _list_outcomes(outcomes: list[ClipOutcome], mark: str, style: str) -> None:
     from rich.text import Text
 
     for outcome in outcomes[:LISTED]:
-        line = Text.assemble((f"  {mark} ", style), f"{outcome.rel}: {outcome.reason}")
+        line = Text.assemble((f"  {mark} ", style), visible(f"{outcome.rel}: {outcome.reason}"))
         console.print(line, soft_wrap=True)  # one file a line, so that grep finds it whole
     if len(outcomes) > LISTED:
         status = outcomes[0].status
@@ -264,7 +267,7 @@ def embed(
         progress.advance(task)
         if error:
             progress.console.print(
-                Text.assemble(("failed", "red"), f" {rel}: {error}"), soft_wrap=True
+                Text.assemble(("failed", "red"), visible(f" {rel}: {error}")), soft_wrap=True
             )
 
     with _shown_once_started(progress) as start:

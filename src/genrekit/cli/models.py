@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from genrekit.cli.app import EXIT_ERROR, EXIT_FAILURES, EXIT_INTERRUPTED, app, console, errors, fail
+from genrekit.cli.app import (
+    EXIT_ERROR,
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    app,
+    console,
+    errors,
+    fail,
+    visible,
+)
 
 
 @app.command()
@@ -258,7 +267,8 @@ def classify(
         typer.Option(
             "--format",
             help="table, csv (a column per genre's probability) or json (JSON lines: an object "
-            "per track, printed as it is ready).",
+            "per track, printed as it is ready). Each input gets one row or object, its status "
+            "classified, unknown (no genre, with the reason) or failed (with the reason).",
         ),
     ] = "table",
     segments: Annotated[
@@ -357,15 +367,15 @@ def classify(
             check_music=music_check,
         ):
             status.clear()
-            if outcome.prediction is None:
+            writer.write(outcome)  # every input gets its row, failed ones too
+            found = outcome.prediction
+            if found is None:
                 line = f"x {outcome.file.name}: {outcome.error}"
-                errors.print(Text(line, style="red"), soft_wrap=True)
-                writer.failed(outcome)
-            else:
-                writer.row(outcome.file, outcome.prediction)
-                if outcome.prediction.damage:
-                    line = f"warning: {outcome.file.name}: {damage_text(outcome.prediction)}"
-                    errors.print(Text(line, style="yellow"), soft_wrap=True)
+                errors.print(Text(visible(line), style="red"), soft_wrap=True)
+            elif found.damage:
+                damage = damage_text(found.damage, found.duration)
+                line = f"warning: {outcome.file.name}: {damage}"
+                errors.print(Text(visible(line), style="yellow"), soft_wrap=True)
             unknown = outcome.prediction is not None and outcome.prediction.genre is None
             status.advance(failed=outcome.prediction is None, unknown=unknown)
     except KeyboardInterrupt:
@@ -391,20 +401,20 @@ def models(
         typer.Argument(help="Folders to search for your own models (default: ./models)."),
     ] = None,
 ) -> None:
-    """List the models shipped with genrekit, and your own exported ones."""
+    """List the models shipped with genrekit, and your own exported ones.
+
+    Each model is listed by what ``classify --model`` takes (a shipped name, or a file), with its
+    genres; a dim line under it says how it is built (its architecture, a name of genrekit's
+    training recipes, not a model to pass)."""
     from genrekit.errors import ModelError, reason_about
     from genrekit.predict import DEFAULT_MODEL, available_models, load_model
     from genrekit.recipes import public_models
 
+    console.print("shipped models (genrekit classify --model NAME; the default needs none):")
     for name in available_models():
         loaded = load_model(name)
         mark = " (default)" if name == DEFAULT_MODEL else ""
-        console.print(
-            f"{name}{mark}: {loaded.architecture}, {len(loaded.classes)} genres: "
-            f"{', '.join(loaded.classes)}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _list_model(f"{name}{mark}", loaded.classes, loaded.architecture)
     for folder in folders or [Path("models")]:
         if not folder.is_dir():
             continue
@@ -412,15 +422,11 @@ def models(
             try:
                 loaded = load_model(found)
             except ModelError as exc:
-                reason = reason_about(found, exc)
-                console.print(Text.assemble(f"{found}: ", ("unusable", "red"), f" ({reason})"))
+                reason = visible(f" ({reason_about(found, exc)})")
+                line = Text.assemble(visible(f"{found}: "), ("unusable", "red"), reason)
+                console.print(line)
                 continue
-            console.print(
-                f"{found}: {loaded.architecture}, {len(loaded.classes)} genres: "
-                f"{', '.join(loaded.classes)}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            _list_model(str(found), loaded.classes, loaded.architecture)
     console.print(
         f"your own: genrekit train STORE -o DIR --model {'|'.join(public_models())}, then "
         "genrekit export DIR -o DIR/model.onnx",
@@ -428,3 +434,23 @@ def models(
         markup=False,
         highlight=False,
     )
+
+
+ARCHITECTURES = {
+    "vocabulary-msd-musicnn": "a linear head on musicnn's MSD embedding, with genres read from "
+    "musicnn's tags",
+    "backbone-msd-musicnn": "a linear head on musicnn's MSD embedding",
+    "cnn": "a short-chunk CNN on log-mel windows",
+    "baseline": "a logistic regression on mel-band and MFCC statistics",
+    "seed-mlp": "the seed experiment's MLP on MFCCs",
+    "seed-cnn": "the seed experiment's CNN on MFCCs",
+}
+"""How each architecture a model can have is built, in words, for ``genrekit models``."""
+
+
+def _list_model(name: str, classes: list[str], architecture: str) -> None:
+    """A model as ``classify --model`` knows it, then how it is built (never a name to pass)."""
+    console.print(f"{name}: {len(classes)} genres: {', '.join(classes)}")
+    built = ARCHITECTURES.get(architecture)
+    how = f"{built} (architecture {architecture})" if built else f"architecture {architecture}"
+    console.print(f"  {how}", style="dim")
