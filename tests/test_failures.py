@@ -411,3 +411,23 @@ def test_python_stderr_keeps_its_order_with_stdout_while_filtered() -> None:
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=True
     )
     assert done.stdout.decode().split() == [f"{s}{i}" for i in range(200) for s in "eo"]
+
+
+def test_a_file_name_that_is_not_utf8_is_read_by_libsndfile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libsndfile, not only FFmpeg, reads it: soundfile cannot encode the name's surrogates."""
+    name = tmp_path / os.fsdecode(b"bad\xffname.wav")
+    sf.write(os.fsencode(name), music_like(2.0, 22050), 22050)
+    tried = []
+    real = audio_module._decode_soundfile
+
+    def spy(file: Path, offset: float, duration: float | None) -> Any:
+        decoded = real(file, offset, duration)
+        tried.append(file)
+        return decoded
+
+    monkeypatch.setattr(audio_module, "_decode_soundfile", spy)
+    y, sr = load(name, sr=None)
+    assert sr == 22050 and y.size == 2 * 22050
+    assert tried == [name]

@@ -216,7 +216,7 @@ def duration(path: str | os.PathLike[str]) -> float | None:
         return None
     if file.suffix.lower() in _SNDFILE_EXTENSIONS:
         try:
-            with native_stderr_filtered(), sf.SoundFile(file) as handle:
+            with native_stderr_filtered(), sf.SoundFile(_sndfile_name(file)) as handle:
                 if handle.frames > 0:
                     return float(handle.frames / handle.samplerate)
         except Exception:  # any failure here: FFmpeg may know better
@@ -315,10 +315,21 @@ def _decode_with_fallback(file: Path, offset: float, duration: float | None) -> 
     raise AudioLoadError(f"{file}: cannot be decoded as audio (tried {'; '.join(reasons)})")
 
 
+def _sndfile_name(file: Path) -> str | bytes:
+    """The name to give libsndfile: as bytes when it holds bytes that are not UTF-8 (Python
+    keeps them as surrogates, which soundfile cannot encode)."""
+    name = str(file)
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+    return name
+
+
 def _decode_soundfile(file: Path, offset: float, duration: float | None) -> _Decoded:
     try:
         # libmpg123 (libsndfile's mp3 decoder) prints to stderr about every damaged frame.
-        with native_stderr_filtered(), sf.SoundFile(file) as handle:
+        with native_stderr_filtered(), sf.SoundFile(_sndfile_name(file)) as handle:
             sr_native = handle.samplerate
             # Same frame arithmetic as librosa.load, so the excerpt starts on the same sample.
             if offset:
