@@ -121,7 +121,7 @@ def save(found: list[tuple[str, Path, Prediction]], target: Path) -> None:
     rows = ["\t".join(["genre", "file", "answer", "probability", *(f"{a}:{t}" for a, t in tags)])]
     for genre, path, p in found:
         scores = [f"{p.tags.get(a, {}).get(t, 0.0):.4f}" for a, t in tags]
-        top, probability = next(iter(p.probabilities.items()))
+        top, probability = next(iter(p.probabilities.items()), (None, 0.0))  # none: silence
         answer = [p.genre or f"(none: {p.reason})", f"{probability:.4f}" if p.genre == top else ""]
         rows.append("\t".join([genre, path.name, *answer, *scores]))
     target.write_text("\n".join(rows) + "\n", encoding="utf-8")
