@@ -113,12 +113,15 @@ def report(found: list[tuple[str, Path, Prediction]], classes: list[str], name: 
 
 
 def save(found: list[tuple[str, Path, Prediction]], target: Path) -> None:
-    """One row per clip: true genre, file, answer, its probability, then every tag's score."""
-    tags = sorted({t for _, _, p in found for t in p.tags})
-    rows = ["\t".join(["genre", "file", "answer", "probability", *tags])]
+    """One row per clip: true genre, file, answer, its probability, then every tag's score.
+
+    Tag columns are ``tagger:tag`` (both taggers' tags, as ``classify --tags`` gives them).
+    """
+    tags = sorted({(tagger, t) for _, _, p in found for tagger, ts in p.tags.items() for t in ts})
+    rows = ["\t".join(["genre", "file", "answer", "probability", *(f"{a}:{t}" for a, t in tags)])]
     for genre, path, p in found:
-        scores = [f"{p.tags.get(t, 0.0):.4f}" for t in tags]
-        top, probability = next(iter(p.probabilities.items()))
+        scores = [f"{p.tags.get(a, {}).get(t, 0.0):.4f}" for a, t in tags]
+        top, probability = next(iter(p.probabilities.items()), (None, 0.0))  # none: silence
         answer = [p.genre or f"(none: {p.reason})", f"{probability:.4f}" if p.genre == top else ""]
         rows.append("\t".join([genre, path.name, *answer, *scores]))
     target.write_text("\n".join(rows) + "\n", encoding="utf-8")

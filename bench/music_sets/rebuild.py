@@ -6,14 +6,16 @@ For each package of the manifest: ``apt-get download PACKAGE=VERSION`` into CACH
 then only the listed files are extracted (``dpkg-deb --fsys-tarfile | tar -x``) into
 CACHE/files/PACKAGE_VERSION. Each clip is the 30 s from its start second, faded in and out over
 0.5 s, written as Ogg Vorbis to OUT/<set>/<genre>/<artist> - <title>.ogg (" @<start>s" added when a
-track gives several clips). A clip already written is kept, so a second run only does what is
+track gives several clips). A tracker module (.mod, .xm, .it, .s3m) is first rendered with Debian's
+``openmpt123`` (``apt-get install openmpt123``; fixed settings, see ``MODULE_RENDER``), which plays
+it once through, as the game does. A clip already written is kept, so a second run only does what is
 missing; each file is written under a temporary name and renamed when complete. Clips the
 manifest no longer lists are reported, and deleted with --prune.
 
 A package version that apt no longer offers, a file missing from its package or a track whose
 length changed is one error line naming the package, version and path; the other clips go on.
-Needs a Debian system (apt-get, dpkg-deb, tar); run ``apt-get update`` first. Never copy the
-built sets into the repository: README.md says why and lists the licences.
+Needs a Debian system (apt-get, dpkg-deb, tar; openmpt123 for modules); run ``apt-get update``
+first. Never copy the built sets into the repository: README.md says why and lists the licences.
 Exit status: 0 all clips there, 1 some clips failed, 2 nothing could be done.
 """
 
@@ -39,6 +41,32 @@ HERE = Path(__file__).resolve().parent
 FADE = 0.5  # seconds, as scripts/make_examples.py
 LENGTH_SLACK = 2.0  # seconds a track's length may differ from the manifest's (decoders round)
 MAX_MEMBER_BYTES = 200_000_000  # a file read out of a zip/pk3: a cap after decompression
+MODULES = (".mod", ".xm", ".it", ".s3m")  # tracker modules: rendered, not decoded
+MODULE_RATE = 44100
+# openmpt123 (Debian bookworm: 0.6.9) with every setting that changes the samples spelled out,
+# so that a newer default cannot change a clip: 32-bit float stereo, no gain, full stereo
+# separation, 8-tap interpolation, default volume ramping, played once.
+MODULE_RENDER = (
+    "--batch",
+    "--quiet",
+    "--samplerate",
+    str(MODULE_RATE),
+    "--channels",
+    "2",
+    "--float",
+    "--gain",
+    "0",
+    "--stereo",
+    "100",
+    "--filter",
+    "8",
+    "--ramping",
+    "-1",
+    "--repeat",
+    "0",
+    "--stdout",
+    "--",
+)
 
 
 class SourceError(Exception):
@@ -97,6 +125,34 @@ def extract(deb: Path, folder: Path, files: list[str]) -> None:
         raise SourceError(f"{deb.name}: tar failed: {' '.join(tar.stderr.split())[:300]}")
 
 
+def render_module(source: Path, clip: Clip) -> np.ndarray:
+    """A tracker module played once through by openmpt123: float32 (frames, 2) at MODULE_RATE."""
+    try:
+        done = subprocess.run(
+            ["openmpt123", *MODULE_RENDER, str(source)],
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise SourceError(
+            f"{clip.path}: a tracker module needs openmpt123 to render it: "
+            "`apt-get install openmpt123`, then run again"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise SourceError(
+            f"{clip.package} {clip.version}: rendering {clip.path} took over 600 s"
+        ) from None
+    samples = np.frombuffer(done.stdout, dtype="<f4")
+    if done.returncode != 0 or samples.size < 2 * MODULE_RATE:
+        said = " ".join(done.stderr.decode("utf-8", "replace").split())[:300]
+        raise SourceError(
+            f"{clip.package} {clip.version}: openmpt123 could not render {clip.path} "
+            f"({said or f'exit status {done.returncode}'})"
+        )
+    return samples[: samples.size // 2 * 2].reshape(-1, 2)
+
+
 def read_clip(source: Path, clip: Clip) -> tuple[np.ndarray, int]:
     """The clip's samples, shape (frames, channels), faded in and out, and the sample rate."""
     if not source.is_file():
@@ -104,6 +160,12 @@ def read_clip(source: Path, clip: Clip) -> tuple[np.ndarray, int]:
             f"{clip.package} {clip.version}: no file {clip.file} in the package "
             "(the package changed: update manifest.tsv)"
         )
+    if clip.member is None and source.suffix.lower() in MODULES:
+        whole = render_module(source, clip)
+        sr = MODULE_RATE
+        check_length(whole.shape[0] / sr, clip)
+        first = int(clip.start * sr)
+        return fade(whole[first : first + int(CLIP_SECONDS * sr)].copy(), sr, clip), sr
     handle: io.BytesIO | Path = source
     if clip.member is not None:
         try:
@@ -121,22 +183,31 @@ def read_clip(source: Path, clip: Clip) -> tuple[np.ndarray, int]:
     try:
         with sf.SoundFile(handle) as audio:
             sr = audio.samplerate
-            length = audio.frames / sr
-            if abs(length - clip.duration) > LENGTH_SLACK:
-                raise SourceError(
-                    f"{clip.package} {clip.version}: {clip.path} lasts {length:.0f} s, "
-                    f"manifest.tsv says {clip.duration:g} s: the track changed, check it again"
-                )
+            check_length(audio.frames / sr, clip)
             audio.seek(int(clip.start * sr))
             y = audio.read(int(CLIP_SECONDS * sr), dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
         raise SourceError(f"{clip.package} {clip.version}: {clip.path}: {exc}") from None
+    return fade(y, sr, clip), sr
+
+
+def check_length(length: float, clip: Clip) -> None:
+    """The track must still last what the manifest says (else it is not the track listed)."""
+    if abs(length - clip.duration) > LENGTH_SLACK:
+        raise SourceError(
+            f"{clip.package} {clip.version}: {clip.path} lasts {length:.0f} s, "
+            f"manifest.tsv says {clip.duration:g} s: the track changed, check it again"
+        )
+
+
+def fade(y: np.ndarray, sr: int, clip: Clip) -> np.ndarray:
+    """The clip faded in and out over FADE seconds; SourceError when it is too short."""
     if y.shape[0] < int((CLIP_SECONDS - 0.5) * sr):
         raise SourceError(f"{clip.path}: only {y.shape[0] / sr:.1f} s from {clip.start:g} s")
     ramp = np.linspace(0.0, 1.0, int(FADE * sr), dtype=np.float32)[:, None]
     y[: ramp.shape[0]] *= ramp
     y[-ramp.shape[0] :] *= ramp[::-1]
-    return y, sr
+    return y
 
 
 def write_ogg(target: Path, y: np.ndarray, sr: int) -> None:
