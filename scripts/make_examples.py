@@ -41,7 +41,7 @@ EXCERPTS = [
         20.0,
     ),
     (
-        "folk",
+        "classical",  # "Romantic Classical" by its own GENRE tag, like all Wesnoth music
         "Mattias Westlund - Traveling Minstrels.ogg",
         "usr/share/games/wesnoth/1.16/data/core/music/traveling_minstrels.ogg",
         10.0,
