@@ -29,7 +29,7 @@ import pytest
 import soundfile as sf
 from pytest_httpserver import HTTPServer
 
-from genrekit import extract, lock
+from genrekit import extract, lock, store_index
 from genrekit.catalog import Catalog
 from genrekit.collect import FetchOptions, fetch, remove_stale_parts
 from genrekit.dataset import FeatureStore
@@ -346,7 +346,7 @@ def test_full_index_during_extract_is_one_line(
     def full_disk(root: Path) -> sqlite3.Connection:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(extract, "open_index", full_disk)
+    monkeypatch.setattr(store_index, "open_index", full_disk)
     run = cli("extract", source, "-o", store, "--clip-seconds", "2")
     assert run.code == 2
     assert run.error_line == (

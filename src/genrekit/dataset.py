@@ -19,10 +19,8 @@ a time writes to a store (it holds the store's lock, :mod:`genrekit.lock`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,36 +34,14 @@ from genrekit.features import FeatureParams
 from genrekit.naming import normalize_label
 from genrekit.storage import (
     check_own_file,
-    check_sqlite_files,
-    connect_read_only,
     write_bytes_atomic,
 )
+from genrekit.store_index import read_usable
 
 STORE_FORMAT = "genrekit-features"
 STORE_VERSION = 1
 FeatureKind = Literal["logmel", "mfcc"]
 FEATURE_KINDS: tuple[FeatureKind, ...] = ("logmel", "mfcc")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tracks (
-    path      TEXT PRIMARY KEY,   -- relative to the input folder, '/'-separated
-    genre     TEXT NOT NULL,
-    artist    TEXT,               -- when the input's catalog knows it
-    sha256    TEXT,
-    size      INTEGER,
-    status    TEXT NOT NULL,      -- ok | failed | silent | duplicate
-    reason    TEXT,
-    updated   TEXT NOT NULL DEFAULT (datetime('now'))
-);
-CREATE TABLE IF NOT EXISTS clips (
-    sha256    TEXT PRIMARY KEY,   -- features/<kind>/<sha[:2]>/<sha>.npy exist for this row
-    duration  REAL NOT NULL,      -- seconds of real audio analysed (before padding)
-    n_frames  INTEGER NOT NULL,   -- frames stored (the clip length, after padding)
-    n_valid   INTEGER NOT NULL,   -- frames that cover real audio
-    peak_db   REAL NOT NULL,      -- loudest frame RMS, dB re full scale
-    created   TEXT NOT NULL DEFAULT (datetime('now'))
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -139,50 +115,6 @@ def describe_mismatch(found: StoreInfo, wanted: StoreInfo) -> str:
     return ", ".join(diffs)
 
 
-def open_index(root: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the store's SQLite index."""
-    root.mkdir(parents=True, exist_ok=True)
-    check_sqlite_files(root / "index.sqlite", FeatureStoreError)  # no write through a link
-    db = sqlite3.connect(root / "index.sqlite")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(_SCHEMA)
-    columns = {row[1] for row in db.execute("PRAGMA table_info(tracks)")}
-    if "artist" not in columns:  # stores written by genrekit 0.1.0
-        db.execute("ALTER TABLE tracks ADD COLUMN artist TEXT")
-    return db
-
-
-def claim_input(db: sqlite3.Connection, root: Path, in_dir: Path) -> None:
-    """Record ``in_dir`` as the input folder the index mirrors.
-
-    A store whose index holds the tracks of another folder that still exists is refused: the
-    index keeps one folder's files, so extracting a second one would drop the first one's rows.
-    A recorded folder that no longer exists counts as moved (or deleted) and is replaced.
-    """
-    db.execute("CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    here = str(in_dir.resolve())
-    found = db.execute("SELECT value FROM store_meta WHERE key = 'input'").fetchone()
-    if found is not None and found[0] != here:
-        old = Path(found[0])
-        (n,) = db.execute("SELECT count(*) FROM tracks").fetchone()
-        if n and old.exists() and not _same_folder(old, in_dir):
-            raise FeatureStoreError(
-                f"{root}: this feature store holds the tracks of {old}, not of {in_dir}; "
-                f"extracting {in_dir} here would drop them from its index: give {in_dir} "
-                "its own -o folder"
-            )
-    db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('input', ?)", (here,))
-    db.commit()
-
-
-def _same_folder(a: Path, b: Path) -> bool:
-    try:
-        return a.samefile(b)
-    except OSError:
-        return False
-
-
 def create_or_check(root: Path, info: StoreInfo) -> None:
     """Make ``root`` a store for ``info``, or check an existing one was made with the same.
 
@@ -245,21 +177,11 @@ class FeatureStore:
         index = self.root / "index.sqlite"
         if not index.is_file():
             raise FeatureStoreError(f"{self.root}: index.sqlite is missing; rerun genrekit extract")
-        try:  # read-only: the store may be on a read-only disk, or another user's
-            db = connect_read_only(index, "SELECT count(*) FROM tracks")
-        except sqlite3.Error as exc:
-            raise FeatureStoreError(f"{index}: cannot read the index ({exc})") from exc
-        with contextlib.closing(db):
-            has_artist = any(row[1] == "artist" for row in db.execute("PRAGMA table_info(tracks)"))
-            rows = db.execute(
-                "SELECT t.path, t.genre, t.sha256, c.duration, c.n_frames, c.n_valid, "
-                f"{'t.artist' if has_artist else 'NULL'} "
-                "FROM tracks t JOIN clips c USING (sha256) WHERE t.status = 'ok' "
-                "ORDER BY t.genre, t.path"
-            ).fetchall()
+        rows = read_usable(index)
         # Stores written before labels were normalized may spell one label two ways (NFC, NFD).
         self.tracks: list[Track] = [
-            Track(path, normalize_label(genre), *rest) for path, genre, *rest in rows
+            Track(path, normalize_label(genre), sha, duration, n_frames, n_valid, artist)
+            for path, genre, sha, duration, n_frames, n_valid, artist in rows
         ]
         self.genres: list[str] = sorted({t.genre for t in self.tracks})
         lookup = {genre: i for i, genre in enumerate(self.genres)}

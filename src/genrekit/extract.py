@@ -33,13 +33,7 @@ from genrekit import extras
 from genrekit.audio import not_a_file, read, undecodable
 from genrekit.catalog import CATALOG_NAME, iter_done
 from genrekit.constants import AUDIO_EXTENSIONS, CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
-from genrekit.dataset import (
-    StoreInfo,
-    claim_input,
-    create_or_check,
-    feature_path,
-    open_index,
-)
+from genrekit.dataset import StoreInfo, create_or_check, feature_path
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.features import FeatureParams, log_mel_and_mfcc
 from genrekit.lock import FolderLock
@@ -61,6 +55,7 @@ from genrekit.storage import (
     sha256_file,
     write_refused_message,
 )
+from genrekit.store_index import StoreIndex
 from genrekit.workers import default_workers, one_blas_thread
 
 Status = Literal["done", "cached", "failed", "silent", "duplicate"]
@@ -317,7 +312,7 @@ def extract_dataset(
     files = scan.files
     check_output(source_root, root)
     summary = ExtractSummary(ignored=scan.ignored, unlabelled=scan.unlabelled)
-    lock, db = _open_store(root, source_root, StoreInfo(options.params, options.clip_seconds))
+    lock, index = _open_store(root, source_root, StoreInfo(options.params, options.clip_seconds))
     artists = {f.rel: f.artist for f in files}
     done: set[str] = set()  # shas whose features the store holds
     first_owner: dict[str, SourceFile] = {}
@@ -329,21 +324,8 @@ def extract_dataset(
         elif outcome.status in ("silent", "duplicate"):
             summary.skipped.append(outcome)
         stored = "ok" if outcome.status in ("done", "cached") else outcome.status
-        db.execute(
-            "INSERT INTO tracks (path, genre, artist, sha256, size, status, reason, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now')) ON CONFLICT(path) DO UPDATE SET "
-            "genre=excluded.genre, artist=excluded.artist, sha256=excluded.sha256, "
-            "size=excluded.size, status=excluded.status, reason=excluded.reason, "
-            "updated=excluded.updated",
-            (
-                outcome.rel,
-                outcome.genre,
-                artists.get(outcome.rel),
-                sha,
-                size,
-                stored,
-                outcome.reason,
-            ),
+        index.record_track(
+            outcome.rel, outcome.genre, artists.get(outcome.rel), sha, size, stored, outcome.reason
         )
         if on_clip is not None:
             on_clip(outcome)
@@ -378,10 +360,8 @@ def extract_dataset(
 
     def keep(outcome: ClipOutcome, feats: ClipFeatures | None, sha: str) -> None:
         if feats is not None:
-            db.execute(
-                "INSERT OR REPLACE INTO clips (sha256, duration, n_frames, n_valid, "
-                "peak_db) VALUES (?, ?, ?, ?, ?)",
-                (sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db),
+            index.record_clip(
+                sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db
             )
         record(outcome, sha, sizes[sha])
 
@@ -393,7 +373,7 @@ def extract_dataset(
             on_start(len(files) + len(scan.misnamed))
         for src in scan.misnamed:
             record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
-        done.update(sha for (sha,) in db.execute("SELECT sha256 FROM clips"))
+        done.update(index.done_hashes())
         # Our worker threads already fill the cores; BLAS threads inside each would only
         # oversubscribe them (measured: 2x slower features with 2 workers).
         with (
@@ -422,20 +402,15 @@ def extract_dataset(
             ):
                 keep(outcome, feats, sha)
                 if time.monotonic() - last_commit > 1.0:
-                    db.commit()
+                    index.commit()
                     last_commit = time.monotonic()
         # Forget files that have left the input folder, so the index mirrors it.
-        present = [(f.rel,) for f in files + scan.misnamed]
-        db.execute("CREATE TEMP TABLE present (path TEXT PRIMARY KEY)")
-        db.executemany("INSERT INTO present VALUES (?)", present)
-        db.execute("DELETE FROM tracks WHERE path NOT IN (SELECT path FROM present)")
+        index.keep_only(f.rel for f in files + scan.misnamed)
         finished = True
     except _StoreRefusedError as exc:
         raise FeatureStoreError(str(exc)) from exc.__cause__
     except sqlite3.Error as exc:  # e.g. "database or disk is full"
-        raise FeatureStoreError(
-            f"{root / 'index.sqlite'}: cannot update the index ({exc})"
-        ) from exc
+        raise FeatureStoreError(f"{index.path}: cannot update the index ({exc})") from exc
     except KeyboardInterrupt:
         summary.interrupted = True
         # The pool has let its running tasks finish: keep what they computed, not only what
@@ -447,21 +422,19 @@ def extract_dataset(
         finished = True
     finally:
         try:
-            db.commit()
+            index.commit()
         except sqlite3.Error as exc:
             if finished:  # else an error is on its way out already; it says more
-                message = f"{root / 'index.sqlite'}: cannot update the index ({exc})"
+                message = f"{index.path}: cannot update the index ({exc})"
                 raise FeatureStoreError(message) from exc
         finally:
-            db.close()
+            index.close()
             lock.release()
             summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _open_store(
-    root: Path, source_root: Path, info: StoreInfo
-) -> tuple[FolderLock, sqlite3.Connection]:
+def _open_store(root: Path, source_root: Path, info: StoreInfo) -> tuple[FolderLock, StoreIndex]:
     """Lock the store ``root`` (made if missing), then make or check its ``store.json``, clean up
     after killed runs and open its index for ``source_root``; on error leave it as it was."""
     made_root = not root.exists()
@@ -481,7 +454,7 @@ def _open_store(
             # features/<kind>/<xx>/: no link planted there may carry our arrays out of the store
             check_no_links(root / "features", FeatureStoreError, depth=2)
             remove_stale_temps(root)  # left by a killed run; a live one's are kept
-            db = _open_index(root)
+            index = StoreIndex(root, source_root)
         except BaseException:
             lock.release()
             raise
@@ -490,13 +463,7 @@ def _open_store(
             with contextlib.suppress(OSError):
                 root.rmdir()
         raise
-    try:
-        claim_input(db, root, source_root)
-    except BaseException:
-        db.close()
-        lock.release()
-        raise
-    return lock, db
+    return lock, index
 
 
 class _StoreRefusedError(Exception):
@@ -511,13 +478,6 @@ def _writing(root: Path) -> Iterator[None]:
         if refused_write(exc):
             raise _StoreRefusedError(write_refused_message(root, exc)) from exc
         raise
-
-
-def _open_index(root: Path) -> sqlite3.Connection:
-    try:
-        return open_index(root)
-    except sqlite3.Error as exc:
-        raise FeatureStoreError(f"{root / 'index.sqlite'}: cannot open the index ({exc})") from exc
 
 
 def _extract_one(

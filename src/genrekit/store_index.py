@@ -1,0 +1,163 @@
+"""The feature store's index (``index.sqlite``): which input file is which clip, and how it went.
+
+One writer at a time (the store's lock): ``extract`` records each track's outcome and each clip's
+numbers here; :class:`genrekit.dataset.FeatureStore` reads it. All of the index's SQL lives in
+this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from genrekit.errors import FeatureStoreError
+from genrekit.storage import check_sqlite_files, connect_read_only
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracks (
+    path      TEXT PRIMARY KEY,   -- relative to the input folder, '/'-separated
+    genre     TEXT NOT NULL,
+    artist    TEXT,               -- when the input's catalog knows it
+    sha256    TEXT,
+    size      INTEGER,
+    status    TEXT NOT NULL,      -- ok | failed | silent | duplicate
+    reason    TEXT,
+    updated   TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS clips (
+    sha256    TEXT PRIMARY KEY,   -- features/<kind>/<sha[:2]>/<sha>.npy exist for this row
+    duration  REAL NOT NULL,      -- seconds of real audio analysed (before padding)
+    n_frames  INTEGER NOT NULL,   -- frames stored (the clip length, after padding)
+    n_valid   INTEGER NOT NULL,   -- frames that cover real audio
+    peak_db   REAL NOT NULL,      -- loudest frame RMS, dB re full scale
+    created   TEXT NOT NULL DEFAULT (datetime('now'))
+);
+"""
+
+
+def open_index(root: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the store's SQLite index."""
+    root.mkdir(parents=True, exist_ok=True)
+    check_sqlite_files(root / "index.sqlite", FeatureStoreError)  # no write through a link
+    db = sqlite3.connect(root / "index.sqlite")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(tracks)")}
+    if "artist" not in columns:  # stores written by genrekit 0.1.0
+        db.execute("ALTER TABLE tracks ADD COLUMN artist TEXT")
+    return db
+
+
+def claim_input(db: sqlite3.Connection, root: Path, in_dir: Path) -> None:
+    """Record ``in_dir`` as the input folder the index mirrors.
+
+    A store whose index holds the tracks of another folder that still exists is refused: the
+    index keeps one folder's files, so extracting a second one would drop the first one's rows.
+    A recorded folder that no longer exists counts as moved (or deleted) and is replaced.
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    here = str(in_dir.resolve())
+    found = db.execute("SELECT value FROM store_meta WHERE key = 'input'").fetchone()
+    if found is not None and found[0] != here:
+        old = Path(found[0])
+        (n,) = db.execute("SELECT count(*) FROM tracks").fetchone()
+        if n and old.exists() and not _same_folder(old, in_dir):
+            raise FeatureStoreError(
+                f"{root}: this feature store holds the tracks of {old}, not of {in_dir}; "
+                f"extracting {in_dir} here would drop them from its index: give {in_dir} "
+                "its own -o folder"
+            )
+    db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('input', ?)", (here,))
+    db.commit()
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+class StoreIndex:
+    """The index of the store ``root``, open for writing by the run holding its lock."""
+
+    def __init__(self, root: Path, in_dir: Path) -> None:
+        """Open (making it if needed) the index of ``root`` and claim it for ``in_dir``."""
+        self.path = root / "index.sqlite"
+        try:
+            self._db = open_index(root)
+        except sqlite3.Error as exc:
+            raise FeatureStoreError(f"{self.path}: cannot open the index ({exc})") from exc
+        try:
+            claim_input(self._db, root, in_dir)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def record_track(
+        self,
+        path: str,
+        genre: str,
+        artist: str | None,
+        sha256: str | None,
+        size: int | None,
+        status: str,
+        reason: str | None,
+    ) -> None:
+        """What became of one input file (``status`` ok, failed, silent or duplicate)."""
+        self._db.execute(
+            "INSERT INTO tracks (path, genre, artist, sha256, size, status, reason, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now')) ON CONFLICT(path) DO UPDATE SET "
+            "genre=excluded.genre, artist=excluded.artist, sha256=excluded.sha256, "
+            "size=excluded.size, status=excluded.status, reason=excluded.reason, "
+            "updated=excluded.updated",
+            (path, genre, artist, sha256, size, status, reason),
+        )
+
+    def record_clip(
+        self, sha256: str, duration: float, n_frames: int, n_valid: int, peak_db: float
+    ) -> None:
+        """A clip whose features are in the store."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO clips (sha256, duration, n_frames, n_valid, peak_db) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (sha256, duration, n_frames, n_valid, peak_db),
+        )
+
+    def done_hashes(self) -> set[str]:
+        """The content hashes whose features the store holds."""
+        return {sha for (sha,) in self._db.execute("SELECT sha256 FROM clips")}
+
+    def keep_only(self, paths: Iterable[str]) -> None:
+        """Forget the tracks not in ``paths`` (files that left the input folder)."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS present (path TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM present")
+        self._db.executemany("INSERT INTO present VALUES (?)", ((p,) for p in paths))
+        self._db.execute("DELETE FROM tracks WHERE path NOT IN (SELECT path FROM present)")
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def read_usable(index: Path) -> list[tuple[str, str, str, float, int, int, str | None]]:
+    """The usable clips' rows (path, genre, sha256, duration, n_frames, n_valid, artist), by
+    genre and path; read-only, so a store on a read-only disk or another user's can be read."""
+    try:
+        db = connect_read_only(index, "SELECT count(*) FROM tracks")
+    except sqlite3.Error as exc:
+        raise FeatureStoreError(f"{index}: cannot read the index ({exc})") from exc
+    with contextlib.closing(db):
+        has_artist = any(row[1] == "artist" for row in db.execute("PRAGMA table_info(tracks)"))
+        rows: list[tuple[str, str, str, float, int, int, str | None]] = db.execute(
+            "SELECT t.path, t.genre, t.sha256, c.duration, c.n_frames, c.n_valid, "
+            f"{'t.artist' if has_artist else 'NULL'} "
+            "FROM tracks t JOIN clips c USING (sha256) WHERE t.status = 'ok' "
+            "ORDER BY t.genre, t.path"
+        ).fetchall()
+    return rows
