@@ -27,16 +27,16 @@ import numpy as np
 import onnxruntime as ort
 
 from genrekit.audio import load
-from genrekit.dataset import FeatureStore
-from genrekit.embedding import (
+from genrekit.backbones import (
+    BACKBONE_SAMPLE_RATE,
     BACKBONES,
     OUTPUTS,
     PRECISIONS,
-    SAMPLE_RATE,
     backbone_file,
     musicnn_input,
     musicnn_patches,
 )
+from genrekit.dataset import FeatureStore
 from genrekit.linear import fit_head, head_probabilities
 from genrekit.splits import groups_of, kfold
 
@@ -109,7 +109,7 @@ def accuracy_table(stores: list[FeatureStore], folds: int, seeds: list[int]) -> 
 def speed_table(repeats: int) -> None:
     clips = sorted(p for p in (ROOT / "examples").glob("*/*") if p.suffix in {".mp3", ".ogg"})
     patches = np.concatenate(
-        [musicnn_patches(musicnn_input(load(c, sr=SAMPLE_RATE)[0]))[:3] for c in clips]
+        [musicnn_patches(musicnn_input(load(c, sr=BACKBONE_SAMPLE_RATE)[0]))[:3] for c in clips]
     ).astype(np.float32)
     batch = patches[:3]
     sessions = {}

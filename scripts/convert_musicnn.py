@@ -135,9 +135,9 @@ def main() -> None:
     import torch
 
     from genrekit.audio import load
-    from genrekit.embedding import (
+    from genrekit.backbones import (
+        BACKBONE_N_MELS,
         BACKBONE_TAGS,
-        N_MELS,
         PATCH_FRAMES,
         musicnn_input,
         musicnn_patches,
@@ -168,7 +168,7 @@ def main() -> None:
 
     tags = BACKBONE_TAGS[spec.name]
     if list(reference["tags"]) != tags:
-        sys.exit(f"musicnn's {spec.labels} differs from genrekit.embedding's {spec.name} tags")
+        sys.exit(f"musicnn's {spec.labels} differs from genrekit.backbones's {spec.name} tags")
     model = MusiCNN(n_tags=len(tags))
     model.load_state_dict(from_tensorflow(model, variables))
     model.eval()
@@ -208,7 +208,7 @@ def main() -> None:
             "sr": 16000,
             "n_fft": 512,
             "hop_length": 256,
-            "n_mels": N_MELS,
+            "n_mels": BACKBONE_N_MELS,
             "patch_frames": PATCH_FRAMES,
             "compression": "log10(10000 * float16(mel) + 1)",
         },

@@ -42,10 +42,10 @@ from onnxruntime.quantization import (
 )
 
 from genrekit.audio import load
-from genrekit.embedding import (
+from genrekit.backbones import (
+    BACKBONE_SAMPLE_RATE,
     BACKBONES,
     OUTPUTS,
-    SAMPLE_RATE,
     backbone_file,
     musicnn_input,
     musicnn_patches,
@@ -58,7 +58,7 @@ MIN_COSINE = 0.995  # of patch embeddings: refuse to write a graph that drifts f
 
 
 def patches_of(files: list[Path]) -> np.ndarray:
-    found = [musicnn_patches(musicnn_input(load(f, sr=SAMPLE_RATE)[0])) for f in files]
+    found = [musicnn_patches(musicnn_input(load(f, sr=BACKBONE_SAMPLE_RATE)[0])) for f in files]
     return np.concatenate(found).astype(np.float32)
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from genrekit.backbones import BACKBONE_SAMPLE_RATE, load_backbone
 from genrekit.constants import AUDIO_EXTENSIONS
-from genrekit.embedding import SAMPLE_RATE, load_backbone
 from genrekit.errors import GenrekitError
 from genrekit.listen import Track, listen
 from genrekit.predict import BACKBONE_PATCHES, PATCH_SECONDS, _backbone_run
@@ -51,7 +51,9 @@ def main() -> None:
     for n, (path, genre) in enumerate(found, 1):
         try:
             heard = listen(
-                Track(path, sr=SAMPLE_RATE, source_sr=None), BACKBONE_PATCHES, PATCH_SECONDS
+                Track(path, sr=BACKBONE_SAMPLE_RATE, source_sr=None),
+                BACKBONE_PATCHES,
+                PATCH_SECONDS,
             )
             outputs = [_backbone_run(b, heard) for b in backbones]
         except GenrekitError as exc:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from genrekit.backbones import BACKBONE_TAGS, EMBEDDING_SIZE
 from genrekit.calibration import (
     cross_fitted_probabilities,
     expected_calibration_error,
@@ -33,7 +34,6 @@ from genrekit.calibration import (
     softmax,
 )
 from genrekit.constants import AUDIO_EXTENSIONS
-from genrekit.embedding import BACKBONE_TAGS, EMBEDDING_SIZE
 from genrekit.features import FeatureParams
 from genrekit.linear import fit_head, standardize
 from genrekit.splits import kfold

@@ -11,25 +11,25 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from genrekit import embedding
+from genrekit import backbones
 from genrekit.audio import load
-from genrekit.checkpoint import export_onnx, load_checkpoint
-from genrekit.cli import app
-from genrekit.cli.classify_output import TOP_TAGS
-from genrekit.dataset import FeatureStore
-from genrekit.embed import embed_dataset
-from genrekit.embedding import (
+from genrekit.backbones import (
+    BACKBONE_N_MELS,
     BACKBONE_TAGS,
     BACKBONES,
     EMBEDDING_SIZE,
     MSD_TAGS,
     MTT_TAGS,
-    N_MELS,
     PATCH_FRAMES,
     load_backbone,
     musicnn_input,
     musicnn_patches,
 )
+from genrekit.checkpoint import export_onnx, load_checkpoint
+from genrekit.cli import app
+from genrekit.cli.classify_output import TOP_TAGS
+from genrekit.dataset import FeatureStore
+from genrekit.embed import embed_dataset
 from genrekit.errors import ModelError, ParameterError
 from genrekit.evaluation import evaluate
 from genrekit.linear import head_probabilities
@@ -101,8 +101,8 @@ def test_each_backbone_has_its_own_50_tags(name: str) -> None:
 
 
 def test_a_backbone_file_with_foreign_tags_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedding, "_CACHE", {})
-    monkeypatch.setitem(embedding.BACKBONE_TAGS, "mtt-musicnn", MSD_TAGS)
+    monkeypatch.setattr(backbones, "_CACHE", {})
+    monkeypatch.setitem(backbones.BACKBONE_TAGS, "mtt-musicnn", MSD_TAGS)
     with pytest.raises(ModelError, match=r"mtt-musicnn.*tags are not mtt-musicnn's"):
         load_backbone("mtt-musicnn", precision="float32")
 
@@ -169,25 +169,25 @@ def test_int8_graph_agrees_with_float32(name: str) -> None:
 def test_unknown_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ParameterError, match="precision"):
         load_backbone(precision="float16")
-    monkeypatch.setenv(embedding.PRECISION_ENV, "int4")
+    monkeypatch.setenv(backbones.PRECISION_ENV, "int4")
     with pytest.raises(ParameterError, match=r"int4.*GENREKIT_BACKBONE_PRECISION"):
         load_backbone()
 
 
 def test_int8_only_where_the_cpu_does_not_saturate(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(embedding.PRECISION_ENV, raising=False)
+    monkeypatch.delenv(backbones.PRECISION_ENV, raising=False)
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
-    monkeypatch.setattr(embedding, "_cpu_flags", lambda: {"avx2", "fma", "avx512f"})
-    assert embedding.default_precision() == "float32"
+    monkeypatch.setattr(backbones, "_cpu_flags", lambda: {"avx2", "fma", "avx512f"})
+    assert backbones.default_precision() == "float32"
     assert load_backbone().path.name == "msd-musicnn.onnx"
-    monkeypatch.setattr(embedding, "_cpu_flags", lambda: {"avx2", "avx512_vnni"})
-    assert embedding.default_precision() == "int8"
+    monkeypatch.setattr(backbones, "_cpu_flags", lambda: {"avx2", "avx512_vnni"})
+    assert backbones.default_precision() == "int8"
     assert load_backbone().path.name == "msd-musicnn-int8.onnx"
     monkeypatch.setattr("platform.machine", lambda: "aarch64")
-    monkeypatch.setattr(embedding, "_cpu_flags", set)
-    assert embedding.default_precision() == "int8"
-    monkeypatch.setenv(embedding.PRECISION_ENV, "float32")
-    assert embedding.default_precision() == "float32"
+    monkeypatch.setattr(backbones, "_cpu_flags", set)
+    assert backbones.default_precision() == "int8"
+    monkeypatch.setenv(backbones.PRECISION_ENV, "float32")
+    assert backbones.default_precision() == "float32"
 
 
 def test_metal_example_is_tagged_metal() -> None:
@@ -201,12 +201,14 @@ def test_metal_example_is_tagged_metal() -> None:
 
 
 def test_patches_drop_the_tail_and_loop_short_clips() -> None:
-    rep = np.arange(2 * PATCH_FRAMES + 10, dtype=np.float32)[:, None] * np.ones((1, N_MELS))
+    rep = np.arange(2 * PATCH_FRAMES + 10, dtype=np.float32)[:, None] * np.ones(
+        (1, BACKBONE_N_MELS)
+    )
     patches = musicnn_patches(rep)
-    assert patches.shape == (2, PATCH_FRAMES, N_MELS)
+    assert patches.shape == (2, PATCH_FRAMES, BACKBONE_N_MELS)
     assert patches[1, 0, 0] == PATCH_FRAMES
     short = musicnn_patches(rep[:50])
-    assert short.shape == (1, PATCH_FRAMES, N_MELS)
+    assert short.shape == (1, PATCH_FRAMES, BACKBONE_N_MELS)
     assert np.array_equal(short[0, 50:100], short[0, :50])
     with pytest.raises(ParameterError):
         musicnn_patches(np.zeros((10, 20)))
@@ -376,9 +378,9 @@ def test_tags_are_labelled_by_tagger_in_csv_and_table(example_clip: Path) -> Non
 
 
 def test_explore_maps_the_embeddings_when_present(embedded_store: Path, tmp_path: Path) -> None:
-    from genrekit.report import explore
+    from genrekit.report import write_report
 
-    report = explore(embedded_store, tmp_path / "report")
+    report = write_report(embedded_store, tmp_path / "report")
     assert "embedding_msd-musicnn.png" in report.files
     assert report.numbers["separation"]["embedding_tsne_msd-musicnn"]["knn_accuracy"] > 0.8
     assert 'src="embedding_msd-musicnn.png"' in (tmp_path / "report" / "index.html").read_text()

@@ -16,7 +16,7 @@ from genrekit.dataset import FeatureStore
 from genrekit.errors import FeatureStoreError
 from genrekit.explore import image_pca, sample_indices, separation
 from genrekit.extract import ExtractOptions, extract_dataset
-from genrekit.report import ExploreOptions, explore
+from genrekit.report import ExploreOptions, write_report
 
 SR = 22050
 
@@ -152,18 +152,18 @@ def test_report_writes_every_file_and_links_only_to_them(
 
 
 def test_min_seconds_and_per_genre_select_clips(two_genre_store: Path, tmp_path: Path) -> None:
-    report = explore(
+    report = write_report(
         two_genre_store, tmp_path / "r", ExploreOptions(per_genre=5, min_seconds=0.9, gallery=1)
     )
     assert report.numbers["clips_explored"] == 10
     assert report.numbers["frames_compared"] == 44  # 1 s clips
     with pytest.raises(FeatureStoreError, match="no clip has 5 s of audio"):
-        explore(two_genre_store, tmp_path / "r2", ExploreOptions(min_seconds=5))
+        write_report(two_genre_store, tmp_path / "r2", ExploreOptions(min_seconds=5))
 
 
 def test_explore_of_a_folder_that_is_no_store(tmp_path: Path) -> None:
     with pytest.raises(FeatureStoreError, match="not a feature store"):
-        explore(tmp_path, tmp_path / "report")
+        write_report(tmp_path, tmp_path / "report")
 
 
 def test_explore_of_an_empty_store(tmp_path: Path) -> None:
@@ -171,4 +171,4 @@ def test_explore_of_an_empty_store(tmp_path: Path) -> None:
     sf.write(tmp_path / "in" / "jazz" / "quiet.wav", np.zeros(SR, np.float32), SR)
     extract_dataset(tmp_path / "in", tmp_path / "store", ExtractOptions(clip_seconds=1.0))
     with pytest.raises(FeatureStoreError, match="no usable clip"):
-        explore(tmp_path / "store", tmp_path / "report")
+        write_report(tmp_path / "store", tmp_path / "report")

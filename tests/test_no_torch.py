@@ -159,7 +159,7 @@ def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_pat
     import onnxruntime as ort
 
     from genrekit.dataset import embedding_kind, feature_path
-    from genrekit.networks import predict
+    from genrekit.networks import network_probabilities
     from genrekit.storage import save_npy_atomic
     from genrekit.training import ClipReader
 
@@ -180,7 +180,9 @@ def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_pat
         if model != "baseline":
             assert ours.max(axis=1).min() < 0.9  # not all certain: a real comparison
         reader = ClipReader(store, None, loaded.get("backbone"))
-        theirs = predict(load_model_state(loaded), reader, everything, torch.device("cpu"))
+        theirs = network_probabilities(
+            load_model_state(loaded), reader, everything, torch.device("cpu")
+        )
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
         onnx_path = export_onnx(tmp_path / model, tmp_path / f"{model}.onnx")
         session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

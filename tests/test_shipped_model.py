@@ -39,28 +39,28 @@ def test_card_metadata_and_code_agree(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["msd-musicnn", "mtt-musicnn"])
 def test_backbone_metadata_matches_the_input_chain(name: str) -> None:
-    from genrekit import embedding
+    from genrekit import backbones
 
-    backbone = embedding.load_backbone(name)
+    backbone = backbones.load_backbone(name)
     chain = backbone.meta["input"]
     assert (chain["sr"], chain["n_fft"], chain["hop_length"], chain["n_mels"]) == (
-        embedding.SAMPLE_RATE,
-        embedding.N_FFT,
-        embedding.HOP_LENGTH,
-        embedding.N_MELS,
+        backbones.BACKBONE_SAMPLE_RATE,
+        backbones.BACKBONE_N_FFT,
+        backbones.BACKBONE_HOP_LENGTH,
+        backbones.BACKBONE_N_MELS,
     )
-    assert chain["patch_frames"] == embedding.PATCH_FRAMES
-    assert backbone.tags == embedding.BACKBONE_TAGS[name]
+    assert chain["patch_frames"] == backbones.PATCH_FRAMES
+    assert backbone.tags == backbones.BACKBONE_TAGS[name]
     card = (PACKAGE / f"{name}.md").read_text()
     assert "ISC" in card and f"# Backbone: {name}" in card
     assert ", ".join(backbone.tags) in " ".join(card.split())  # every tag, in output order
-    parity = embedding.load_backbone(name, precision="float32").meta["parity"]
+    parity = backbones.load_backbone(name, precision="float32").meta["parity"]
     for measured in parity.values():  # the card quotes the conversion's own numbers
         assert f"{measured:.1e}" in card, measured
 
 
 def test_backbones_ship_but_are_not_classifiers() -> None:
-    from genrekit.embedding import BACKBONES, PRECISIONS, backbone_file
+    from genrekit.backbones import BACKBONES, PRECISIONS, backbone_file
 
     for name in BACKBONES:
         for precision in PRECISIONS:

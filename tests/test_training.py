@@ -27,7 +27,7 @@ from genrekit.evaluation import evaluate
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.features import FeatureParams
 from genrekit.models import Ensemble, build
-from genrekit.networks import predict, shift_bands
+from genrekit.networks import network_probabilities, shift_bands
 from genrekit.splits import groups_of, kfold
 from genrekit.storage import save_npy_atomic
 from genrekit.training import (
@@ -77,8 +77,8 @@ def test_checkpoint_describes_itself_and_round_trips(store_dir: Path, tiny_dir: 
     store = FeatureStore(store_dir)
     model = load_model_state(checkpoint)
     reader = ClipReader(store, checkpoint["window_frames"])
-    first = predict(model, reader, np.arange(6), torch.device("cpu"))
-    again = predict(
+    first = network_probabilities(model, reader, np.arange(6), torch.device("cpu"))
+    again = network_probabilities(
         load_model_state(load_checkpoint(tiny_dir / "model.pt")),
         reader,
         np.arange(6),
@@ -482,7 +482,7 @@ def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
     store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    real = networks.predict
+    real = networks.network_probabilities
 
     def interrupted_in_epoch_three(*args, **kwargs):
         calls.append(1)
@@ -490,7 +490,7 @@ def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(networks, "predict", interrupted_in_epoch_three)
+    monkeypatch.setattr(networks, "network_probabilities", interrupted_in_epoch_three)
     args = ["train", str(store_dir), "-o", str(tmp_path / "m"), "--model", "tiny", "--epochs", "9"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 130

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from genrekit.audio import not_a_file, read
+from genrekit.backbones import BACKBONE_SAMPLE_RATE, Backbone, load_backbone
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
-from genrekit.embedding import SAMPLE_RATE, Backbone, load_backbone
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.extract import scan_dataset
 from genrekit.lock import FolderLock
@@ -50,7 +50,7 @@ class EmbedSummary:
 
 def clip_embedding(path: Path, backbone: Backbone, clip_seconds: float) -> npt.NDArray[np.float32]:
     """The embedding of a file's first ``clip_seconds``, as the store's features see it."""
-    y = read(path, sr=SAMPLE_RATE, duration=clip_seconds).y
+    y = read(path, sr=BACKBONE_SAMPLE_RATE, duration=clip_seconds).y
     return backbone.outputs_of(y).embedding()
 
 

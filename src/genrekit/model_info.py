@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from genrekit.backbones import BACKBONE_TAGS, BACKBONES, EMBEDDING_SIZE
 from genrekit.constants import MIN_SECONDS
-from genrekit.embedding import BACKBONE_TAGS, BACKBONES, EMBEDDING_SIZE
 from genrekit.errors import ModelError, ParameterError
 from genrekit.features import FeatureParams
 from genrekit.onnx_session import one_line

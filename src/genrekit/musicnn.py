@@ -5,7 +5,7 @@ with the same layer order and shapes, so the weights of its TensorFlow checkpoin
 (``scripts/convert_musicnn.py`` reads them and checks parity against TensorFlow).
 
 Input: a batch of musicnn patches, ``(batch, 187, 96)`` = (frames, mel bands), as
-:func:`genrekit.embedding.musicnn_patches` makes them. The layout follows TensorFlow's NHWC
+:func:`genrekit.backbones.musicnn_patches` makes them. The layout follows TensorFlow's NHWC
 with H = time and W = mel band; here it is NCHW with the same H and W.
 
 - front end: batch norm of the input, then two "timbral" convolutions (7 frames x 38 or 67
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genrekit.embedding import N_MELS
+from genrekit.backbones import BACKBONE_N_MELS
 from genrekit.errors import ModelError
 
 # tf.compat.v1.layers.batch_normalization's default epsilon
@@ -108,8 +108,8 @@ class MusiCNN(nn.Module):
         self.input_bn = _bn(1)
         self.front = nn.ModuleList(
             [
-                _FrontBranch(timbral, (7, int(0.4 * N_MELS)), (3, 3)),
-                _FrontBranch(timbral, (7, int(0.7 * N_MELS)), (3, 3)),
+                _FrontBranch(timbral, (7, int(0.4 * BACKBONE_N_MELS)), (3, 3)),
+                _FrontBranch(timbral, (7, int(0.7 * BACKBONE_N_MELS)), (3, 3)),
                 *(_FrontBranch(temporal, (k, 1), _same_time_padding(k)) for k in (128, 64, 32)),
             ]
         )
@@ -269,14 +269,14 @@ def state_from_onnx(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def export_onnx(model: MusiCNN, path: str | Path, *, named_weights: bool = False) -> None:
-    """Write ``model`` (in eval mode) as the ONNX graph a :class:`~genrekit.embedding.Backbone`
+    """Write ``model`` (in eval mode) as the ONNX graph a :class:`~genrekit.backbones.Backbone`
     runs: ``patches`` (batch, 187, 96) in; taggram, penultimate, mean_pool, max_pool out.
 
     ``named_weights`` keeps every parameter as a named initializer, so that
     :func:`state_from_onnx` reads the graph back (the shipped float32 graphs); onnxruntime folds
     the front end's sign products when it opens the graph, so it runs as fast. Without it they
     are folded here, as the int8 quantizer needs (a convolution's weights must be constants)."""
-    from genrekit.embedding import OUTPUTS, PATCH_FRAMES
+    from genrekit.backbones import OUTPUTS, PATCH_FRAMES
 
     class Export(nn.Module):
         def __init__(self) -> None:
@@ -293,7 +293,7 @@ def export_onnx(model: MusiCNN, path: str | Path, *, named_weights: bool = False
         warnings.simplefilter("ignore")
         torch.onnx.export(
             Export().eval(),
-            (torch.zeros(2, PATCH_FRAMES, N_MELS),),
+            (torch.zeros(2, PATCH_FRAMES, BACKBONE_N_MELS),),
             str(path),
             input_names=["patches"],
             output_names=list(OUTPUTS),

@@ -83,7 +83,7 @@ def fit_normalization(model: nn.Module, reader: ClipReader, indices: Indices) ->
         module.std.copy_(values.std(dim=1, keepdim=True).clamp_min(1e-3))
 
 
-def predict(
+def network_probabilities(
     model: nn.Module, reader: ClipReader, indices: Indices, device: torch.device
 ) -> npt.NDArray[np.float64]:
     """Track-level class probabilities: window probabilities averaged over each whole track."""
@@ -347,7 +347,7 @@ def _fit_network(
                 total_loss += float(loss.detach()) * len(batch)
                 correct += float((logits.argmax(dim=1) == y).sum())
                 seen += len(batch)
-            probs = predict(model, reader, val_idx, device)
+            probs = network_probabilities(model, reader, val_idx, device)
             val_acc = (
                 float((probs.argmax(axis=1) == labels[val_idx]).mean()) if len(val_idx) else 0.0
             )

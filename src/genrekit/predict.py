@@ -19,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from genrekit.audio import not_a_file
-from genrekit.constants import SILENCE_DB
-from genrekit.embedding import (
+from genrekit.backbones import (
+    BACKBONE_HOP_LENGTH,
+    BACKBONE_SAMPLE_RATE,
     BACKBONES,
     PATCH_FRAMES,
     PRECISIONS,
-    SAMPLE_RATE,
     Backbone,
     BackboneOutputs,
     backbone_file,
@@ -32,7 +32,7 @@ from genrekit.embedding import (
     musicnn_input,
     musicnn_patches,
 )
-from genrekit.embedding import HOP_LENGTH as PATCH_HOP
+from genrekit.constants import SILENCE_DB
 from genrekit.errors import ModelError, ParameterError, SilentAudioError
 from genrekit.features import log_mel_and_mfcc, loop_frames
 from genrekit.listen import Track, Window, listen, loudness
@@ -49,7 +49,7 @@ each genre was measured).
 the same clips (taught by that head, classifying without it): as accurate on one draw of 5 folds
 (83.0 % against 82.7 %), less on another (80.8 % against 85.2 %); about as fast (~30 tracks/s on
 2 cores)."""
-PATCH_SECONDS = PATCH_FRAMES * PATCH_HOP / SAMPLE_RATE
+PATCH_SECONDS = PATCH_FRAMES * BACKBONE_HOP_LENGTH / BACKBONE_SAMPLE_RATE
 """Audio of one backbone patch (~3 s)."""
 MAX_WINDOWS = 16
 """Windows a log-mel model (``gtzan-cnn``) reads per track, spread evenly over its sound."""
@@ -256,7 +256,7 @@ def classify(
     model = model if isinstance(model, Model) else load_model(model)
     keep = [model.classes.index(g) for g in check_genres(model, genres)]
     source = str(audio) if isinstance(audio, str | os.PathLike) else None
-    rate = SAMPLE_RATE if model.backbone is not None else model.params.sr
+    rate = BACKBONE_SAMPLE_RATE if model.backbone is not None else model.params.sr
     track = Track(audio, sr=rate, source_sr=sr)
     judge = _Judge(rate, check_music, min_confidence)
     try:
@@ -273,7 +273,7 @@ def classify(
         reason = f"silent: never louder than {SILENCE_DB:g} dBFS"
         return Prediction(None, {}, source, track.length, damage=track.damage, reason=reason)
     if model.backbone is None and tags:
-        tagged = Track(audio, sr=SAMPLE_RATE, source_sr=sr)
+        tagged = Track(audio, sr=BACKBONE_SAMPLE_RATE, source_sr=sr)
         patches = _patches(listen(tagged, BACKBONE_PATCHES, PATCH_SECONDS))
         prediction = replace(prediction, tags=_every_tagger(patches, model.threads, {}))
     return replace(prediction, source=source, duration=track.length, damage=track.damage)
@@ -405,7 +405,7 @@ def _classify_embeddings(
     return Prediction(
         None if reason else next(iter(result)),
         result,
-        heard=sum(w.y.size for w in heard) / SAMPLE_RATE,
+        heard=sum(w.y.size for w in heard) / BACKBONE_SAMPLE_RATE,
         segments=found,
         tags=(
             _every_tagger(patches, model.threads, {backbone.name: outputs})

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from genrekit import extras, plotting
+from genrekit.backbones import BACKBONES
 from genrekit.dataset import FeatureKind, FeatureStore
-from genrekit.embedding import BACKBONES
 from genrekit.errors import FeatureStoreError, ParameterError
 from genrekit.explore import (
     PcaResult,
@@ -63,7 +63,7 @@ class Report:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def explore(
+def write_report(
     store_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     options: ExploreOptions | None = None,

@@ -470,8 +470,8 @@ def probabilities(
         return linear.probabilities(checkpoint, store, indices)
     import torch
 
-    from genrekit.networks import predict
+    from genrekit.networks import network_probabilities
 
     model = load_model_state(checkpoint)
     reader = ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone"))
-    return predict(model, reader, indices, torch.device("cpu"))
+    return network_probabilities(model, reader, indices, torch.device("cpu"))

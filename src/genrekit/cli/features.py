@@ -313,8 +313,7 @@ def explore(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from genrekit.report import ExploreOptions
-    from genrekit.report import explore as run_explore
+    from genrekit.report import ExploreOptions, write_report
 
     options = ExploreOptions(
         per_genre=per_genre or None, min_seconds=min_seconds, seed=seed, gallery=gallery
@@ -341,7 +340,7 @@ def explore(
             "you can write to"
         ) from exc
     with _shown_once_started(progress) as start:
-        report = run_explore(features, out, options, on_step=on_step)
+        report = write_report(features, out, options, on_step=on_step)
     numbers = report.numbers
     console.print(f"explored {numbers['clips_explored']} clips of {len(numbers['genres'])} genres")
     for space, value in numbers["separation"].items():

@@ -32,10 +32,10 @@ from genrekit.errors import ModelError, ParameterError
 from genrekit.features import loop_frames, melspectrogram
 from genrekit.onnx_session import open_session
 
-SAMPLE_RATE = 16000
-N_FFT = 512
-HOP_LENGTH = 256
-N_MELS = 96
+BACKBONE_SAMPLE_RATE = 16000
+BACKBONE_N_FFT = 512
+BACKBONE_HOP_LENGTH = 256
+BACKBONE_N_MELS = 96
 PATCH_FRAMES = 187
 """3 s of musicnn frames: what its models were trained on."""
 OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
@@ -158,7 +158,13 @@ Float32Array = npt.NDArray[np.float32]
 
 def musicnn_input(y: npt.ArrayLike) -> Float32Array:
     """musicnn's log-compressed mel of 16 kHz mono samples, shape (frames, 96)."""
-    mel = melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS).T
+    mel = melspectrogram(
+        y=y,
+        sr=BACKBONE_SAMPLE_RATE,
+        n_fft=BACKBONE_N_FFT,
+        hop_length=BACKBONE_HOP_LENGTH,
+        n_mels=BACKBONE_N_MELS,
+    ).T
     # musicnn stores its spectrograms as float16; rounding the same way keeps the same numbers.
     rounded = mel.astype(np.float16).astype(np.float32)
     compressed: Float32Array = np.log10(np.float32(10000) * rounded + np.float32(1))
@@ -172,8 +178,8 @@ def musicnn_patches(rep: npt.ArrayLike, *, patch: int = PATCH_FRAMES) -> Float32
     patch is looped to fill it (musicnn trained with "repeat-pad").
     """
     frames = np.asarray(rep, dtype=np.float32)
-    if frames.ndim != 2 or frames.shape[1] != N_MELS:
-        raise ParameterError(f"need (frames, {N_MELS}) musicnn input; got {frames.shape}")
+    if frames.ndim != 2 or frames.shape[1] != BACKBONE_N_MELS:
+        raise ParameterError(f"need (frames, {BACKBONE_N_MELS}) musicnn input; got {frames.shape}")
     if frames.shape[0] < patch:
         return loop_frames(frames.T, patch).T[None].copy()
     starts = range(0, frames.shape[0] - patch + 1, patch)
@@ -226,9 +232,9 @@ class Backbone:
 
     def run(self, patches: npt.ArrayLike) -> BackboneOutputs:
         x = np.ascontiguousarray(patches, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1:] != (PATCH_FRAMES, N_MELS):
+        if x.ndim != 3 or x.shape[1:] != (PATCH_FRAMES, BACKBONE_N_MELS):
             raise ParameterError(
-                f"need patches of shape (n, {PATCH_FRAMES}, {N_MELS}); got {x.shape}"
+                f"need patches of shape (n, {PATCH_FRAMES}, {BACKBONE_N_MELS}); got {x.shape}"
             )
         outputs = self.session.run(list(OUTPUTS), {"patches": x})
         return BackboneOutputs(*(np.asarray(o, dtype=np.float32) for o in outputs))
