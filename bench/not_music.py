@@ -95,14 +95,22 @@ def peak_limited(y: np.ndarray, db: float) -> np.ndarray:
     return out if top <= 0.99 else (out * 0.99 / top).astype(np.float32)
 
 
+def pcm16(y: np.ndarray) -> np.ndarray:
+    """As a 16-bit WAV file holds it: test tones are made as files, and rounding to 16 bits
+    raises the floor under a quiet tone (-35 dBFS: to about -90 dB under its peak)."""
+    out: np.ndarray = (np.round(y * 32767) / 32767).astype(np.float32)
+    return out
+
+
 def sine(freq: np.ndarray | float, n: int) -> np.ndarray:
     """A sine whose frequency (Hz, per sample or fixed) may change: the phase is its integral."""
     f = np.broadcast_to(np.asarray(freq, dtype=np.float64), (n,))
     return np.sin(2 * np.pi * np.cumsum(f) / SR)
 
 
-def gated(tone: np.ndarray, on: float, period: float) -> np.ndarray:
-    """``tone`` sounding ``on`` seconds of every ``period``, with 5 ms ramps against clicks."""
+def gated(y: object, on: float, period: float) -> np.ndarray:
+    """``y`` sounding ``on`` seconds of every ``period``, with 5 ms ramps against clicks."""
+    tone = np.asarray(y, dtype=np.float64)
     t = np.arange(tone.size) / SR
     gate = (t % period < on).astype(np.float64)
     ramp = np.hanning(2 * int(0.005 * SR))
@@ -133,6 +141,7 @@ def beeps(n: int) -> dict[str, np.ndarray]:
     dtmf_slow = sum(np.sin(2 * np.pi * np.take([d[k] for d in digits], slow) * t) for k in (0, 1))
     return {
         "1 kHz, 0.1 s once a second": gated(sine(1000.0, n), 0.1, 1.0),
+        "1 kHz, 0.3 s once a second, hard edges": sine(1000.0, n) * (t % 1.0 < 0.3),
         "440 Hz, 0.2 s twice a second": gated(sine(440.0, n), 0.2, 0.5),
         "2 kHz, 50 ms 4 times a second": gated(sine(2000.0, n), 0.05, 0.25),
         "DTMF digits, 0.15 s on, 0.1 s off": gated(dtmf, 0.15, 0.25),
@@ -235,7 +244,7 @@ def generated(rng: np.random.Generator) -> Iterator[tuple[str, str, np.ndarray]]
             }
             for kind, signals in test_signals.items():
                 for name, y in signals.items():
-                    yield kind, f"{name}, {where}", peak_limited(y, db)
+                    yield kind, f"{name}, {where}", pcm16(peak_limited(y, db))
         for quiet_db in (-52.0, -58.0):
             yield (
                 "too quiet",
