@@ -221,7 +221,7 @@ def test_each_rule_reads_its_own_number() -> None:
     assert not_music(replace(music, **line, glide=0.5)) == "not music: a pitch sweep"
     assert not_music(replace(music, **(line | {"lines": 0.5}), glide=0.5)) is None
     beeps = "not music: beeps or tones with silence between"
-    tones = line | {"lines": 0.99, "floor_db": -70.0}
+    tones = line | {"lines": 0.995, "floor_db": -70.0}
     assert not_music(replace(music, **tones, pauses=1.0)) == beeps
     assert not_music(replace(music, **tones)) is None
     assert not_music(replace(music, **(tones | {"floor_db": -50.0}), pauses=1.0)) is None

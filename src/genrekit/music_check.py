@@ -70,12 +70,14 @@ are over ``GLIDE_LINES``."""
 GLIDE_LINES = 0.6
 """... and most of a frame's power is in a few lines (:attr:`Sound.lines`, median over frames):
 a tone, not a swept filter over a full mix (sweeps 0.74 to 1.0)."""
-BEEP_LINES = 0.97
+BEEP_LINES = 0.99
 """Beeps with silence between: pauses in every window (``PAUSES_PER_SECOND``), a sound between
 them that is a few pure lines (:attr:`Sound.lines` over this) ...
 
-Beeps, DTMF digits, busy signals: 0.998 to 1.0. Music can be as line-like (0.987: a GTZAN reggae
-clip with a lone bass line) but then it pauses 0.41 a second at most, over a floor of -53 dB."""
+Beeps, DTMF digits, busy signals: 0.994 (hard edges) to 1.0. Music can come close (0.987: a
+GTZAN reggae clip with a lone bass line) but then pauses 0.41 a second at most, over a floor of
+-53 dB; one 3 s window of piano (a timeline's segment of GTZAN classical.00043) is 0.986, with
+pauses and a floor of -66 dB."""
 BEEP_FLOOR_DB = -60.0
 """... over a floor this far under them (:attr:`Sound.floor_db`: no room, no hiss): generated
 beeps -65 dB (hard edges splatter) to -150; music that pauses at all is at -53 dB at most."""
@@ -89,9 +91,12 @@ PURE_FLOOR_DB = -70.0
 """... the floor under a pure tone (:attr:`Sound.floor_db`): generated tones -88 dB (16-bit
 at -35 dBFS) to -150. Music: -78 dB at the lowest (a synth track of pure tones, Arvid Picciani's
 "temple", whose one_line is 0.0: its frames peak in the bass), then -65; -61 at most where
-one_line is over 0.4. A tone modulated faster than a frame (a yelping siren: one_line 0.49) is
-still few lines (over ``BEEP_LINES``) in steady bands (``STEADY_DB``) whose spectrum never
-settles (``UNSETTLED``): music with bands that steady is dense metal, lines 0.54 at most."""
+one_line is over 0.4."""
+FAST_LINES = 0.97
+"""A tone modulated faster than a frame (a yelping siren: one_line 0.49) is still a few lines
+(:attr:`Sound.lines` over this) in steady bands (``STEADY_DB``) whose spectrum never settles
+(``UNSETTLED``), over no floor (``PURE_FLOOR_DB``): yelps 0.98 to 0.99; music with bands that
+steady is dense metal, lines 0.54 at most."""
 
 WINDOWS = 3
 """:func:`check` reads at most this many of the windows given, spread evenly: the rules were
@@ -202,7 +207,7 @@ def not_music(sound: Sound) -> str | None:
             # Modulated faster than a frame: steady bands, a few lines, a spectrum that never
             # settles (noise's does, and brown noise's few low bins are lines too).
             or (
-                sound.lines >= BEEP_LINES
+                sound.lines >= FAST_LINES
                 and sound.modulation < STEADY_DB
                 and sound.settled < UNSETTLED
             )
