@@ -159,6 +159,8 @@ def modulated(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         "440 Hz, vibrato 6 Hz +-2 %": sine(440 * (1 + 0.02 * np.sin(2 * np.pi * 6 * t)), n),
         "220 Hz, vibrato 5 Hz +-1 %": sine(220 * (1 + 0.01 * np.sin(2 * np.pi * 5 * t)), n),
+        "440 Hz, vibrato 5 Hz +-3 %": sine(440 * (1 + 0.03 * np.sin(2 * np.pi * 5 * t)), n),
+        "330 Hz, vibrato 4 Hz +-6 %": sine(330 * (1 + 0.06 * np.sin(2 * np.pi * 4 * t)), n),
         "440 Hz, tremolo 5 Hz, depth 0.8": sine(440.0, n) * (0.6 + 0.4 * np.sin(10 * np.pi * t)),
         "1 kHz, tremolo 8 Hz, full": sine(1000.0, n) * np.sin(8 * np.pi * t) ** 2,
         "440 Hz, slow random pitch drift": sine(440 * 2 ** (drift / 1200), n),

@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -170,6 +171,11 @@ def test_music_like_signals_are_not_flagged() -> None:
     # A solo line with vibrato and breath, as a flute plays: music, though one voice.
     flute = melody(rng, vibrato=0.01) + 0.003 * rng.standard_normal(9 * SR)
     assert check(windows(at_level(flute, -20.0)), SR) is None
+    # A bare sine lead playing a tune (minimal electronic music): pure, but it holds notes.
+    steps = [0, 2, 4, 5, 7, 9, 7, 5, 4, 2, 0, 4, 7, 12, 7, 4, 0, 2]
+    tune = np.concatenate([np.full(SR // 2, 262 * 2 ** (s / 12)) for s in steps])
+    assert check(windows(at_level(sine(tune), -20.0)), SR) is None
+    assert measure(windows(at_level(sine(tune), -20.0)), SR).notes == 7
 
 
 @pytest.mark.parametrize("slope", [0.0, 1.0, 2.0], ids=["white", "pink", "brown"])
@@ -216,7 +222,7 @@ def test_each_rule_reads_its_own_number() -> None:
     assert not_music(Sound(-12.0, 0.4, 9.0, 0.0, 0.0, 0.05)) is None
     # A sweep glides, in a few lines; beeps are lines between pauses; a pure tone is one line
     # over no floor. Each sign alone is music.
-    line = {"lines": 0.9, "one_line": 0.5, "floor_db": -50.0}
+    line: dict[str, Any] = {"lines": 0.9, "one_line": 0.5, "floor_db": -50.0}
     assert not_music(replace(music, **line)) is None
     assert not_music(replace(music, **line, glide=0.5)) == "not music: a pitch sweep"
     assert not_music(replace(music, **(line | {"lines": 0.5}), glide=0.5)) is None
@@ -230,6 +236,7 @@ def test_each_rule_reads_its_own_number() -> None:
     assert not_music(replace(music, **pure)) == "not music: one pure tone, modulated"
     assert not_music(replace(music, **(pure | {"floor_db": -60.0}))) is None
     assert not_music(replace(music, **(pure | {"one_line": 0.7}))) is None
+    assert not_music(replace(music, **pure, notes=3)) is None  # a melody, though pure
 
 
 def test_a_cnn_s_16_windows_are_checked_as_3_spread_from_first_to_last(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,11 @@ this) over no floor (``PURE_FLOOR_DB``), whatever its pitch or level does (vibra
 drift, a siren's two tones).
 
 Such sines: 0.998 to 1.0. Music is never one sinusoid throughout: at most 0.45 (GTZAN jazz)."""
+MELODY_NOTES = 3
+"""... unless it plays a tune: a pure tone that holds this many distinct notes and steps between
+them (:attr:`Sound.notes`) is a sine or triangle lead, as minimal electronic music has (a scale
+played: 7). A two-tone siren holds 2; vibrato, tremolo, sweeps 0; a slow random drift 0, or 2
+where it rests and then moves quickly."""
 PURE_FLOOR_DB = -70.0
 """... the floor under a pure tone (:attr:`Sound.floor_db`): generated tones -88 dB (16-bit
 at -35 dBFS) to -150. Music: -78 dB at the lowest (a synth track of pure tones, Arvid Picciani's
@@ -116,6 +122,9 @@ _LINE_BINS = 12  # "a few lines": a tone or two and some harmonics, ~2 % of the 
 _PEAK_BINS = 2  # a sinusoid's main lobe: its peak bin and 2 either side (Hann window)
 _GLIDE_CENTS = (2.0, 2400.0)  # a glide's step per frame: more than jitter, less than a jump
 _GLIDE_EVEN = 0.25  # two steps of a glide differ by less than this share of the larger
+_HELD_CENTS = 15.0  # a held note's peak moves less than this from frame to frame
+_HELD_FRAMES = 3  # ... for at least this many frames (~0.2 s)
+_NOTE_CENTS = 80.0  # held pitches this far apart are different notes (a semitone is 100)
 
 Samples = npt.NDArray[np.float32]
 _Array = npt.NDArray[np.floating[Any]]
@@ -136,6 +145,7 @@ class Sound:
     one_line: float = 0.0  # 10th percentile of the share in the strongest peak's main lobe
     floor_db: float = 0.0  # median of a frame's median bin under its strongest bin, dB
     glide: float = 0.0  # share of frame triples whose main peak moves two even steps one way
+    notes: int = 0  # distinct notes the main peak holds ~0.2 s and steps between (80+ cents)
 
 
 def measure(windows: Sequence[npt.ArrayLike], sr: int) -> Sound:
@@ -203,7 +213,7 @@ def not_music(sound: Sound) -> str | None:
         sound.floor_db <= PURE_FLOOR_DB
         and np.isfinite(sound.modulation)
         and (
-            sound.one_line >= PURE_PEAK
+            (sound.one_line >= PURE_PEAK and sound.notes < MELODY_NOTES)
             # Modulated faster than a frame: steady bands, a few lines, a spectrum that never
             # settles (noise's does, and brown noise's few low bins are lines too).
             or (
@@ -256,10 +266,11 @@ def _power(y: Samples, sr: int) -> _Array:
     return power
 
 
-def _lines(powers: list[_Array], loud: float, sr: int) -> dict[str, float]:
+def _lines(powers: list[_Array], loud: float, sr: int) -> dict[str, Any]:
     """:class:`Sound`'s line numbers of each window's power spectrogram (frames, bins), read
     on its frames of at least ``loud`` power; glides only within a window."""
     lines, peaks, floors = [], [], []
+    held: list[float] = []
     glides = triples = 0
     for power in powers:
         total = power.sum(axis=1)
@@ -276,7 +287,8 @@ def _lines(powers: list[_Array], loud: float, sr: int) -> dict[str, float]:
         peaks.append(np.where(top > _PEAK_BINS, lobe, 0.0)[used])
         peak = power[rows, top]
         floors.append(10 * np.log10(np.median(power, axis=1)[used] / peak[used] + 1e-20))
-        step = np.diff(_cents(power, top, sr))
+        cents = _cents(power, top, sr)
+        step = np.diff(cents)
         pair = used[1:] & used[:-1]
         a, b = step[:-1], step[1:]
         low, high = _GLIDE_CENTS
@@ -285,6 +297,7 @@ def _lines(powers: list[_Array], loud: float, sr: int) -> dict[str, float]:
             np.maximum(np.abs(a), np.abs(b)) <= high
         )
         glide = moving & even & (np.sign(a) == np.sign(b)) & pair[1:] & pair[:-1]
+        held.extend(_held_pitches(cents, pair))
         glides += int(glide.sum())
         triples += int((pair[1:] & pair[:-1]).sum())
     line = np.concatenate(lines)
@@ -296,7 +309,29 @@ def _lines(powers: list[_Array], loud: float, sr: int) -> dict[str, float]:
         "one_line": float(np.percentile(peak_share, 10)),
         "floor_db": float(np.median(np.concatenate(floors))),
         "glide": glides / max(triples, 1),
+        "notes": int(np.count_nonzero(np.diff(np.sort(held)) >= _NOTE_CENTS)) + bool(held),
     }
+
+
+def _held_pitches(cents: _Array, pair: npt.NDArray[np.bool_]) -> list[float]:
+    """The pitches (median cents) of notes: runs of at least ``_HELD_FRAMES`` frames whose main
+    peak holds still (``pair``: both frames of a step loud), next to another such run at least
+    ``_NOTE_CENTS`` away, reached within a frame or two (a tune steps; a drift slides)."""
+    still = pair & (np.abs(np.diff(cents)) < _HELD_CENTS)
+    runs: list[tuple[int, int, float]] = []  # first frame, last frame, pitch
+    start = None
+    for i, on in enumerate([*still, False]):
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            if i + 1 - start >= _HELD_FRAMES:
+                runs.append((start, i, float(np.median(cents[start : i + 1]))))
+            start = None
+    notes: set[float] = set()
+    for (_, end, before), (begin, _, after) in pairwise(runs):
+        if begin - end <= 2 and abs(after - before) >= _NOTE_CENTS:
+            notes.update((before, after))
+    return sorted(notes)
 
 
 def _cents(power: _Array, top: npt.NDArray[np.intp], sr: int) -> _Array:
