@@ -207,8 +207,8 @@ def not_music(sound: Sound) -> str | None:
     if sound.glide >= GLIDE_SHARE and sound.lines >= GLIDE_LINES:
         return "not music: a pitch sweep"
     # After the steady tone (a held sine is one line too), before noise (a tremolo's steady
-    # band levels read as noise-like).
-    # Not under half a second (modulation inf): too short to tell held from modulated.
+    # band levels read as noise-like); not under half a second (modulation inf): too short to
+    # tell a held tone from a modulated one.
     if (
         sound.floor_db <= PURE_FLOOR_DB
         and np.isfinite(sound.modulation)
