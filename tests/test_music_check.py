@@ -176,6 +176,8 @@ def test_music_like_signals_are_not_flagged() -> None:
     tune = np.concatenate([np.full(SR // 2, 262 * 2 ** (s / 12)) for s in steps])
     assert check(windows(at_level(sine(tune), -20.0)), SR) is None
     assert measure(windows(at_level(sine(tune), -20.0)), SR).notes == 7
+    staccato = sine(tune) * (np.arange(tune.size) / SR % 0.5 < 0.3)  # silence between notes
+    assert check(windows(at_level(staccato, -20.0)), SR) is None
 
 
 @pytest.mark.parametrize("slope", [0.0, 1.0, 2.0], ids=["white", "pink", "brown"])
@@ -232,6 +234,8 @@ def test_each_rule_reads_its_own_number() -> None:
     assert not_music(replace(music, **tones)) is None
     assert not_music(replace(music, **(tones | {"floor_db": -50.0}), pauses=1.0)) is None
     assert not_music(replace(music, **line, pauses=1.0)) is None
+    tune = tones | {"one_line": 0.8, "notes": 3}  # one line stepping between 3 notes
+    assert not_music(replace(music, **tune, pauses=1.0)) is None
     pure = line | {"one_line": 0.95, "floor_db": -90.0}
     assert not_music(replace(music, **pure)) == "not music: one pure tone, modulated"
     assert not_music(replace(music, **(pure | {"floor_db": -60.0}))) is None

@@ -89,10 +89,14 @@ drift, a siren's two tones).
 
 Such sines: 0.998 to 1.0. Music is never one sinusoid throughout: at most 0.45 (GTZAN jazz)."""
 MELODY_NOTES = 3
-"""... unless it plays a tune: a pure tone that holds this many distinct notes and steps between
-them (:attr:`Sound.notes`) is a sine or triangle lead, as minimal electronic music has (a scale
-played: 7). A two-tone siren holds 2; vibrato, tremolo, sweeps 0; a slow random drift 0, or 2
-where it rests and then moves quickly."""
+"""... unless it plays a tune (and then it is not beeps either): one line (:attr:`Sound.one_line`
+over ``TUNE_PEAK``) that holds this many distinct notes and steps or pauses between them
+(:attr:`Sound.notes`) is a sine or triangle lead, as minimal electronic music has (a scale
+played: 7, legato or staccato). A two-tone siren holds 2; vibrato, tremolo, sweeps, one beep
+repeated 0; a slow random drift 0, or 2 where it rests and then moves quickly."""
+TUNE_PEAK = 0.7
+"""A tune is one line: a staccato sine tune's hard note edges splatter (0.89); two tones at a
+time, as DTMF digits are, are at most 0.5."""
 PURE_FLOOR_DB = -70.0
 """... the floor under a pure tone (:attr:`Sound.floor_db`): generated tones -88 dB (16-bit
 at -35 dBFS) to -150. Music: -78 dB at the lowest (a synth track of pure tones, Arvid Picciani's
@@ -189,10 +193,12 @@ def measure(windows: Sequence[npt.ArrayLike], sr: int) -> Sound:
 def not_music(sound: Sound) -> str | None:
     """Why ``sound`` is not music a genre model can judge, or None when it may be music."""
     # Tones between silences before clicks: a beep once a second holds its energy as briefly.
+    tune = sound.one_line >= TUNE_PEAK and sound.notes >= MELODY_NOTES  # one line, 3+ notes
     if (
         sound.pauses >= PAUSES_PER_SECOND
         and sound.lines >= BEEP_LINES
         and sound.floor_db <= BEEP_FLOOR_DB
+        and not tune
     ):
         return "not music: beeps or tones with silence between"
     if sound.density < CLICKS_DENSITY:  # before the level: sparse clicks read as quiet
@@ -213,7 +219,7 @@ def not_music(sound: Sound) -> str | None:
         sound.floor_db <= PURE_FLOOR_DB
         and np.isfinite(sound.modulation)
         and (
-            (sound.one_line >= PURE_PEAK and sound.notes < MELODY_NOTES)
+            (sound.one_line >= PURE_PEAK and not tune)
             # Modulated faster than a frame: steady bands, a few lines, a spectrum that never
             # settles (noise's does, and brown noise's few low bins are lines too).
             or (
@@ -297,7 +303,7 @@ def _lines(powers: list[_Array], loud: float, sr: int) -> dict[str, Any]:
             np.maximum(np.abs(a), np.abs(b)) <= high
         )
         glide = moving & even & (np.sign(a) == np.sign(b)) & pair[1:] & pair[:-1]
-        held.extend(_held_pitches(cents, pair))
+        held.extend(_held_pitches(cents, used))
         glides += int(glide.sum())
         triples += int((pair[1:] & pair[:-1]).sum())
     line = np.concatenate(lines)
@@ -313,10 +319,12 @@ def _lines(powers: list[_Array], loud: float, sr: int) -> dict[str, Any]:
     }
 
 
-def _held_pitches(cents: _Array, pair: npt.NDArray[np.bool_]) -> list[float]:
-    """The pitches (median cents) of notes: runs of at least ``_HELD_FRAMES`` frames whose main
-    peak holds still (``pair``: both frames of a step loud), next to another such run at least
-    ``_NOTE_CENTS`` away, reached within a frame or two (a tune steps; a drift slides)."""
+def _held_pitches(cents: _Array, used: npt.NDArray[np.bool_]) -> list[float]:
+    """The pitches (median cents) of notes: runs of at least ``_HELD_FRAMES`` loud (``used``)
+    frames whose main peak holds still, next to another such run at least ``_NOTE_CENTS`` away
+    and reached within a frame or two, or across quiet frames only (a tune steps or pauses; a
+    drift slides)."""
+    pair = used[1:] & used[:-1]
     still = pair & (np.abs(np.diff(cents)) < _HELD_CENTS)
     runs: list[tuple[int, int, float]] = []  # first frame, last frame, pitch
     start = None
@@ -329,7 +337,8 @@ def _held_pitches(cents: _Array, pair: npt.NDArray[np.bool_]) -> list[float]:
             start = None
     notes: set[float] = set()
     for (_, end, before), (begin, _, after) in pairwise(runs):
-        if begin - end <= 2 and abs(after - before) >= _NOTE_CENTS:
+        stepped = begin - end <= 2 or not used[end + 1 : begin].any()
+        if stepped and abs(after - before) >= _NOTE_CENTS:
             notes.update((before, after))
     return sorted(notes)
 
