@@ -192,8 +192,8 @@ def measure(windows: Sequence[npt.ArrayLike], sr: int) -> Sound:
 
 def not_music(sound: Sound) -> str | None:
     """Why ``sound`` is not music a genre model can judge, or None when it may be music."""
-    # Tones between silences before clicks: a beep once a second holds its energy as briefly.
     tune = sound.one_line >= TUNE_PEAK and sound.notes >= MELODY_NOTES  # one line, 3+ notes
+    # Tones between silences before clicks: a beep once a second holds its energy as briefly.
     if (
         sound.pauses >= PAUSES_PER_SECOND
         and sound.lines >= BEEP_LINES
