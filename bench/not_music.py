@@ -88,6 +88,121 @@ def coloured_noise(n: int, slope: float, rng: np.random.Generator) -> np.ndarray
     return np.fft.irfft(spectrum / f ** (slope / 2), n)
 
 
+def peak_limited(y: np.ndarray, db: float) -> np.ndarray:
+    """At RMS ``db``, turned down if that would clip (beeps with silence between)."""
+    out = at_level(y, db)
+    top = float(np.abs(out).max())
+    return out if top <= 0.99 else (out * 0.99 / top).astype(np.float32)
+
+
+def pcm16(y: np.ndarray) -> np.ndarray:
+    """As a 16-bit WAV file holds it: test tones are made as files, and rounding to 16 bits
+    raises the floor under a quiet tone (-35 dBFS: to about -90 dB under its peak)."""
+    out: np.ndarray = (np.round(y * 32767) / 32767).astype(np.float32)
+    return out
+
+
+def sine(freq: np.ndarray | float, n: int) -> np.ndarray:
+    """A sine whose frequency (Hz, per sample or fixed) may change: the phase is its integral."""
+    f = np.broadcast_to(np.asarray(freq, dtype=np.float64), (n,))
+    return np.sin(2 * np.pi * np.cumsum(f) / SR)
+
+
+def gated(y: object, on: float, period: float) -> np.ndarray:
+    """``y`` sounding ``on`` seconds of every ``period``, with 5 ms ramps against clicks."""
+    tone = np.asarray(y, dtype=np.float64)
+    t = np.arange(tone.size) / SR
+    gate = (t % period < on).astype(np.float64)
+    ramp = np.hanning(2 * int(0.005 * SR))
+    return tone * np.convolve(gate, ramp / ramp.sum(), mode="same")
+
+
+def sweeps(n: int) -> dict[str, np.ndarray]:
+    """Pitch sweeps: linear and logarithmic, up and down, and trains of short chirps."""
+    t = np.arange(n) / SR
+    up = t / t[-1]
+    chirp = (t % 0.25) / 0.25  # 0 to 1 in every 0.25 s
+    return {
+        "linear sweep 20 Hz-7 kHz": sine(20 + 6980 * up, n),
+        "log sweep 20 Hz-7 kHz": sine(20 * 350**up, n),
+        "log sweep down 5 kHz-100 Hz": sine(5000 * 0.02**up, n),
+        "chirps 500-2500 Hz, 0.25 s on, 0.25 s off": gated(sine(500 + 4000 * chirp, n), 0.25, 0.5),
+        "chirps 300 Hz-3 kHz back to back, 4/s": sine(300 * 10**chirp, n),
+    }
+
+
+def beeps(n: int) -> dict[str, np.ndarray]:
+    """Tones with silence between: beeps, DTMF digits, a busy signal, a hi-lo siren's gaps."""
+    t = np.arange(n) / SR
+    digits = [(697, 1209), (770, 1336), (852, 1477), (941, 1336), (770, 1477), (697, 1336)]
+    step = (t // 0.25).astype(int) % len(digits)  # a digit every 0.25 s: 0.15 s on
+    dtmf = sum(np.sin(2 * np.pi * np.take([d[k] for d in digits], step) * t) for k in (0, 1))
+    slow = (t // 0.6).astype(int) % len(digits)  # and slowly: 0.3 s on, 0.3 s off
+    dtmf_slow = sum(np.sin(2 * np.pi * np.take([d[k] for d in digits], slow) * t) for k in (0, 1))
+    return {
+        "1 kHz, 0.1 s once a second": gated(sine(1000.0, n), 0.1, 1.0),
+        "1 kHz, 0.3 s once a second, hard edges": sine(1000.0, n) * (t % 1.0 < 0.3),
+        "440 Hz, 0.2 s twice a second": gated(sine(440.0, n), 0.2, 0.5),
+        "2 kHz, 50 ms 4 times a second": gated(sine(2000.0, n), 0.05, 0.25),
+        "DTMF digits, 0.15 s on, 0.1 s off": gated(dtmf, 0.15, 0.25),
+        "DTMF digits, 0.3 s on, 0.3 s off": gated(dtmf_slow, 0.3, 0.6),
+        "busy signal 480+620 Hz, 0.5 s on/off": gated(sine(480.0, n) + sine(620.0, n), 0.5, 1.0),
+    }
+
+
+def modulated(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One tone whose pitch or level moves: vibrato, tremolo, slow random drift, sirens."""
+    t = np.arange(n) / SR
+    drift = np.cumsum(rng.standard_normal(n // 2205 + 2))  # a random walk, a step per 0.1 s
+    drift = np.interp(t, np.arange(drift.size) * 0.1, 30 * (drift - drift.mean()))  # cents
+    hilo = np.where(t % 1.0 < 0.5, 450.0, 600.0)
+    return {
+        "440 Hz, vibrato 6 Hz +-2 %": sine(440 * (1 + 0.02 * np.sin(2 * np.pi * 6 * t)), n),
+        "220 Hz, vibrato 5 Hz +-1 %": sine(220 * (1 + 0.01 * np.sin(2 * np.pi * 5 * t)), n),
+        "440 Hz, vibrato 5 Hz +-3 %": sine(440 * (1 + 0.03 * np.sin(2 * np.pi * 5 * t)), n),
+        "330 Hz, vibrato 4 Hz +-6 %": sine(330 * (1 + 0.06 * np.sin(2 * np.pi * 4 * t)), n),
+        "440 Hz, tremolo 5 Hz, depth 0.8": sine(440.0, n) * (0.6 + 0.4 * np.sin(10 * np.pi * t)),
+        "1 kHz, tremolo 8 Hz, full": sine(1000.0, n) * np.sin(8 * np.pi * t) ** 2,
+        "440 Hz, slow random pitch drift": sine(440 * 2 ** (drift / 1200), n),
+        "300 Hz, slow random pitch drift x3": sine(300 * 2 ** (3 * drift / 1200), n),
+        "two-tone siren 450/600 Hz": sine(hilo, n),
+        "wailing siren 600-1200 Hz, 4 s": sine(900 - 300 * np.cos(np.pi * t / 2), n),
+        "yelping siren 600-1200 Hz, 0.3 s": sine(900 - 300 * np.cos(2 * np.pi * t / 0.3), n),
+    }
+
+
+def held(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Held test tones: square and sawtooth at one pitch, dial tones, mains hum."""
+    t = np.arange(n) / SR
+    hum50 = sum(np.sin(2 * np.pi * 50 * k * t) / k**1.5 for k in range(1, 12))
+    hum60 = sum(np.sin(2 * np.pi * 60 * k * t) * (0.5 if k % 2 else 1.0) for k in range(1, 8))
+    return {
+        "square 220 Hz": np.sign(np.sin(2 * np.pi * 220 * t)),
+        "sawtooth 440 Hz": 2 * (440 * t % 1.0) - 1,
+        "dial tone 350+440 Hz": sine(350.0, n) + sine(440.0, n),
+        "dial tone 425 Hz": sine(425.0, n),
+        "hum 50 Hz and harmonics": hum50,
+        "hum 60 Hz, even harmonics louder, hiss": hum60 + 0.02 * rng.standard_normal(n),
+    }
+
+
+def metronome(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Click tracks: short pitched blips (accented every 4th), and woodblock-like noise bursts."""
+    out = {}
+    for bpm, kind in ((120, "blips"), (90, "woodblock"), (180, "blips")):
+        y = np.zeros(n)
+        for i, start in enumerate(range(0, n, int(60 / bpm * SR))):
+            m = min(int(0.04 * SR), n - start)
+            decay = np.exp(-np.arange(m) / (0.006 * SR))
+            if kind == "blips":
+                hit = np.sin(2 * np.pi * (1500 if i % 4 == 0 else 1000) * np.arange(m) / SR)
+            else:
+                hit = np.diff(rng.standard_normal(m + 1))  # bright noise
+            y[start : start + m] = hit * decay
+        out[f"{kind} {bpm} bpm"] = y
+    return out
+
+
 def generated(rng: np.random.Generator) -> Iterator[tuple[str, str, np.ndarray]]:
     """(kind, description, samples at SR) of every generated out-of-domain signal."""
     for seconds in LENGTHS_S:
@@ -122,6 +237,16 @@ def generated(rng: np.random.Generator) -> Iterator[tuple[str, str, np.ndarray]]
                 y = np.zeros(n)
                 y[:: SR // f0] = 1.0
                 yield "impulse train", f"{f0} Hz, {where}", at_level(y, db)
+            test_signals = {
+                "pitch sweep": sweeps(n),
+                "beeps with silence between": beeps(n),
+                "modulated tone": modulated(n, rng),
+                "held test tone": held(n, rng),
+                "metronome": metronome(n, rng),
+            }
+            for kind, signals in test_signals.items():
+                for name, y in signals.items():
+                    yield kind, f"{name}, {where}", pcm16(peak_limited(y, db))
         for quiet_db in (-52.0, -58.0):
             yield (
                 "too quiet",
@@ -150,14 +275,17 @@ def speech(folder: Path) -> Iterator[tuple[str, str, np.ndarray, int]]:
                 yield kind, f"{voice} {y.size / sr:.0f} s", y, sr
 
 
-def judge(audio: object, sr: int | None, model: object) -> tuple[str | None, float]:
-    """The reason for no genre (None: a genre) and the seconds the classify call took."""
+def judge(audio: object, sr: int | None, model: object) -> tuple[str | None, float, str]:
+    """The reason for no genre (None: a genre), the seconds the classify call took, and the
+    answer as a user reads it (the genre and its probability, or the reason)."""
     start = time.perf_counter()
     try:
         found = classify(audio, sr=sr, model=model)  # type: ignore[arg-type]
     except GenrekitError as exc:
-        return f"error: {exc}", time.perf_counter() - start
-    return found.reason, time.perf_counter() - start
+        return f"error: {exc}", time.perf_counter() - start, "error"
+    seconds = time.perf_counter() - start
+    answer = found.reason or f"{found.genre} {100 * found.probabilities[str(found.genre)]:.0f} %"
+    return found.reason, seconds, answer
 
 
 def check_seconds(path: Path, model: Model) -> float:
@@ -195,10 +323,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="genrekit-speech-") as tmp:
         signals = [(k, d, y, SR) for k, d, y in generated(rng)] + list(speech(Path(tmp)))
         for kind, description, y, sr in signals:
-            reason, _ = judge(y, sr, model)
+            reason, _, answer = judge(y, sr, model)
             counts[kind] += 1
             if reason is None:
-                missed.append(f"{kind}: {description}")
+                missed.append(f"{kind}: {description}: {answer}")
             else:
                 flagged[kind]["too quiet" if reason.startswith("too quiet") else reason] += 1
 
@@ -223,7 +351,7 @@ def main() -> None:
         flags = errors = 0
         spent = checked = 0.0
         for path in files:
-            reason, seconds = judge(path, None, model)
+            reason, seconds, _ = judge(path, None, model)
             spent += seconds
             if reason is not None and reason.startswith("error: "):
                 errors += 1

@@ -10,7 +10,9 @@ import csv
 import io
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -75,6 +77,109 @@ def windows(y: np.ndarray, seconds: float = 3.0) -> list[np.ndarray]:
     return [y[i : i + size] for i in range(0, y.size, size)]
 
 
+def sine(freq: object, seconds: float = 9.0) -> np.ndarray:
+    """A sine whose frequency (Hz: fixed, or one per sample) may change along the way."""
+    f = np.broadcast_to(np.asarray(freq, dtype=np.float64), (int(seconds * SR),))
+    return np.sin(2 * np.pi * np.cumsum(f) / SR)
+
+
+def gated(y: object, on: float, period: float) -> np.ndarray:
+    """``y`` sounding ``on`` seconds of every ``period`` (silence between, hard edges)."""
+    x = np.asarray(y, dtype=np.float64)
+    return x * (np.arange(x.size) / SR % period < on)
+
+
+T = np.arange(9 * SR) / SR  # 9 s: three of the model's ~3 s windows
+DRIFT = np.interp(
+    T, np.arange(91) * 0.1, np.cumsum(np.random.default_rng(RNG_SEED).normal(0, 5, 91))
+)
+DTMF = [(697, 1209), (770, 1336), (852, 1477), (941, 1336)]
+DIGIT = (T // 0.25).astype(int) % len(DTMF)
+TEST_SIGNALS = {  # what a newcomer tried, and the test signals of the same families
+    "linear sweep": (sine(20 + 7000 * T / 9), "a pitch sweep"),
+    "log sweep": (sine(20 * 350 ** (T / 9)), "a pitch sweep"),
+    "chirps back to back": (sine(300 * 10 ** (T % 0.25 / 0.25)), "a pitch sweep"),
+    "wailing siren": (sine(900 - 300 * np.cos(np.pi * T / 2)), "a pitch sweep"),
+    "1 kHz beeps once a second": (gated(sine(1000.0), 0.1, 1.0), "beeps or tones with silence"),
+    "DTMF digits": (
+        gated(
+            sum(np.sin(2 * np.pi * np.take([d[k] for d in DTMF], DIGIT) * T) for k in (0, 1)),
+            0.15,
+            0.25,
+        ),
+        "beeps or tones with silence",
+    ),
+    "busy signal": (gated(sine(480.0) + sine(620.0), 0.5, 1.0), "beeps or tones with silence"),
+    "vibrato": (sine(440 * (1 + 0.03 * np.sin(2 * np.pi * 5 * T))), "one pure tone, modulated"),
+    "tremolo": (sine(440.0) * (0.6 + 0.4 * np.sin(10 * np.pi * T)), "one pure tone, modulated"),
+    "slow random drift": (sine(440 * 2 ** (DRIFT / 1200)), "one pure tone, modulated"),
+    "yelping siren": (sine(900 - 300 * np.cos(2 * np.pi * T / 0.3)), "one pure tone, modulated"),
+    "two-tone siren": (sine(np.where(T % 1.0 < 0.5, 450.0, 600.0)), "one pure tone, modulated"),
+    "square 220 Hz": (np.sign(np.sin(2 * np.pi * 220 * T)), "a steady tone"),
+    "sawtooth 440 Hz": (2 * (440 * T % 1.0) - 1, "a steady tone"),
+    "dial tone": (sine(350.0) + sine(440.0), "a steady tone"),
+    "hum 50 Hz": (sum(np.sin(2 * np.pi * 50 * k * T) / k for k in range(1, 10)), "a steady tone"),
+}
+
+
+@pytest.mark.parametrize("name", TEST_SIGNALS)
+def test_test_signals_are_not_music_and_say_what_they_are(name: str) -> None:
+    y, reason = TEST_SIGNALS[name]
+    for db in (-6.0, -30.0):
+        found = check(windows(at_level(y, db)), SR)
+        assert found is not None and found.startswith(f"not music: {reason}"), (db, found)
+
+
+def test_a_metronome_is_clicks() -> None:
+    y = np.zeros(9 * SR)
+    blip = np.sin(2 * np.pi * 1000 * T[: SR // 25]) * np.exp(-T[: SR // 25] / 0.006)
+    for start in range(0, y.size - blip.size, SR // 2):  # 120 bpm
+        y[start : start + blip.size] = blip
+    assert check(windows(at_level(y, -20.0)), SR) == "not music: clicks"
+
+
+def note(f0: float, seconds: float, rng: np.random.Generator, vibrato: float = 0.0) -> np.ndarray:
+    """A played note: harmonics falling off, an attack and decay, maybe some vibrato."""
+    t = np.arange(int(seconds * SR)) / SR
+    f = f0 * (1 + vibrato * np.sin(2 * np.pi * 5.5 * t + rng.uniform(0, 6)))
+    phase = 2 * np.pi * np.cumsum(f) / SR
+    tone = sum(np.sin(k * phase) * 0.6**k for k in range(1, 8))
+    return tone * np.minimum(1, t / 0.03) * np.exp(-t / (2 * seconds))
+
+
+def melody(rng: np.random.Generator, vibrato: float = 0.0) -> np.ndarray:
+    steps = [0, 2, 4, 5, 7, 9, 7, 5, 4, 2, 0, 4, 7, 12, 7, 4, 0, 2]
+    return np.concatenate([note(262 * 2 ** (s / 12), 0.5, rng, vibrato) for s in steps])[: 9 * SR]
+
+
+def drums(rng: np.random.Generator) -> np.ndarray:
+    """A kick on every beat, a snare on two and four, hi-hats on the eighths (120 bpm)."""
+    y = np.zeros(9 * SR)
+    t = np.arange(SR // 4) / SR
+    kick = np.sin(2 * np.pi * (50 + 100 * np.exp(-t / 0.03)) * t) * np.exp(-t / 0.1)
+    snare = rng.standard_normal(t.size) * np.exp(-t / 0.05)
+    hat = np.diff(rng.standard_normal(t.size + 1)) * np.exp(-t / 0.01) * 0.3
+    for i, start in enumerate(range(0, y.size - t.size, SR // 4)):
+        y[start : start + t.size] += hat + (kick if i % 4 == 0 else snare if i % 4 == 2 else 0)
+    return y
+
+
+def test_music_like_signals_are_not_flagged() -> None:
+    rng = np.random.default_rng(RNG_SEED)
+    band = melody(rng) + 0.5 * drums(rng)
+    assert check(windows(at_level(band, -14.0)), SR) is None
+    # A solo line with vibrato and breath, as a flute plays: music, though one voice.
+    flute = melody(rng, vibrato=0.01) + 0.003 * rng.standard_normal(9 * SR)
+    assert check(windows(at_level(flute, -20.0)), SR) is None
+    # A bare sine lead playing a tune (minimal electronic music): pure, but it holds notes.
+    steps = [0, 2, 4, 5, 7, 9, 7, 5, 4, 2, 0, 4, 7, 12, 7, 4, 0, 2]
+    tune = np.concatenate([np.full(SR // 2, 262 * 2 ** (s / 12)) for s in steps])
+    assert check(windows(at_level(sine(tune), -20.0)), SR) is None
+    assert measure(windows(at_level(sine(tune), -20.0)), SR).notes == 7
+    staccato = sine(tune) * (np.arange(tune.size) / SR % 0.5 < 0.3)  # silence between notes
+    assert check(windows(at_level(staccato, -20.0)), SR) is None
+
+
 @pytest.mark.parametrize("slope", [0.0, 1.0, 2.0], ids=["white", "pink", "brown"])
 @pytest.mark.parametrize("seconds", [1.0, 9.0])
 def test_noise_of_any_colour_is_noise_like(slope: float, seconds: float) -> None:
@@ -117,6 +222,25 @@ def test_each_rule_reads_its_own_number() -> None:
     assert not_music(Sound(-12.0, 0.4, 9.0, 0.0, 2.0, 0.05)) == "not music: speech-like"
     assert not_music(Sound(-12.0, 0.4, 9.0, 0.0, 2.0, 0.3)) is None
     assert not_music(Sound(-12.0, 0.4, 9.0, 0.0, 0.0, 0.05)) is None
+    # A sweep glides, in a few lines; beeps are lines between pauses; a pure tone is one line
+    # over no floor. Each sign alone is music.
+    line: dict[str, Any] = {"lines": 0.9, "one_line": 0.5, "floor_db": -50.0}
+    assert not_music(replace(music, **line)) is None
+    assert not_music(replace(music, **line, glide=0.5)) == "not music: a pitch sweep"
+    assert not_music(replace(music, **(line | {"lines": 0.5}), glide=0.5)) is None
+    beeps = "not music: beeps or tones with silence between"
+    tones = line | {"lines": 0.995, "floor_db": -70.0}
+    assert not_music(replace(music, **tones, pauses=1.0)) == beeps
+    assert not_music(replace(music, **tones)) is None
+    assert not_music(replace(music, **(tones | {"floor_db": -50.0}), pauses=1.0)) is None
+    assert not_music(replace(music, **line, pauses=1.0)) is None
+    tune = tones | {"one_line": 0.8, "notes": 3}  # one line stepping between 3 notes
+    assert not_music(replace(music, **tune, pauses=1.0)) is None
+    pure = line | {"one_line": 0.95, "floor_db": -90.0}
+    assert not_music(replace(music, **pure)) == "not music: one pure tone, modulated"
+    assert not_music(replace(music, **(pure | {"floor_db": -60.0}))) is None
+    assert not_music(replace(music, **(pure | {"one_line": 0.7}))) is None
+    assert not_music(replace(music, **pure, notes=3)) is None  # a melody, though pure
 
 
 def test_a_cnn_s_16_windows_are_checked_as_3_spread_from_first_to_last(
