@@ -25,7 +25,22 @@ class FeatureStoreError(GenrekitError):
 
 
 class ParameterError(GenrekitError, ValueError):
-    """A function was called with an invalid argument value."""
+    """A function was called with an invalid argument value.
+
+    ``option`` names the argument at fault as the Python API spells it (``"folds"``) and
+    ``value`` its value, so the message reads ``folds=7: ...`` from the library and a command
+    line can say ``--folds 7: ...`` (:meth:`with_flag`): the library names no flag of the CLI.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None, value: object = None) -> None:
+        self.option, self.value, self.detail = option, value, message
+        super().__init__(message if option is None else f"{option}={value!r}: {message}")
+
+    def with_flag(self) -> str:
+        """The message as a command line says it: ``--folds 7: ...``."""
+        if self.option is None:
+            return str(self)
+        return f"--{self.option.replace('_', '-')} {self.value}: {self.detail}"
 
 
 class GenrekitWarning(UserWarning):

@@ -45,8 +45,8 @@ def evaluate(
     ):
         raise ModelError(
             f"{store.root}: clips of {store.info.clip_seconds:g} s, but this model reads whole "
-            f"clips of {checkpoint['clip_seconds']:g} s; extract with --clip-seconds "
-            f"{checkpoint['clip_seconds']:g}"
+            f"clips of {checkpoint['clip_seconds']:g} s; extract the audio again with clips of "
+            f"{checkpoint['clip_seconds']:g} s"
         )
     classes: list[str] = checkpoint["classes"]
     split = checkpoint.get("split", {})

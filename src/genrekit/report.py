@@ -84,7 +84,8 @@ def write_report(
     long_enough = np.array([t.duration >= options.min_seconds for t in store.tracks])
     if not long_enough.any():
         raise FeatureStoreError(
-            f"{store.root}: no clip has {options.min_seconds:g} s of audio; lower --min-seconds"
+            f"{store.root}: no clip has {options.min_seconds:g} s of audio; lower the minimum "
+            "length (min_seconds)"
         )
     kept = np.flatnonzero(long_enough)
     idx = kept[sample_indices(store.labels[kept], options.per_genre, options.seed)]

@@ -62,21 +62,25 @@ def kfold(
 def check_folds(store: FeatureStore, folds: int) -> None:
     """Raise a one-line error, before any training, if ``folds`` folds cannot be made."""
     if folds < 2:
-        raise ParameterError(f"--folds {folds}: cross-validation needs 2 folds or more")
+        raise ParameterError("cross-validation needs 2 folds or more", option="folds", value=folds)
     check_trainable(store, min_per_genre=2)
     counts = np.bincount(store.labels, minlength=len(store.genres))
     smallest = int(counts.min())
     if folds > smallest:
         genre = store.genres[int(counts.argmin())]
         raise ParameterError(
-            f"--folds {folds}: genre {genre!r} has only {smallest} clips, so at most "
-            f"{smallest} folds can each test it; use --folds {max(2, min(smallest, 5))}"
+            f"genre {genre!r} has only {smallest} clips, so at most {smallest} folds can each "
+            f"test it; use {max(2, min(smallest, 5))}",
+            option="folds",
+            value=folds,
         )
     n_groups = len(set(groups_of(store).tolist()))
     if folds > n_groups:
         raise ParameterError(
-            f"--folds {folds}: the clips come from only {n_groups} artists, and an artist "
-            f"never sits on both sides of a fold; use --folds {n_groups} or fewer"
+            f"the clips come from only {n_groups} artists, and an artist never sits on both "
+            f"sides of a fold; use {n_groups} or fewer",
+            option="folds",
+            value=folds,
         )
 
 

@@ -70,18 +70,21 @@ class TrainOptions:
             recipe = replace(recipe, teacher=None)
         if self.epochs is not None:
             if self.epochs < 1:
-                raise ParameterError(f"--epochs {self.epochs}: need 1 or more")
+                raise ParameterError("need 1 or more", option="epochs", value=self.epochs)
             if not recipe.epochs:
                 raise ParameterError(
-                    f"--epochs {self.epochs}: {self.model} is fitted in closed form and has no "
-                    "epochs; leave --epochs out"
+                    f"{self.model} is fitted in closed form and has no epochs; leave it out",
+                    option="epochs",
+                    value=self.epochs,
                 )
             recipe = replace(recipe, epochs=self.epochs)
         if self.members is not None:
             if self.members < 1 or (self.members > 1 and not recipe.epochs):
                 raise ParameterError(
-                    f"--members {self.members}: need 1 or more, and more than 1 only for "
-                    "networks (baseline and backbone heads are fitted in closed form)"
+                    "need 1 or more, and more than 1 only for networks (baseline and backbone "
+                    "heads are fitted in closed form)",
+                    option="members",
+                    value=self.members,
                 )
             recipe = replace(recipe, members=self.members)
         return recipe

@@ -15,7 +15,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from genrekit import __version__, extras
-from genrekit.errors import GenrekitError, GenrekitWarning
+from genrekit.errors import GenrekitError, GenrekitWarning, ParameterError
 
 app = typer.Typer(
     name="genrekit",
@@ -125,7 +125,8 @@ def main() -> None:
     try:
         app()
     except GenrekitError as exc:
-        errors.print(styled("error:", "red", exc))
+        text = exc.with_flag() if isinstance(exc, ParameterError) else str(exc)
+        errors.print(styled("error:", "red", text))
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         errors.print("interrupted")
