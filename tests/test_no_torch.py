@@ -179,7 +179,7 @@ def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_pat
         np.testing.assert_array_equal(ours, probabilities(checkpoint, store, everything))
         if model != "baseline":
             assert ours.max(axis=1).min() < 0.9  # not all certain: a real comparison
-        reader = ClipReader(store, None, loaded.get("backbone"))
+        reader = ClipReader.for_checkpoint(store, loaded)
         theirs = network_probabilities(
             load_model_state(loaded), reader, everything, torch.device("cpu")
         )

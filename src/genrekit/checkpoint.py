@@ -22,7 +22,7 @@ from genrekit import extras, linear
 from genrekit.errors import GenrekitError, ModelError, ParameterError
 from genrekit.model_info import read_info
 from genrekit.onnx_session import one_line
-from genrekit.recipes import RECIPES, closed_form, public_models
+from genrekit.recipes import RECIPES, closed_form, input_kind, public_models
 from genrekit.storage import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -221,8 +221,9 @@ def onnx_metadata(checkpoint: dict[str, Any]) -> dict[str, Any]:
         "feature_params": checkpoint["feature_params"],
         "clip_seconds": checkpoint["clip_seconds"],
         "window_frames": checkpoint["window_frames"],
+        # Summaries take any length.
         "input_frames": None
-        if checkpoint["architecture"] == "baseline"
+        if input_kind(checkpoint["architecture"]) == "summaries"
         else checkpoint["input_frames"],
         "short_fill": checkpoint.get("short_fill", "silence"),
         # A backbone model's input is that backbone's clip embedding, not the log-mel.
@@ -264,7 +265,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out_path: str | os.PathLike[s
         n_mels = int(checkpoint["feature_params"]["n_mels"])
         example = torch.zeros(2, n_mels, int(checkpoint["input_frames"]))
     dynamic = {input_name: {0: "batch"}, "probabilities": {0: "batch"}}
-    if checkpoint["architecture"] == "baseline" or checkpoint["window_frames"]:
+    if input_kind(checkpoint["architecture"]) in ("summaries", "windows"):
         dynamic["logmel"][2] = "frames"  # summaries and global pooling take any length
     # The TorchScript exporter is deprecated but needs no extra packages (the torch.export
     # one needs onnxscript) and handles these plain feed-forward graphs exactly.

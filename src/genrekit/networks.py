@@ -89,28 +89,12 @@ def network_probabilities(
     """Track-level class probabilities: window probabilities averaged over each whole track."""
     import torch
 
-    from genrekit.models import Baseline, EmbeddingHead
-
     model.eval()
     out = []
     with torch.no_grad():
-        if isinstance(model, EmbeddingHead):
-            x = torch.from_numpy(reader.embeddings(indices)).to(device)
-            out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
-        elif isinstance(model, Baseline):  # summaries of the real audio, whatever its length
-            for i in indices:
-                x = torch.from_numpy(reader.valid(int(i))[None]).to(device)
-                out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
-        elif reader.window is None:
-            for start in range(0, len(indices), 64):
-                x = torch.from_numpy(reader.whole(indices[start : start + 64])).to(device)
-                out.append(torch.softmax(model(x), dim=1).double().cpu().numpy())
-        else:
-            for i in indices:
-                x = torch.from_numpy(reader.windows_of(int(i))).to(device)
-                out.append(
-                    torch.softmax(model(x), dim=1).double().mean(dim=0, keepdim=True).cpu().numpy()
-                )
+        for batch, pooled in reader.answer_inputs(indices):
+            probs = torch.softmax(model(torch.from_numpy(batch).to(device)), dim=1).double()
+            out.append((probs.mean(dim=0, keepdim=True) if pooled else probs).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 

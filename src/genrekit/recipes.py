@@ -8,10 +8,16 @@ and :mod:`genrekit.networks` follow it. Closed-form models (no epochs) are fitte
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 WINDOW_SECONDS = 3.0
 """Window of the short-chunk CNN: ~3 s, 129 frames at 22,050 Hz and hop 512."""
+
+
+InputKind = Literal["clip", "windows", "summaries", "embedding"]
+"""How a model reads a clip: its whole log-mel (a fixed length), every window of it (fixed
+length, answers averaged), summaries of its real frames (any length), or a backbone's clip
+embedding."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class Recipe:
     lr: float
     weight_decay: float
     batch_size: int = 32
-    window: bool = False  # trained on random windows, evaluated on the average over windows
+    reads: InputKind = "clip"  # windows: trained on random windows, answers averaged over all
     crops_per_clip: int = 1  # windows drawn from each clip per epoch
     band_shift: int = 0  # augmentation: shift examples by up to this many mel bands
     time_stretch: float = 0.0  # augmentation: tempo changes of up to 1 + this, faster or slower
@@ -34,6 +40,11 @@ class Recipe:
     teacher: str | None = None
     teacher_weight: float = 0.0  # of the distillation loss beside the genre loss
 
+    @property
+    def window(self) -> bool:
+        """Whether the model reads fixed-length windows of a clip."""
+        return self.reads == "windows"
+
     def packages(self) -> tuple[str, ...]:
         """The optional packages (import names) training this model needs: scikit-learn for
         splits and linear fits, PyTorch for networks."""
@@ -41,15 +52,17 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "baseline": Recipe(epochs=0, lr=0.0, weight_decay=0.0),  # scikit-learn, closed form
-    "backbone-msd-musicnn": Recipe(epochs=0, lr=0.0, weight_decay=0.0, backbone="msd-musicnn"),
+    "baseline": Recipe(epochs=0, lr=0.0, weight_decay=0.0, reads="summaries"),  # closed form
+    "backbone-msd-musicnn": Recipe(
+        epochs=0, lr=0.0, weight_decay=0.0, reads="embedding", backbone="msd-musicnn"
+    ),
     "seed-mlp": Recipe(epochs=80, lr=3e-4, weight_decay=1e-2),  # the seed's L2 0.01
     "seed-cnn": Recipe(epochs=60, lr=1e-3, weight_decay=1e-2),
     "cnn": Recipe(
         epochs=40,
         lr=2e-3,
         weight_decay=1e-2,
-        window=True,
+        reads="windows",
         crops_per_clip=3,
         band_shift=4,
         time_stretch=0.2,
@@ -61,7 +74,7 @@ RECIPES: dict[str, Recipe] = {
         epochs=15,
         lr=1e-2,
         weight_decay=1e-3,
-        window=True,
+        reads="windows",
         crops_per_clip=2,
         arguments={"channels": (8, 16), "dropout": 0.0},
     ),
@@ -81,3 +94,8 @@ def closed_form(architecture: str) -> bool:
     """Whether a model is fitted in closed form with numpy and scikit-learn (no PyTorch)."""
     recipe = RECIPES.get(architecture)
     return recipe is not None and recipe.epochs == 0
+
+
+def input_kind(architecture: str) -> InputKind:
+    """How a model of ``architecture`` reads a clip (its recipe says)."""
+    return RECIPES[architecture].reads

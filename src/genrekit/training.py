@@ -16,7 +16,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,15 @@ from genrekit.checkpoint import (
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
 from genrekit.features import loop_frames
-from genrekit.recipes import RECIPES, WINDOW_SECONDS, Recipe, closed_form, public_models
+from genrekit.recipes import (
+    RECIPES,
+    WINDOW_SECONDS,
+    InputKind,
+    Recipe,
+    closed_form,
+    input_kind,
+    public_models,
+)
 from genrekit.splits import (
     Indices,
     check_folds,
@@ -110,13 +118,48 @@ def window_frames(store: FeatureStore) -> int:
 
 
 class ClipReader:
-    """Inputs of a store's clips: whole log-mels, random windows, every window, or embeddings."""
+    """Inputs of a store's clips as a model reads them (``reads``): whole log-mels, windows
+    (random ones in training, every one to answer), summaries' real frames, or embeddings."""
 
-    def __init__(self, store: FeatureStore, window: int | None, backbone: str | None = None):
+    def __init__(
+        self,
+        store: FeatureStore,
+        window: int | None,
+        backbone: str | None = None,
+        reads: InputKind | None = None,
+    ):
         self.store = store
         self.window = window
         self.backbone = backbone
+        self.reads: InputKind = reads or (
+            "embedding" if backbone else "windows" if window else "clip"
+        )
         self.n_frames = store.array("logmel", 0).shape[1] if len(store) else 0
+
+    @classmethod
+    def for_checkpoint(cls, store: FeatureStore, checkpoint: dict[str, Any]) -> ClipReader:
+        """The reader of the model a checkpoint describes."""
+        return cls(
+            store,
+            checkpoint["window_frames"],
+            checkpoint.get("backbone"),
+            input_kind(checkpoint["architecture"]),
+        )
+
+    def answer_inputs(self, indices: Indices) -> Iterator[tuple[npt.NDArray[np.float32], bool]]:
+        """Batches to answer clips ``indices`` from, in order: ``(x, pooled)``, where ``pooled``
+        means x holds one clip's windows, whose answers are averaged into the clip's."""
+        if self.reads == "embedding":
+            yield self.embeddings(indices), False
+        elif self.reads == "summaries":  # the real audio, whatever its length
+            for i in indices:
+                yield self.valid(int(i))[None], False
+        elif self.reads == "clip":
+            for start in range(0, len(indices), 64):
+                yield self.whole(indices[start : start + 64]), False
+        else:
+            for i in indices:
+                yield self.windows_of(int(i)), True
 
     def embeddings(self, indices: Indices) -> npt.NDArray[np.float32]:
         assert self.backbone is not None
@@ -196,7 +239,7 @@ def train_model(
     notes: list[str] = []
     recipe = _check_embeddings(store, options.model, recipe, notes)
     window = window_frames(store) if recipe.window else None
-    reader = ClipReader(store, window, recipe.backbone)
+    reader = ClipReader(store, window, recipe.backbone, recipe.reads)
     log: list[EpochLog] = []
     outcome: dict[str, Any] = {"stopped": "fitted", "kept": [], "ran": []}
     state: dict[str, Any]
@@ -476,5 +519,5 @@ def probabilities(
     from genrekit.networks import network_probabilities
 
     model = load_model_state(checkpoint)
-    reader = ClipReader(store, checkpoint["window_frames"], checkpoint.get("backbone"))
+    reader = ClipReader.for_checkpoint(store, checkpoint)
     return network_probabilities(model, reader, indices, torch.device("cpu"))
