@@ -158,10 +158,10 @@ def test_light_models_answer_as_their_pytorch_modules(light_store: Path, tmp_pat
     torch = pytest.importorskip("torch")
     import onnxruntime as ort
 
+    from genrekit.clip_reader import ClipReader
     from genrekit.dataset import embedding_kind, feature_path
     from genrekit.networks import network_probabilities
     from genrekit.storage import save_npy_atomic
-    from genrekit.training import ClipReader
 
     copy = tmp_path / "store"
     shutil.copytree(light_store, copy)

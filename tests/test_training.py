@@ -18,9 +18,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from genrekit import networks, recipes, training
+from genrekit import networks, recipes, training, training_log
 from genrekit.checkpoint import export_onnx, load_checkpoint, load_model_state
 from genrekit.cli import app
+from genrekit.clip_reader import ClipReader
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, ModelError, ParameterError
 from genrekit.evaluation import evaluate
@@ -31,7 +32,6 @@ from genrekit.networks import network_probabilities, shift_bands
 from genrekit.splits import groups_of, kfold
 from genrekit.storage import save_npy_atomic
 from genrekit.training import (
-    ClipReader,
     TrainOptions,
     cross_validate,
     train,
@@ -303,8 +303,8 @@ def test_ctrl_c_keeps_the_networks_trained_so_far(
 ) -> None:
     monkeypatch.setitem(recipes.RECIPES, "tiny", replace(recipes.RECIPES["tiny"], members=3))
 
-    def ctrl_c_at(member: int) -> training.Progress:
-        def progress(entry: training.EpochLog, planned: int) -> None:
+    def ctrl_c_at(member: int) -> training_log.Progress:
+        def progress(entry: training_log.EpochLog, planned: int) -> None:
             if entry.member == member and entry.epoch == 2:
                 raise KeyboardInterrupt
 

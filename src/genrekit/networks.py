@@ -18,14 +18,17 @@ import numpy as np
 import numpy.typing as npt
 
 from genrekit import linear
+from genrekit.clip_reader import ClipReader
 from genrekit.dataset import FeatureStore
 from genrekit.recipes import Recipe
 from genrekit.splits import Indices
-from genrekit.training import ClipReader, EpochLog, Progress, TrainOptions
+from genrekit.training_log import EpochLog, Progress
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from genrekit.training import TrainOptions
 
 
 def shift_bands(x: torch.Tensor, shifts: npt.NDArray[np.int64]) -> torch.Tensor:

@@ -8,15 +8,15 @@ and writes a model folder; ``cross_validate`` gives accuracy over K disjoint fol
 The models fitted in closed form (``baseline``, backbone heads: :mod:`genrekit.linear`) need
 numpy and scikit-learn only; networks are trained by :mod:`genrekit.networks`, the only
 training code that imports PyTorch (and only when a network is trained, evaluated or exported).
+Around this module: what each model is (:mod:`genrekit.recipes`), how it reads a clip
+(:mod:`genrekit.clip_reader`), its epochs' log (:mod:`genrekit.training_log`) and its life on
+disk (:mod:`genrekit.checkpoint`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,23 +24,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genrekit import extras, linear, plotting
+from genrekit import extras, linear
 from genrekit.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     load_model_state,
     save_checkpoint,
 )
+from genrekit.clip_reader import ClipReader, window_frames
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
-from genrekit.features import loop_frames
 from genrekit.recipes import (
     RECIPES,
-    WINDOW_SECONDS,
-    InputKind,
     Recipe,
     closed_form,
-    input_kind,
     public_models,
 )
 from genrekit.splits import (
@@ -52,7 +49,7 @@ from genrekit.splits import (
     holdout,
     kfold,
 )
-from genrekit.storage import write_bytes_atomic
+from genrekit.training_log import EpochLog, Progress, write_log
 
 
 @dataclass(frozen=True)
@@ -96,125 +93,6 @@ class TrainOptions:
                 )
             recipe = replace(recipe, members=self.members)
         return recipe
-
-
-@dataclass
-class EpochLog:
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_accuracy: float
-    lr: float
-    seconds: float
-    member: int = 1  # which network of an ensemble
-
-
-Progress = Callable[[EpochLog, int], None]  # (the epoch's log, epochs planned)
-
-
-def window_frames(store: FeatureStore) -> int:
-    params = store.params
-    return 1 + round(WINDOW_SECONDS * params.sr / params.hop_length)
-
-
-class ClipReader:
-    """Inputs of a store's clips as a model reads them (``reads``): whole log-mels, windows
-    (random ones in training, every one to answer), summaries' real frames, or embeddings."""
-
-    def __init__(
-        self,
-        store: FeatureStore,
-        window: int | None,
-        backbone: str | None = None,
-        reads: InputKind | None = None,
-    ):
-        self.store = store
-        self.window = window
-        self.backbone = backbone
-        self.reads: InputKind = reads or (
-            "embedding" if backbone else "windows" if window else "clip"
-        )
-        self.n_frames = store.array("logmel", 0).shape[1] if len(store) else 0
-
-    @classmethod
-    def for_checkpoint(cls, store: FeatureStore, checkpoint: dict[str, Any]) -> ClipReader:
-        """The reader of the model a checkpoint describes."""
-        return cls(
-            store,
-            checkpoint["window_frames"],
-            checkpoint.get("backbone"),
-            input_kind(checkpoint["architecture"]),
-        )
-
-    def answer_inputs(self, indices: Indices) -> Iterator[tuple[npt.NDArray[np.float32], bool]]:
-        """Batches to answer clips ``indices`` from, in order: ``(x, pooled)``, where ``pooled``
-        means x holds one clip's windows, whose answers are averaged into the clip's."""
-        if self.reads == "embedding":
-            yield self.embeddings(indices), False
-        elif self.reads == "summaries":  # the real audio, whatever its length
-            for i in indices:
-                yield self.valid(int(i))[None], False
-        elif self.reads == "clip":
-            for start in range(0, len(indices), 64):
-                yield self.whole(indices[start : start + 64]), False
-        else:
-            for i in indices:
-                yield self.windows_of(int(i)), True
-
-    def embeddings(self, indices: Indices) -> npt.NDArray[np.float32]:
-        assert self.backbone is not None
-        return np.stack([self.store.embedding(int(i), self.backbone) for i in indices])
-
-    def whole(self, indices: Indices) -> npt.NDArray[np.float32]:
-        return np.stack([np.asarray(self.store.array("logmel", int(i))) for i in indices])
-
-    def valid(self, i: int) -> npt.NDArray[np.float32]:
-        """The real frames of clip ``i`` only (at least 2), without the padding."""
-        frames = max(2, self.store.tracks[i].n_valid)
-        return np.array(self.store.array("logmel", i)[:, :frames])
-
-    def random_windows(
-        self, indices: Indices, rng: np.random.Generator, stretch: float = 0.0
-    ) -> npt.NDArray[np.float32]:
-        """A random window of each clip. ``stretch``: read up to ``1 + stretch`` times more or
-        fewer frames and resample them to the window (a tempo change of as much)."""
-        assert self.window is not None
-        out = []
-        for i in indices:
-            length = self.window
-            if stretch:
-                rate = math.exp(rng.uniform(-math.log1p(stretch), math.log1p(stretch)))
-                length = max(2, round(self.window * rate))
-            valid = self.store.tracks[int(i)].n_valid
-            image = self.store.array("logmel", int(i))
-            if valid < length:
-                # Loop the clip from a random point of it: a short clip's random crop.
-                clip = np.asarray(image[:, : max(1, valid)])
-                start = int(rng.integers(0, clip.shape[1]))
-                crop = loop_frames(np.roll(clip, -start, axis=1), length)
-            else:
-                start = int(rng.integers(0, valid - length + 1))
-                crop = np.asarray(image[:, start : start + length])
-            if length != self.window:
-                import torch
-
-                stretched = torch.nn.functional.interpolate(
-                    torch.tensor(crop)[None], size=self.window, mode="linear"
-                )
-                crop = stretched[0].numpy()
-            out.append(crop)
-        return np.stack(out)
-
-    def windows_of(self, i: int) -> npt.NDArray[np.float32]:
-        """Every window of clip ``i`` over its real frames, half-overlapping, end included."""
-        assert self.window is not None
-        image = np.asarray(self.store.array("logmel", i))
-        valid = self.store.tracks[i].n_valid
-        if valid < self.window:
-            return loop_frames(image[:, : max(1, valid)], self.window)[None]
-        last = valid - self.window
-        starts = sorted({*range(0, last + 1, self.window // 2), last})
-        return np.stack([image[:, s : s + self.window] for s in starts])
 
 
 def train_model(
@@ -346,47 +224,6 @@ def split_store(store: FeatureStore, options: TrainOptions) -> dict[str, Indices
         return {"train": rest, "val": rest[:0], "test": test}
     fit, val = holdout(store.labels[rest], groups[rest], options.val_fraction, options.seed)
     return {"train": rest[fit], "val": rest[val], "test": test}
-
-
-def write_log(log: list[EpochLog], model_dir: Path) -> None:
-    """``train_log.csv`` and ``learning_curve.png`` of a network; none for a closed-form model
-    (a previous network's in this folder are removed: they describe another model)."""
-    if not log:
-        for name in ("train_log.csv", "learning_curve.png"):
-            (model_dir / name).unlink(missing_ok=True)
-        return
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(asdict(log[0])))
-    writer.writeheader()
-    writer.writerows(asdict(entry) for entry in log)
-    write_bytes_atomic(model_dir / "train_log.csv", text.getvalue().encode("utf-8"))
-    plt = plotting.pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    ax2 = ax.twinx()
-    for member in sorted({e.member for e in log}):  # an ensemble: one set of lines per network
-        part = [e for e in log if e.member == member]
-        epochs = [e.epoch for e in part]
-        first = member == 1
-        ax.plot(
-            epochs,
-            [e.train_accuracy for e in part],
-            color="C0",
-            label="training accuracy (augmented)" if first else None,
-        )
-        ax.plot(
-            epochs,
-            [e.val_accuracy for e in part],
-            color="C1",
-            label="validation accuracy (whole tracks)" if first else None,
-        )
-        ax2.plot(epochs, [e.train_loss for e in part], color="grey", alpha=0.5)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax2.set_ylabel("loss")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="lower right", frameon=False)
-    ax.set_title("Learning curve")
-    plotting.save(fig, model_dir / "learning_curve.png", dpi=100)
 
 
 def train(

@@ -82,13 +82,9 @@ def train(
     from genrekit.dataset import FeatureStore
     from genrekit.errors import ParameterError
     from genrekit.splits import check_folds, check_trainable
-    from genrekit.training import (
-        EpochLog,
-        TrainOptions,
-        cross_validate,
-        describe_outcome,
-    )
+    from genrekit.training import TrainOptions, cross_validate, describe_outcome
     from genrekit.training import train as run_train
+    from genrekit.training_log import EpochLog
 
     options = TrainOptions(
         model=model, epochs=epochs, members=members, seed=seed, mixup=mixup, teacher=teacher
