@@ -275,7 +275,7 @@ def test_read_raises_only_genrekit_errors(
 def test_an_unexpected_error_in_extract_fails_that_file_only(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from genrekit import extract
+    from genrekit import extract, inputs
 
     for name in ("good", "bad"):
         path = tmp_path / "in" / "rock" / f"{name}.wav"
@@ -283,7 +283,7 @@ def test_an_unexpected_error_in_extract_fails_that_file_only(
         sf.write(path, music_like(2.0, 22050, seed=len(name)), 22050)
     real = extract._extract_one
 
-    def extract_one(root: Path, src: extract.SourceFile, *args: object) -> object:
+    def extract_one(root: Path, src: inputs.SourceFile, *args: object) -> object:
         if src.path.stem == "bad":
             raise _BoomError("bug in the feature code")
         return real(root, src, *args)  # type: ignore[arg-type]

@@ -26,8 +26,9 @@ from genrekit.cli import app
 from genrekit.collect import FetchOptions, fetch
 from genrekit.dataset import FeatureStore
 from genrekit.errors import CatalogError, ParameterError
-from genrekit.extract import ExtractOptions, extract_dataset, scan_input
+from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.http import HttpClient, RateLimit, RetryPolicy
+from genrekit.inputs import scan_input
 from genrekit.naming import (
     MAX_NAME_BYTES,
     NOT_UTF8,

@@ -23,7 +23,7 @@ from genrekit.audio import not_a_file, read
 from genrekit.backbones import BACKBONE_SAMPLE_RATE, Backbone, load_backbone
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
-from genrekit.extract import scan_dataset
+from genrekit.inputs import scan_dataset
 from genrekit.lock import FolderLock
 from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic, sha256_file
 from genrekit.workers import default_workers, one_blas_thread

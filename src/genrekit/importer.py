@@ -153,7 +153,7 @@ def folder_tracks(folder: Path) -> list[LocalTrack]:
     A folder without any (a missing folder, audio not sorted into genre folders) is an error
     that says what it holds and what layout is expected.
     """
-    from genrekit.extract import scan_dataset
+    from genrekit.inputs import scan_dataset
 
     files, _ = scan_dataset(folder)
     return [LocalTrack(src.path, src.genre) for src in files]
