@@ -292,7 +292,10 @@ def _lines(powers: list[_Array], loud: float, sr: int) -> dict[str, Any]:
         # A peak in the lowest bins has no lower side: the slope of brown noise, not a tone.
         peaks.append(np.where(top > _PEAK_BINS, lobe, 0.0)[used])
         peak = power[rows, top]
-        floors.append(10 * np.log10(np.median(power, axis=1)[used] / peak[used] + 1e-20))
+        ratio = np.median(power, axis=1)[used] / np.maximum(
+            peak[used], 1e-30
+        )  # 0/0: a silent frame
+        floors.append(10 * np.log10(ratio + 1e-20))
         cents = _cents(power, top, sr)
         step = np.diff(cents)
         pair = used[1:] & used[:-1]

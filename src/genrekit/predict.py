@@ -238,9 +238,11 @@ def classify(
     A model listens to a few windows spread over the sound of the track (silence at its edges,
     or between its parts, is skipped): the answer is the same with or without it. ``segments``
     adds a timeline: the whole track in at most :data:`MAX_SEGMENTS` equal segments, a genre
-    each. ``genres`` restricts the answer to a subset of the model's genres (any case;
-    probabilities are renormalized over it); ``tags`` adds the tags of every pretrained tagger
-    (:data:`TAGGERS`), keyed by tagger, from the same windows as the answer.
+    each. ``genres`` restricts the answer to two or more of the model's genres (any case;
+    probabilities are renormalized over them), and music whose top genre over all the model's
+    genres is none of them gets no genre ("none of the chosen genres"); ``tags`` adds the tags
+    of every pretrained tagger (:data:`TAGGERS`), keyed by tagger, from the same windows as the
+    answer.
 
     No genre is told (``genre`` None, ``reason`` why) for audio that is not music or too quiet
     to judge (:mod:`genrekit.music_check`; ``check_music=False`` turns the check off, for a
@@ -258,7 +260,7 @@ def classify(
     source = str(audio) if isinstance(audio, str | os.PathLike) else None
     rate = BACKBONE_SAMPLE_RATE if model.backbone is not None else model.params.sr
     track = Track(audio, sr=rate, source_sr=sr)
-    judge = _Judge(rate, check_music, min_confidence)
+    judge = _Judge(rate, check_music, min_confidence, tuple(model.classes), tuple(keep))
     try:
         if model.backbone is not None:
             prediction = _classify_embeddings(
@@ -286,13 +288,31 @@ class _Judge:
     sr: int
     check_music: bool
     min_confidence: float | None
+    classes: tuple[str, ...] = ()  # the model's genres
+    keep: tuple[int, ...] = ()  # those the answer is restricted to (``genres``)
 
-    def reason(self, windows: list[Window], probabilities: dict[str, float]) -> str | None:
-        """Why these windows, with these (ranked) probabilities, get no genre; None if they do."""
+    def reason(
+        self,
+        windows: list[Window],
+        probabilities: dict[str, float],
+        full: npt.NDArray[np.floating[Any]] | None = None,
+    ) -> str | None:
+        """Why these windows, with these (ranked) probabilities, get no genre; None if they do.
+
+        ``full`` is the answer over all the model's genres: when the answer is restricted to
+        some, music whose own genre is none of them gets no genre, not the nearest chosen one
+        at a confidence renormalizing made up."""
         if self.check_music:
             why = music_check([w.y for w in windows], self.sr)
             if why is not None:
                 return why
+        if full is not None and len(self.keep) < len(self.classes):
+            best = int(np.argmax(full))
+            if best not in self.keep:
+                return (
+                    f"none of the chosen genres: its genre is {self.classes[best]} "
+                    f"({percent(float(full[best]))} over all {len(self.classes)})"
+                )
         top, p = next(iter(probabilities.items()))
         least = self.min_confidence
         if least is not None and p < least:
@@ -326,13 +346,23 @@ def check_confidence(min_confidence: float | None) -> None:
 
 
 GENRE_ALIASES = {
+    # electronic music and its dance forms (the tags the vocabulary's detector reads)
     "edm": "electronic",
     "electronica": "electronic",
+    "electro": "electronic",
     "dance": "electronic",
+    "house": "electronic",
+    "techno": "electronic",
+    "trance": "electronic",
+    "drum and bass": "electronic",
+    "dnb": "electronic",
+    "dubstep": "electronic",
     "hip-hop": "hiphop",
     "hip hop": "hiphop",
     "rap": "hiphop",
+    "heavy metal": "metal",
     "rock'n'roll": "rock",
+    "punk rock": "punk",
 }
 """Other names people give a genre (lower case) -> the genre's name in genrekit's models."""
 
@@ -355,7 +385,15 @@ def check_genres(model: Model, genres: list[str] | None) -> list[str]:
             f"genre{'s' if len(unknown) > 1 else ''} {names} {verb} not known to model "
             f"{model.name}; its genres: {', '.join(model.classes)}"
         )
-    return list(dict.fromkeys(by_lower[g.strip().lower()] for g in genres))
+    chosen = list(dict.fromkeys(by_lower[g.strip().lower()] for g in genres))
+    if len(chosen) < 2:
+        raise ParameterError(
+            "name two genres or more; the answer is one of them (or none, when the music is of "
+            "another genre)",
+            option="genres",
+            value=",".join(genres),
+        )
+    return chosen
 
 
 def _patches(windows: list[Window]) -> npt.NDArray[np.float32]:
@@ -395,13 +433,14 @@ def _classify_embeddings(
     outputs = backbone.run(patches)
     names = [model.classes[k] for k in keep]
     track_row = _backbone_rows(model, outputs).mean(axis=0, keepdims=True)
-    result = _ranked(names, _renormalized(model.probabilities(track_row), keep)[0])
+    full = model.probabilities(track_row)
+    result = _ranked(names, _renormalized(full, keep)[0])
     found: list[Segment] = []
     if segments:
         parts = track.timeline(MAX_SEGMENTS, PATCH_SECONDS)
         each = _backbone_rows(model, _backbone_run(backbone, [w for _, _, w in parts]))
-        found = _segments(parts, names, _renormalized(model.probabilities(each), keep), judge)
-    reason = judge.reason(heard, result)
+        found = _segments(parts, names, model.probabilities(each), judge)
+    reason = judge.reason(heard, result, full[0])
     return Prediction(
         None if reason else next(iter(result)),
         result,
@@ -430,18 +469,19 @@ def _backbone_rows(model: Model, outputs: BackboneOutputs) -> npt.NDArray[np.flo
 def _segments(
     parts: list[tuple[float, float, Window]],
     names: list[str],
-    probs: npt.NDArray[np.float32],
+    full: npt.NDArray[np.float32],
     judge: _Judge,
 ) -> list[Segment]:
     """The timeline: a genre per segment; none for a segment that is mostly silence, or that
-    ``judge`` gives a reason for."""
+    ``judge`` gives a reason for. ``full``: each segment's answer over all the model's genres."""
     found = []
-    for (start, end, window), p in zip(parts, probs, strict=True):
+    probs = _renormalized(full, list(judge.keep))
+    for (start, end, window), p, all_genres in zip(parts, probs, full, strict=True):
         if not window.loud:
             found.append(Segment(start, end, "", {}, silent=True))
             continue
         ranked = _ranked(names, p)
-        reason = judge.reason([window], ranked)
+        reason = judge.reason([window], ranked, all_genres)
         found.append(
             Segment(start, end, "" if reason else next(iter(ranked)), ranked, reason=reason)
         )
@@ -474,9 +514,9 @@ def _classify_log_mel(
     else:
         heard = listen(track, MAX_WINDOWS, width)
     names = [model.classes[k] for k in keep]
-    probs = _renormalized(model.probabilities(_inputs(model, heard)), keep)
-    result = _ranked(names, probs.mean(axis=0))
-    reason = judge.reason(heard, result)
+    full = model.probabilities(_inputs(model, heard))
+    result = _ranked(names, _renormalized(full, keep).mean(axis=0))
+    reason = judge.reason(heard, result, full.mean(axis=0))
     genre = None if reason else next(iter(result))
     found: list[Segment] = []
     if segments and width is None:
@@ -484,7 +524,7 @@ def _classify_log_mel(
         found = [Segment(0.0, length, genre or "", result, reason=reason)]
     elif segments and width is not None:
         parts = track.timeline(MAX_SEGMENTS, width)
-        each = _renormalized(model.probabilities(_inputs(model, [w for _, _, w in parts])), keep)
+        each = model.probabilities(_inputs(model, [w for _, _, w in parts]))
         found = _segments(parts, names, each, judge)
     return Prediction(
         genre,
