@@ -116,7 +116,15 @@ def test_baseline_beats_chance(store_dir: Path, tmp_path: Path) -> None:
 def test_seed_models_train_on_whole_clips(store_dir: Path, tmp_path: Path, name: str) -> None:
     checkpoint = train(store_dir, tmp_path / name, TrainOptions(model=name, epochs=1))
     assert checkpoint["window_frames"] is None and checkpoint["input_frames"] == 87
-    assert 0.0 <= evaluate(tmp_path / name, store_dir)["accuracy"] <= 1.0
+    report = evaluate(tmp_path / name, store_dir)
+    # One epoch learns little; what is checked is that evaluation counts what the model answered:
+    # the accuracy is the share of tracks not among the wrong ones, per genre as per track.
+    tracks = report["tracks"]
+    assert tracks == sum(g["tracks"] for g in report["per_genre"].values()) > 0
+    right = sum(g["recall"] * g["tracks"] for g in report["per_genre"].values())
+    assert report["accuracy"] == pytest.approx(right / tracks)
+    if len(report["most_confused"]) < 15:  # every wrong track is listed
+        assert report["accuracy"] == pytest.approx(1 - len(report["most_confused"]) / tracks)
 
 
 def test_seed_architectures_have_the_seeds_shapes() -> None:
