@@ -122,7 +122,7 @@ def main() -> None:
             store,
             options,
             args.folds,
-            progress=lambda k, acc: print(f"fold {k}: {100 * acc:.1f} %", flush=True),
+            progress=lambda step: print(f"fold {step.done}: {100 * step.item:.1f} %", flush=True),
         )
         recall = cv.per_genre_recall(store.labels)
         started = time.perf_counter()

@@ -77,7 +77,7 @@ def test_streaming_pca_matches_in_memory(two_genre_store: Path) -> None:
     store = FeatureStore(two_genre_store)
     idx = np.arange(len(store))
     exact = image_pca(store, "mfcc", idx, n_components=3, frames=30, batch=64)
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, int | None]] = []
     streamed = image_pca(
         store,
         "mfcc",
@@ -85,7 +85,7 @@ def test_streaming_pca_matches_in_memory(two_genre_store: Path) -> None:
         n_components=3,
         frames=30,
         batch=4,
-        progress=lambda done, total: calls.append((done, total)),
+        progress=lambda step: calls.append((step.done, step.total)),
     )
     assert calls[-1] == (3 * len(store), 3 * len(store))  # three passes
     np.testing.assert_allclose(streamed.explained[:2], exact.explained[:2], rtol=0.05)

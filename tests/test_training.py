@@ -29,6 +29,7 @@ from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.features import FeatureParams
 from genrekit.models import Ensemble, build
 from genrekit.networks import network_probabilities, shift_bands
+from genrekit.progress import Progress, Step
 from genrekit.splits import groups_of, kfold
 from genrekit.storage import save_npy_atomic
 from genrekit.training import (
@@ -311,8 +312,9 @@ def test_ctrl_c_keeps_the_networks_trained_so_far(
 ) -> None:
     monkeypatch.setitem(recipes.RECIPES, "tiny", replace(recipes.RECIPES["tiny"], members=3))
 
-    def ctrl_c_at(member: int) -> training_log.Progress:
-        def progress(entry: training_log.EpochLog, planned: int) -> None:
+    def ctrl_c_at(member: int) -> Progress:
+        def progress(step: Step) -> None:
+            entry: training_log.EpochLog = step.item
             if entry.member == member and entry.epoch == 2:
                 raise KeyboardInterrupt
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.inputs import scan_dataset
 from genrekit.lock import FolderLock
+from genrekit.progress import Progress, Step
 from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic, sha256_file
 from genrekit.workers import default_workers, one_blas_thread
 
@@ -54,18 +54,27 @@ def clip_embedding(path: Path, backbone: Backbone, clip_seconds: float) -> npt.N
     return backbone.outputs_of(y).embedding()
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """One clip's turn: its path in the input folder, and why it failed (None: embedded)."""
+
+    rel: str
+    error: str | None
+
+
 def embed_dataset(
     in_dir: str | os.PathLike[str],
     store_dir: str | os.PathLike[str],
     *,
     backbone: str = "msd-musicnn",
     workers: int | None = None,
-    on_start: Callable[[int], None] | None = None,
-    on_clip: Callable[[str, str | None], None] | None = None,
+    progress: Progress | None = None,
 ) -> EmbedSummary:
     """Embed every clip of the store ``store_dir`` whose audio is under ``in_dir``.
 
-    ``on_start(n)`` gets the number of clips to embed, ``on_clip(rel, error)`` follows each.
+    ``progress`` gets a :class:`~genrekit.progress.Step` ("embed") with the number of clips to
+    embed, then one after each, an :class:`Embedded` (its path, and its error or None) as
+    ``item``.
     """
     started = time.perf_counter()
     store = FeatureStore(store_dir)
@@ -121,18 +130,20 @@ def embed_dataset(
                     f"{in_dir}: none of its {len(files)} audio files has a clip in the store "
                     f"{store.root}; give the folder the store was extracted from"
                 )
-            if on_start is not None:
-                on_start(len(todo) + len(summary.failures))
-            if on_clip is not None:
-                for rel, problem in summary.failures:
-                    on_clip(rel, problem)  # pipes, devices: listed as they are skipped
+            total = len(todo) + len(summary.failures)
+            report = progress or (lambda step: None)
+            report(Step("embed", 0, total))
+            done = 0
+            for rel, problem in summary.failures:  # pipes, devices: listed as they are skipped
+                done += 1
+                report(Step("embed", done, total, Embedded(rel, problem)))
             for rel, error in pool.map(one, todo.values()):
                 if error is None:
                     summary.done += 1
                 else:
                     summary.failures.append((rel, error))
-                if on_clip is not None:
-                    on_clip(rel, error)
+                done += 1
+                report(Step("embed", done, total, Embedded(rel, error)))
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:

@@ -10,7 +10,7 @@ accuracy there, each beside its value for shuffled labels (what chance looks lik
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +19,9 @@ import numpy.typing as npt
 
 from genrekit.dataset import FeatureKind, FeatureStore
 from genrekit.errors import FeatureStoreError, ParameterError
+from genrekit.progress import Progress, Step
 
 Matrix = npt.NDArray[np.float64]
-Progress = Callable[[int, int], None]  # (clips read so far, clips to read in all)
 
 BATCH_CLIPS = 64
 """Clips per pass batch: ~42 MB of float32 mel images at 30 s, and enough rows for 10 components."""
@@ -101,7 +101,7 @@ def image_pca(
         x = flat(chunk)
         read += chunk.size
         if progress:
-            progress(read, n_passes * idx.size)
+            progress(Step("pca", read, n_passes * idx.size))
         return x
 
     if n_passes == 1:

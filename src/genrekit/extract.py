@@ -44,6 +44,7 @@ from genrekit.naming import (
     path_inside,
     safe_name,
 )
+from genrekit.progress import Progress, Step
 from genrekit.storage import (
     check_no_links,
     refused_write,
@@ -173,14 +174,13 @@ def extract_dataset(
     out_dir: str | os.PathLike[str],
     options: ExtractOptions | None = None,
     *,
-    on_start: Callable[[int], None] | None = None,
-    on_clip: Callable[[ClipOutcome], None] | None = None,
+    progress: Progress | None = None,
 ) -> ExtractSummary:
     """Extract features of every track under ``in_dir`` into the store ``out_dir``.
 
-    ``on_start(n_files)`` is called once the input is scanned and ``on_clip(outcome)`` after each
-    file, so a caller can show progress. Ctrl-C stops cleanly: finished clips are kept, the
-    summary says ``interrupted``, and a rerun resumes.
+    ``progress`` gets a :class:`~genrekit.progress.Step` ("extract") once the input is scanned,
+    then one after each file, its :class:`ClipOutcome` as ``item``. Ctrl-C stops cleanly:
+    finished clips are kept, the summary says ``interrupted``, and a rerun resumes.
     """
     options = options or ExtractOptions()
     if options.images:  # before any work, not once per file
@@ -193,6 +193,7 @@ def extract_dataset(
     summary = ExtractSummary(ignored=scan.ignored, unlabelled=scan.unlabelled)
     lock, index = _open_store(root, source_root, StoreInfo(options.params, options.clip_seconds))
     artists = {f.rel: f.artist for f in files}
+    n_inputs = len(files) + len(scan.misnamed)
     done: set[str] = set()  # shas whose features the store holds
     first_owner: dict[str, SourceFile] = {}
 
@@ -206,8 +207,9 @@ def extract_dataset(
         index.record_track(
             outcome.rel, outcome.genre, artists.get(outcome.rel), sha, size, stored, outcome.reason
         )
-        if on_clip is not None:
-            on_clip(outcome)
+        if progress is not None:
+            finished = sum(summary.counts.values())
+            progress(Step("extract", finished, n_inputs, outcome))
 
     def hash_one(src: SourceFile) -> tuple[str | None, int | None, str | None]:
         problem = not_a_file(src.path)  # a pipe or device would block the hash forever
@@ -248,8 +250,8 @@ def extract_dataset(
     pending: list[Future[tuple[tuple[ClipOutcome, ClipFeatures | None], str]]] = []
     finished = False
     try:  # from here on, whatever happens, the index is committed and the lock released
-        if on_start is not None:
-            on_start(len(files) + len(scan.misnamed))
+        if progress is not None:
+            progress(Step("extract", 0, n_inputs))
         for src in scan.misnamed:
             record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
         done.update(index.done_hashes())

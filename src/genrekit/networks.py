@@ -20,9 +20,10 @@ import numpy.typing as npt
 from genrekit import linear
 from genrekit.clip_reader import ClipReader
 from genrekit.dataset import FeatureStore
+from genrekit.progress import Progress, Step
 from genrekit.recipes import Recipe
 from genrekit.splits import Indices
-from genrekit.training_log import EpochLog, Progress
+from genrekit.training_log import EpochLog
 
 if TYPE_CHECKING:
     import torch
@@ -349,7 +350,7 @@ def _fit_network(
             )
             log.append(entry)
             if progress:
-                progress(entry, recipe.epochs)
+                progress(Step("epoch", entry.epoch, recipe.epochs, entry))
             score = (val_acc, -entry.train_loss)
             if score > best_score:
                 best_state, best_score, since_best = copy.deepcopy(model.state_dict()), score, 0

@@ -11,7 +11,6 @@ import html
 import json
 import os
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,12 +31,12 @@ from genrekit.explore import (
     tsne_map,
 )
 from genrekit.plotting import literal
+from genrekit.progress import Progress, Step
 from genrekit.storage import write_bytes_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-Step = Callable[[str, int, int], None]  # (stage, done, total)
 KINDS: tuple[tuple[FeatureKind, str], ...] = (("mfcc", "MFCC"), ("logmel", "mel"))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 
@@ -68,7 +67,7 @@ def write_report(
     out_dir: str | os.PathLike[str],
     options: ExploreOptions | None = None,
     *,
-    on_step: Step | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Write the exploration report of the feature store ``store_dir`` into ``out_dir``."""
     extras.require("exploring a data set", "sklearn", "matplotlib")
@@ -77,7 +76,11 @@ def write_report(
     store = FeatureStore(store_dir)
     if len(store) == 0:
         raise FeatureStoreError(f"{store.root}: the store holds no usable clip; nothing to explore")
-    step = on_step or (lambda stage, done, total: None)
+
+    def step(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(Step(stage, done, total))
+
     report = Report(Path(out_dir))
     report.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -96,8 +99,8 @@ def write_report(
     pcas: dict[str, PcaResult] = {}
     for kind, name in KINDS:
 
-        def pca_step(done: int, total: int, stage: str = f"PCA of {name}") -> None:
-            step(stage, done, total)
+        def pca_step(found: Step, stage: str = f"PCA of {name}") -> None:
+            step(stage, found.done, found.total or 0)
 
         pcas[kind] = image_pca(store, kind, idx, frames=frames, progress=pca_step)
     step("clip summaries", 0, 1)

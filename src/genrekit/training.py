@@ -16,7 +16,6 @@ disk (:mod:`genrekit.checkpoint`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from genrekit.checkpoint import (
 from genrekit.clip_reader import ClipReader, window_frames
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
+from genrekit.progress import Progress, Step
 from genrekit.recipes import (
     RECIPES,
     Recipe,
@@ -49,7 +49,7 @@ from genrekit.splits import (
     holdout,
     kfold,
 )
-from genrekit.training_log import EpochLog, Progress, write_log
+from genrekit.training_log import EpochLog, write_log
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,7 @@ def cross_validate(
     folds: int,
     *,
     per_genre: int | None = None,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Progress | None = None,
 ) -> CrossValidation:
     """Track-level test accuracy of ``folds`` folds, disjoint by artist or clip.
 
@@ -340,7 +340,7 @@ def cross_validate(
         scores.append(float((probs[test].argmax(axis=1) == store.labels[test]).mean()))
         tests.append(test)
         if progress:
-            progress(k + 1, scores[-1])
+            progress(Step("fold", k + 1, folds, scores[-1]))
     return CrossValidation(scores, probs, tests)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,9 +21,6 @@ class EpochLog:
     lr: float
     seconds: float
     member: int = 1  # which network of an ensemble
-
-
-Progress = Callable[[EpochLog, int], None]  # (the epoch's log, epochs planned)
 
 
 def write_log(log: list[EpochLog], model_dir: Path) -> None:

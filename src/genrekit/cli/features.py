@@ -24,7 +24,9 @@ from genrekit.errors import ParameterError
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from genrekit.embed import Embedded
     from genrekit.extract import ClipOutcome, ExtractSummary, Status
+    from genrekit.progress import Step
 
 WORKERS_HELP = "Parallel workers (default, or 0: one per core)."
 LISTED = 20
@@ -121,15 +123,15 @@ def extract(
     )
     task = progress.add_task("extract", total=None, rate="-")
 
-    def on_start(total: int) -> None:
-        start()
-        progress.update(task, total=total)
-
-    def on_clip(outcome: ClipOutcome) -> None:
-        progress.advance(task)
+    def on_step(step: Step) -> None:
+        outcome: ClipOutcome | None = step.item
+        if outcome is None:  # the input is scanned: the bar can start
+            start()
+            progress.update(task, total=step.total)
+            return
+        progress.update(task, completed=step.done)
         elapsed = progress.tasks[0].elapsed or 0.0
-        done = progress.tasks[0].completed
-        progress.update(task, rate=f"{done / elapsed:.1f}" if elapsed > 0 else "-")
+        progress.update(task, rate=f"{step.done / elapsed:.1f}" if elapsed > 0 else "-")
         if outcome.status == "failed":
             progress.console.print(
                 Text.assemble(("failed", "red"), visible(f" {outcome.rel}: {outcome.reason}")),
@@ -137,7 +139,7 @@ def extract(
             )
 
     with _shown_once_started(progress) as start:
-        summary = extract_dataset(in_dir, out, options, on_start=on_start, on_clip=on_clip)
+        summary = extract_dataset(in_dir, out, options, progress=on_step)
     _print_summary(summary, out)
     if summary.interrupted:
         errors.print("interrupted: finished clips are saved; run the same command to resume")
@@ -259,25 +261,22 @@ def embed(
     )
     task = progress.add_task("embed", total=None)
 
-    def on_start(total: int) -> None:
-        start()
-        progress.update(task, total=total)
-
-    def on_clip(rel: str, error: str | None) -> None:
-        progress.advance(task)
-        if error:
+    def on_step(step: Step) -> None:
+        clip: Embedded | None = step.item
+        if clip is None:  # the clips to embed are known: the bar can start
+            start()
+            progress.update(task, total=step.total)
+            return
+        progress.update(task, completed=step.done)
+        if clip.error:
             progress.console.print(
-                Text.assemble(("failed", "red"), visible(f" {rel}: {error}")), soft_wrap=True
+                Text.assemble(("failed", "red"), visible(f" {clip.rel}: {clip.error}")),
+                soft_wrap=True,
             )
 
     with _shown_once_started(progress) as start:
         summary = embed_dataset(
-            in_dir,
-            out,
-            backbone=backbone,
-            workers=_workers(workers),
-            on_start=on_start,
-            on_clip=on_clip,
+            in_dir, out, backbone=backbone, workers=_workers(workers), progress=on_step
         )
     console.print(
         f"{summary.done} clips embedded, {summary.cached} already done, "
@@ -326,9 +325,9 @@ def explore(
     )
     task = progress.add_task("reading", total=None)
 
-    def on_step(stage: str, done: int, total: int) -> None:
+    def on_step(step: Step) -> None:
         start()
-        progress.update(task, description=stage, completed=done, total=total)
+        progress.update(task, description=step.stage, completed=step.done, total=step.total)
 
     if out.exists() and not out.is_dir():
         raise ParameterError(f"{out}: is a file; give the report a folder (-o REPORT)")
@@ -340,7 +339,7 @@ def explore(
             "you can write to"
         ) from exc
     with _shown_once_started(progress) as start:
-        report = write_report(features, out, options, on_step=on_step)
+        report = write_report(features, out, options, progress=on_step)
     numbers = report.numbers
     console.print(f"explored {numbers['clips_explored']} clips of {len(numbers['genres'])} genres")
     for space, value in numbers["separation"].items():

@@ -81,6 +81,7 @@ def train(
     from genrekit import extras
     from genrekit.dataset import FeatureStore
     from genrekit.errors import ParameterError
+    from genrekit.progress import Step
     from genrekit.splits import check_folds, check_trainable
     from genrekit.training import TrainOptions, cross_validate, describe_outcome
     from genrekit.training import train as run_train
@@ -112,7 +113,9 @@ def train(
     )
     task = progress.add_task("train", total=None, stats="")
 
-    def on_epoch(entry: EpochLog, planned: int) -> None:
+    def on_epoch(step: Step) -> None:
+        entry: EpochLog = step.item
+        planned = step.total or 0
         stats = (
             f"loss {entry.train_loss:.3f}  train {100 * entry.train_accuracy:.1f} %  "
             f"val {100 * entry.val_accuracy:.1f} %"
@@ -149,7 +152,9 @@ def train(
             store,
             options,
             folds,
-            progress=lambda k, acc: console.print(f"  fold {k}/{folds}: {100 * acc:.1f} %"),
+            progress=lambda step: console.print(
+                f"  fold {step.done}/{step.total}: {100 * step.item:.1f} %"
+            ),
         )
         console.print(f"{folds}-fold cross-validated accuracy: {cv.text()}")
         from genrekit.storage import write_bytes_atomic
@@ -162,7 +167,8 @@ def _embed_missing(audio: Path, features: Path, backbone: str) -> None:
     """Compute the store's missing ``backbone`` embeddings from ``audio``, with progress."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from genrekit.embed import embed_dataset
+    from genrekit.embed import Embedded, embed_dataset
+    from genrekit.progress import Step
 
     progress = Progress(
         TextColumn(f"embedding the clips ({backbone})", markup=False),
@@ -172,19 +178,15 @@ def _embed_missing(audio: Path, features: Path, backbone: str) -> None:
     )
     task = progress.add_task("embed", total=None)
 
-    def on_clip(rel: str, error: str | None) -> None:
-        progress.advance(task)
-        if error:
-            progress.console.print(f"failed {rel}: {error}", markup=False, highlight=False)
+    def on_clip(step: Step) -> None:
+        progress.update(task, completed=step.done, total=step.total)
+        clip: Embedded | None = step.item
+        if clip is not None and clip.error:
+            message = f"failed {clip.rel}: {clip.error}"
+            progress.console.print(message, markup=False, highlight=False)
 
     with progress:
-        summary = embed_dataset(
-            audio,
-            features,
-            backbone=backbone,
-            on_start=lambda n: progress.update(task, total=n),
-            on_clip=on_clip,
-        )
+        summary = embed_dataset(audio, features, backbone=backbone, progress=on_clip)
     errors.print(
         f"{summary.done} clips embedded, {summary.cached} already done, "
         f"{len(summary.failures)} failed ({summary.seconds:.1f} s)",
