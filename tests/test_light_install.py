@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,44 +15,16 @@ import pytest
 import genrekit
 from genrekit import extras
 from genrekit.errors import MissingExtraError
+from tests.hidden import env_without, run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 HIDDEN = ("sklearn", "matplotlib", "PIL", "onnx", "torch")
-SHIM = f"""
-import sys
-
-HIDDEN = {HIDDEN!r}
-
-
-class BaseInstall:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in HIDDEN:
-            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-        return None
-
-
-sys.meta_path.insert(0, BaseInstall())
-"""
 
 
 @pytest.fixture(scope="module")
 def base_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    shim = tmp_path_factory.mktemp("base-install")
-    (shim / "sitecustomize.py").write_text(SHIM)
-    path = os.pathsep.join([str(shim), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "genrekit", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return env_without(tmp_path_factory.mktemp("base-install"), HIDDEN)
 
 
 def test_the_shim_really_hides_the_extras(base_env: dict[str, str]) -> None:

@@ -4,7 +4,6 @@ whose import system refuses ``torch``, as on a machine without it."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,41 +16,13 @@ from genrekit.checkpoint import export_onnx, load_checkpoint, load_model_state
 from genrekit.dataset import FeatureStore
 from genrekit.errors import MissingExtraError
 from genrekit.training import TrainOptions, probabilities, train
+from tests.hidden import env_without, run
 from tests.stores import make_store
-
-NO_TORCH = """
-import sys
-
-
-class NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
-sys.meta_path.insert(0, NoTorch())
-"""
 
 
 @pytest.fixture(scope="module")
 def no_torch_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    shim = tmp_path_factory.mktemp("no-torch")
-    (shim / "sitecustomize.py").write_text(NO_TORCH)
-    root = Path(__file__).resolve().parent.parent
-    path = os.pathsep.join([str(shim), str(root), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "genrekit", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return env_without(tmp_path_factory.mktemp("no-torch"), ("torch",))
 
 
 def test_the_shim_really_hides_torch(no_torch_env: dict[str, str]) -> None:
