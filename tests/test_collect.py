@@ -138,9 +138,7 @@ def test_wrong_playlist_id_is_a_clear_error_not_a_retry_loop(
 ) -> None:
     FakeDeezer(server, MP3)
     summary = fetch(deezer(server), [GenreQuery.parse("x=playlist:404")], tmp_path)
-    assert summary.query_errors == [
-        "--genre x=playlist:404: deezer: no such item (no data, code 800)"
-    ]
+    assert summary.query_errors == ["x=playlist:404: deezer: no such item (no data, code 800)"]
     assert not summary.ok
     assert len(server.log) == 1
 
@@ -321,7 +319,7 @@ def test_answers_without_the_expected_fields_are_reported(
     server.expect_request("/playlist/3/tracks").respond_with_json({"tracks": []})
     summary = fetch(deezer(server), [GenreQuery.parse("x=playlist:3")], tmp_path)
     assert summary.query_errors == [
-        "--genre x=playlist:3: deezer: /playlist/3/tracks answered without a 'data' list"
+        "x=playlist:3: deezer: /playlist/3/tracks answered without a 'data' list"
     ]
 
 

@@ -143,7 +143,7 @@ def fetch(
     """List and download the previews ``queries`` find on ``source`` into ``data_dir``."""
     options = options or FetchOptions()
     if not queries:
-        raise ParameterError("give at least one --genre LABEL=KIND:VALUE")
+        raise ParameterError("give at least one genre query LABEL=KIND:VALUE")
     for query in queries:
         check_kind(source, query)  # every mistake in the command line before any request
     root = Path(data_dir)
@@ -220,8 +220,8 @@ def _list(
             read += 1
             if read > read_at_most:
                 summary.query_errors.append(
-                    f"--genre {query.genre}={query.found_by}: listing stopped after {read_at_most} "
-                    "items (the service kept listing tracks already seen)"
+                    f"{query.genre}={query.found_by}: listing stopped after {read_at_most} items "
+                    "(the service kept listing tracks already seen)"
                 )
                 return notes
             if isinstance(track, Skipped):
@@ -254,7 +254,7 @@ def _list(
     except ServiceUnreachableError:
         raise  # no other query or download could do better
     except FetchError as exc:
-        error = f"--genre {query.genre}={query.found_by}: {exc}"
+        error = f"{query.genre}={query.found_by}: {exc}"
         if error not in summary.query_errors:
             summary.query_errors.append(error)
     return notes

@@ -185,8 +185,8 @@ def _print_fetch_summary(
     console.print(table)
     for line in summary.conflicts[:10]:
         console.print(styled("  !", "yellow", line))
-    for line in summary.query_errors:
-        console.print(styled("  x", "red", line))
+    for line in summary.query_errors:  # each names its query as given: the --genre
+        console.print(styled("  x", "red", f"--genre {line}"))
     for line in summary.failures[:20]:
         console.print(styled("  x", "red", line))
     if len(summary.failures) > 20:

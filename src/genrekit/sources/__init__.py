@@ -157,8 +157,10 @@ class GenreQuery:
         kind, sep2, value = rest.partition(":")
         if not (sep and sep2 and normalize_label(label) and kind.strip() and value.strip()):
             raise ParameterError(
-                f"--genre {text!r}: expected LABEL=KIND:VALUE, e.g. jazz=playlist:1615514485 "
-                'or metal=search:"heavy metal"'
+                'expected LABEL=KIND:VALUE, e.g. jazz=playlist:1615514485 or metal=search:"heavy '
+                'metal"',
+                option="genre",
+                value=text,
             )
         return cls(normalize_label(label), kind.strip().lower(), value.strip())
 
@@ -187,8 +189,10 @@ class Source(Protocol):
 def check_kind(source: Source, query: GenreQuery) -> None:
     if query.kind not in source.kinds:
         raise ParameterError(
-            f"{source.name} cannot find tracks by {query.kind!r} (in --genre "
-            f"{query.genre}={query.found_by}); use one of: {', '.join(source.kinds)}"
+            f"{source.name} cannot find tracks by {query.kind!r}; use one of: "
+            f"{', '.join(source.kinds)}",
+            option="genre",
+            value=f"{query.genre}={query.found_by}",
         )
 
 
