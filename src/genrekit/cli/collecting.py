@@ -215,16 +215,9 @@ def import_(
     Exit status: 0 all done, 1 some files or tracks.csv rows could not be read (listed),
     2 usage error or nothing imported.
     """
-    from genrekit.importer import ImportSummary, fma_tracks, folder_tracks, import_tracks
+    from genrekit.importer import import_folder
 
-    if fma_metadata is not None:
-        scan = ImportSummary()
-        tracks = fma_tracks(fma_metadata, folder, scan)
-        summary = import_tracks(tracks, out, source="fma", found_by="fma:genre_top", copy=copy)
-        summary.missing, summary.bad_rows = scan.missing, scan.bad_rows
-    else:
-        tracks = folder_tracks(folder)
-        summary = import_tracks(tracks, out, source="local", found_by="folder", copy=copy)
+    summary = import_folder(folder, out, copy=copy, fma_metadata=fma_metadata)
     for genre, n in sorted(summary.added.items()):
         console.print(f"{genre}: {n} added")
     console.print(
@@ -235,9 +228,9 @@ def import_(
         console.print(styled("  !", "yellow", line))
     if len(summary.bad_rows) > 10:
         console.print(f"  ... and {len(summary.bad_rows) - 10} more damaged rows skipped")
-    if summary.failures and not (summary.added or summary.known):
+    if summary.nothing_imported:
         raise fail(f"{folder}: no file could be imported (see above)")
-    if summary.failures or summary.bad_rows:
+    if not summary.ok:
         raise typer.Exit(EXIT_FAILURES)
 
 
