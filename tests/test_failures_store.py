@@ -923,8 +923,9 @@ def test_a_huge_file_is_checked_for_audio_before_it_is_hashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from genrekit import extract as extract_module
+    from genrekit import store_batch
 
-    monkeypatch.setattr(extract_module, "HASH_AFTER_CHECK_BYTES", 4096)
+    monkeypatch.setattr(store_batch, "HASH_AFTER_CHECK_BYTES", 4096)
     hashed: list[str] = []
     from genrekit.storage import sha256_file
 
@@ -932,7 +933,7 @@ def test_a_huge_file_is_checked_for_audio_before_it_is_hashed(
         hashed.append(Path(path).name)
         return sha256_file(path)
 
-    monkeypatch.setattr(extract_module, "sha256_file", counted)
+    monkeypatch.setattr(store_batch, "sha256_file", counted)
     (tmp_path / "in" / "rock").mkdir(parents=True)
     with (tmp_path / "in" / "rock" / "zeros.mp3").open("wb") as out:
         out.truncate(2**20)  # "huge": past the bound, and nothing but zeros

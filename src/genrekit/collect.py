@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal
 
 from genrekit.audio import read
 from genrekit.catalog import Catalog, CatalogRow, open_catalog
@@ -45,6 +45,7 @@ from genrekit.errors import (
 )
 from genrekit.http import HttpClient, RateLimit, short_url
 from genrekit.naming import label_folder, path_inside, safe_id, safe_part, track_file_name
+from genrekit.progress import Progress, Step
 from genrekit.sources import GenreQuery, Skipped, Source, api_base, check_kind
 from genrekit.storage import (
     finish_temp,
@@ -96,11 +97,49 @@ class FetchSummary:
     def ok(self) -> bool:
         return not (self.failures or self.query_errors or self.interrupted)
 
+    @property
+    def nothing_fetched(self) -> NothingFetched | None:
+        """Why the data set has no track of these genres after the run; None if it has some.
 
-class FetchProgress(Protocol):
-    def listing(self, genre: str, selected: int, wanted: int) -> None: ...
-    def downloading(self, totals: dict[str, int]) -> None: ...
-    def downloaded(self, genre: str, name: str, error: str | None) -> None: ...
+        ``"no preview"``: every track found lacked a preview; ``"failed"``: downloads or queries
+        failed (listed in ``failures`` and ``query_errors``); ``"given up"``: the tracks found
+        failed for good in earlier runs; ``"none found"``: the queries found no track.
+        """
+        if any(self.have.values()):
+            return None
+        if self.no_preview:
+            return "no preview"
+        if self.failures or self.query_errors:
+            return "failed"
+        if self.given_up:
+            return "given up"
+        return "none found"
+
+
+NothingFetched = Literal["no preview", "failed", "given up", "none found"]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A ``"list"`` step's item: the genre whose listing went on (``done`` of ``total`` wanted)."""
+
+    genre: str
+
+
+@dataclass(frozen=True)
+class Round:
+    """A ``"download"`` step's announcement: the tracks each genre downloads in this round."""
+
+    per_genre: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A ``"download"`` step's item: a track tried, and why it failed (None: downloaded)."""
+
+    genre: str
+    name: str
+    error: str | None
 
 
 def open_source(name: str) -> Source:
@@ -138,9 +177,14 @@ def fetch(
     data_dir: str | os.PathLike[str],
     options: FetchOptions | None = None,
     *,
-    progress: FetchProgress | None = None,
+    progress: Progress | None = None,
 ) -> FetchSummary:
-    """List and download the previews ``queries`` find on ``source`` into ``data_dir``."""
+    """List and download the previews ``queries`` find on ``source`` into ``data_dir``.
+
+    ``progress`` gets a :class:`~genrekit.progress.Step` ``"list"`` as a genre's listing goes
+    on (a :class:`Listed`), and in each round of downloads ``"download"`` steps: the
+    announcement (a :class:`Round`), then one per track tried (a :class:`Downloaded`).
+    """
     options = options or FetchOptions()
     if not queries:
         raise ParameterError("give at least one genre query LABEL=KIND:VALUE")
@@ -199,13 +243,13 @@ def _list(
     catalog: Catalog,
     options: FetchOptions,
     summary: FetchSummary,
-    progress: FetchProgress | None,
+    progress: Progress | None,
 ) -> Counter[str]:
     """Add ``query``'s tracks to the catalog until its genre is full; count what was left out."""
     notes: Counter[str] = Counter()
     selected = catalog.selected(query.genre)
     if progress:
-        progress.listing(query.genre, selected, options.per_genre)
+        progress(Step("list", selected, options.per_genre, Listed(query.genre)))
     if selected >= options.per_genre:
         return notes
     budget = LISTING_BUDGET * (options.per_genre - selected)
@@ -239,7 +283,7 @@ def _list(
                     summary.added[query.genre] += 1
                     selected += 1
                     if progress:
-                        progress.listing(query.genre, selected, options.per_genre)
+                        progress(Step("list", selected, options.per_genre, Listed(query.genre)))
                 elif result == "capped":
                     notes[_CAPPED] += 1
                 elif result == "conflict":
@@ -266,14 +310,14 @@ def _download_all(
     rows: list[CatalogRow],
     options: FetchOptions,
     summary: FetchSummary,
-    progress: FetchProgress | None,
+    progress: Progress | None,
 ) -> None:
     if progress:
-        progress.downloading(dict(Counter(row.genre for row in rows)))
+        progress(Step("download", 0, len(rows), Round(dict(Counter(row.genre for row in rows)))))
     pool = ThreadPoolExecutor(max_workers=options.workers)
     try:
         futures = {pool.submit(download_one, source, catalog, row): row for row in rows}
-        for future in as_completed(futures):
+        for tried, future in enumerate(as_completed(futures), start=1):
             row, error = futures[future], future.result()
             name = f"{row.artist} - {row.title}"
             if error is None:
@@ -283,7 +327,7 @@ def _download_all(
                     f"{row.genre}/{name} ({row.source}-{row.source_id}): {error}"
                 )
             if progress:
-                progress.downloaded(row.genre, name, error)
+                progress(Step("download", tried, len(rows), Downloaded(row.genre, name, error)))
     finally:
         # On Ctrl-C, queued downloads are dropped and running ones finish: nothing half-written.
         pool.shutdown(wait=True, cancel_futures=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +24,9 @@ from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, re
 from genrekit.inputs import scan_dataset
 from genrekit.lock import FolderLock
 from genrekit.progress import Progress, Step
-from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic, sha256_file
-from genrekit.workers import default_workers, one_blas_thread
+from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic
+from genrekit.store_batch import Hashed, run_batch
+from genrekit.workers import default_workers
 
 
 @dataclass
@@ -94,15 +94,58 @@ def embed_dataset(
     def target(sha: str) -> Path:
         return feature_path(store.root, kind, sha)
 
-    def one(item: tuple[str, Path, str]) -> tuple[str, str | None]:
+    todo: set[str] = set()
+    done = total = 0  # clips reported so far, and to report
+
+    def report(clip: Embedded | None) -> None:
+        if progress is not None:
+            progress(Step("embed", done, total, clip))
+
+    def select(hashed: Hashed) -> tuple[str, Path, str] | None:
+        src, sha = hashed.src, hashed.sha
+        problem = not_a_file(src.path) if sha is None else None
+        if problem is not None:
+            summary.failures.append((src.rel, problem))
+        elif sha is None or sha not in wanted:
+            summary.not_in_store += 1
+        elif target(sha).is_file():
+            summary.cached += 1
+        elif sha not in todo:
+            todo.add(sha)
+            return src.rel, src.path, sha
+        return None
+
+    def before_work(n_todo: int) -> None:
+        nonlocal done, total
+        if summary.not_in_store == len(files):
+            raise FeatureStoreError(
+                f"{in_dir}: none of its {len(files)} audio files has a clip in the store "
+                f"{store.root}; give the folder the store was extracted from"
+            )
+        total = n_todo + len(summary.failures)
+        report(None)
+        for rel, problem in summary.failures:  # pipes, devices: listed as they are skipped
+            done += 1
+            report(Embedded(rel, problem))
+
+    def work(item: tuple[str, Path, str]) -> Embedded:
         rel, path, sha = item
         try:
             save_npy_atomic(target(sha), clip_embedding(path, model, store.info.clip_seconds))
         except GenrekitError as exc:
-            return rel, reason_about(path, exc)
+            return Embedded(rel, reason_about(path, exc))
         except Exception as exc:  # whatever goes wrong with one file is that file's failure
-            return rel, f"{path}: {type(exc).__name__}: {exc}"
-        return rel, None
+            return Embedded(rel, f"{path}: {type(exc).__name__}: {exc}")
+        return Embedded(rel, None)
+
+    def keep(clip: Embedded) -> None:
+        nonlocal done
+        if clip.error is None:
+            summary.done += 1
+        else:
+            summary.failures.append((clip.rel, clip.error))
+        done += 1
+        report(clip)
 
     # One writer per store, as extract: a second embed (or an extract) waits its turn.
     lock = FolderLock(store.root, "embed", what="feature store", error=FeatureStoreError)
@@ -112,50 +155,12 @@ def embed_dataset(
         wanted = {t.sha256 for t in store.tracks}
         check_no_links(store.root / "features", FeatureStoreError, depth=2)
         remove_stale_temps(store.root)  # left by a killed run; a live one's are kept
-        with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
-            hashes = list(pool.map(lambda f: _hash_or_none(f.path), files))
-            todo: dict[str, tuple[str, Path, str]] = {}
-            for src, sha in zip(files, hashes, strict=True):
-                problem = not_a_file(src.path) if sha is None else None
-                if problem is not None:
-                    summary.failures.append((src.rel, problem))
-                elif sha is None or sha not in wanted:
-                    summary.not_in_store += 1
-                elif target(sha).is_file():
-                    summary.cached += 1
-                else:
-                    todo.setdefault(sha, (src.rel, src.path, sha))
-            if summary.not_in_store == len(files):
-                raise FeatureStoreError(
-                    f"{in_dir}: none of its {len(files)} audio files has a clip in the store "
-                    f"{store.root}; give the folder the store was extracted from"
-                )
-            total = len(todo) + len(summary.failures)
-            report = progress or (lambda step: None)
-            report(Step("embed", 0, total))
-            done = 0
-            for rel, problem in summary.failures:  # pipes, devices: listed as they are skipped
-                done += 1
-                report(Step("embed", done, total, Embedded(rel, problem)))
-            for rel, error in pool.map(one, todo.values()):
-                if error is None:
-                    summary.done += 1
-                else:
-                    summary.failures.append((rel, error))
-                done += 1
-                report(Step("embed", done, total, Embedded(rel, error)))
-    except KeyboardInterrupt:
+        summary.interrupted = run_batch(
+            files, select=select, work=work, keep=keep, workers=workers, before_work=before_work
+        )
+    except KeyboardInterrupt:  # before the batch began
         summary.interrupted = True
     finally:
         lock.release()
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _hash_or_none(path: Path) -> str | None:
-    if not_a_file(path) is not None:  # a pipe or device would block the hash forever
-        return None
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None

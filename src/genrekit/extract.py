@@ -20,17 +20,16 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from genrekit import extras
-from genrekit.audio import not_a_file, read, undecodable
+from genrekit.audio import read
 from genrekit.constants import CLIP_SECONDS, MIN_SECONDS, SILENCE_DB
 from genrekit.dataset import StoreInfo, create_or_check, feature_path
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
@@ -50,23 +49,16 @@ from genrekit.storage import (
     refused_write,
     remove_stale_temps,
     save_npy_atomic,
-    sha256_file,
     write_refused_message,
 )
+from genrekit.store_batch import Hashed, run_batch
 from genrekit.store_index import StoreIndex
-from genrekit.workers import default_workers, one_blas_thread
+from genrekit.workers import default_workers
 
 Status = Literal["done", "cached", "failed", "silent", "duplicate"]
-T = TypeVar("T")
-R = TypeVar("R")
 MAX_CLIP_SECONDS = 600.0
 """Longest ``clip_seconds`` accepted: every clip is stored zero-padded to this length, so a
 larger value mostly stores zeros (10 minutes is already ~15 MB of features per track)."""
-
-
-HASH_AFTER_CHECK_BYTES = 256 * 2**20
-"""A file larger than this must decode at its start before it is read whole for its hash: a
-20 GB file of zeros named .mp3 took 71 s to hash before failing to decode."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +188,7 @@ def extract_dataset(
     n_inputs = len(files) + len(scan.misnamed)
     done: set[str] = set()  # shas whose features the store holds
     first_owner: dict[str, SourceFile] = {}
+    sizes: dict[str, int | None] = {}
 
     def record(outcome: ClipOutcome, sha: str | None, size: int | None) -> None:
         summary.counts[outcome.status] += 1
@@ -211,43 +204,45 @@ def extract_dataset(
             finished = sum(summary.counts.values())
             progress(Step("extract", finished, n_inputs, outcome))
 
-    def hash_one(src: SourceFile) -> tuple[str | None, int | None, str | None]:
-        problem = not_a_file(src.path)  # a pipe or device would block the hash forever
-        if problem is not None:
-            return None, None, problem
-        try:
-            size = src.path.stat().st_size
-            if size > HASH_AFTER_CHECK_BYTES:  # hashing takes a minute per 20 GB: audio first?
-                problem = undecodable(src.path)
-                if problem is not None:
-                    return None, None, problem
-            return sha256_file(src.path), size, None
-        except OSError as exc:
-            return None, None, f"{src.path}: cannot read file ({exc.strerror or exc})"
+    def select(hashed: Hashed) -> tuple[SourceFile, str] | None:
+        src, sha = hashed.src, hashed.sha
+        if sha is None:
+            record(ClipOutcome(src.rel, src.genre, "failed", hashed.problem), None, None)
+        elif sha in first_owner:
+            owner = first_owner[sha]
+            reason = f"same audio as {owner.rel}"
+            if owner.genre != src.genre:
+                reason += f" (labelled {owner.genre!r} there)"
+            record(ClipOutcome(src.rel, src.genre, "duplicate", reason), sha, hashed.size)
+        else:
+            first_owner[sha] = src
+            sizes[sha] = hashed.size
+            return src, sha
+        return None
 
-    def work(src: SourceFile, sha: str) -> tuple[ClipOutcome, ClipFeatures | None]:
+    def work(task: tuple[SourceFile, str]) -> tuple[ClipOutcome, ClipFeatures | None, str]:
+        src, sha = task
         try:
             if sha in done:
                 if options.images:
                     with _writing(root):
                         _render_cached_images(root, src, sha, options)
-                return ClipOutcome(src.rel, src.genre, "cached"), None
-            return _extract_one(root, src, sha, options)
+                return ClipOutcome(src.rel, src.genre, "cached"), None, sha
+            return (*_extract_one(root, src, sha, options), sha)
         except _StoreRefusedError:
             raise  # the store's fault, not this file's: the run stops
         except Exception as exc:  # whatever goes wrong with one file is that file's failure
             reason = f"{src.path}: {type(exc).__name__}: {exc}"
-            return ClipOutcome(src.rel, src.genre, "failed", reason), None
+            return ClipOutcome(src.rel, src.genre, "failed", reason), None, sha
 
-    def keep(outcome: ClipOutcome, feats: ClipFeatures | None, sha: str) -> None:
+    def keep(result: tuple[ClipOutcome, ClipFeatures | None, str]) -> None:
+        outcome, feats, sha = result
         if feats is not None:
             index.record_clip(
                 sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db
             )
         record(outcome, sha, sizes[sha])
 
-    sizes: dict[str, int | None] = {}
-    pending: list[Future[tuple[tuple[ClipOutcome, ClipFeatures | None], str]]] = []
     finished = False
     try:  # from here on, whatever happens, the index is committed and the lock released
         if progress is not None:
@@ -255,51 +250,19 @@ def extract_dataset(
         for src in scan.misnamed:
             record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
         done.update(index.done_hashes())
-        # Our worker threads already fill the cores; BLAS threads inside each would only
-        # oversubscribe them (measured: 2x slower features with 2 workers).
-        with (
-            one_blas_thread(),
-            ThreadPoolExecutor(max_workers=options.workers) as pool,
-        ):
-            hashes = list(pool.map(hash_one, files))
-            todo: list[tuple[SourceFile, str, int | None]] = []
-            for src, (sha, size, error) in zip(files, hashes, strict=True):
-                if sha is None:
-                    record(ClipOutcome(src.rel, src.genre, "failed", error), None, None)
-                elif sha in first_owner:
-                    owner = first_owner[sha]
-                    reason = f"same audio as {owner.rel}"
-                    if owner.genre != src.genre:
-                        reason += f" (labelled {owner.genre!r} there)"
-                    record(ClipOutcome(src.rel, src.genre, "duplicate", reason), sha, size)
-                else:
-                    first_owner[sha] = src
-                    todo.append((src, sha, size))
-            sizes.update({sha: size for _, sha, size in todo})
-            last_commit = time.monotonic()
-            tasks = ((src, sha) for src, sha, _ in todo)
-            for (outcome, feats), sha in _bounded_map(
-                pool, lambda t: (work(*t), t[1]), tasks, window=4 * options.workers, pending=pending
-            ):
-                keep(outcome, feats, sha)
-                if time.monotonic() - last_commit > 1.0:
-                    index.commit()
-                    last_commit = time.monotonic()
-        # Forget files that have left the input folder, so the index mirrors it.
-        index.keep_only(f.rel for f in files + scan.misnamed)
+        summary.interrupted = run_batch(
+            files, select=select, work=work, keep=keep, workers=options.workers, flush=index.commit
+        )
+        if not summary.interrupted:
+            # Forget files that have left the input folder, so the index mirrors it.
+            index.keep_only(f.rel for f in files + scan.misnamed)
         finished = True
     except _StoreRefusedError as exc:
         raise FeatureStoreError(str(exc)) from exc.__cause__
     except sqlite3.Error as exc:  # e.g. "database or disk is full"
         raise FeatureStoreError(f"{index.path}: cannot update the index ({exc})") from exc
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the batch began
         summary.interrupted = True
-        # The pool has let its running tasks finish: keep what they computed, not only what
-        # this thread had taken from them when Ctrl-C came.
-        for future in pending:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                (outcome, feats), sha = future.result()
-                keep(outcome, feats, sha)
         finished = True
     finally:
         try:
@@ -429,34 +392,3 @@ def _render_cached_images(root: Path, src: SourceFile, sha: str, options: Extrac
     log_mel = np.load(feature_path(root, "logmel", sha))
     mfcc = np.load(feature_path(root, "mfcc", sha))
     _save_images(root, src, log_mel, mfcc, options.cmap)
-
-
-def _bounded_map(
-    pool: ThreadPoolExecutor,
-    fn: Callable[[T], R],
-    items: Iterable[T],
-    *,
-    window: int,
-    pending: list[Future[R]] | None = None,
-) -> Iterator[R]:
-    """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded.
-
-    ``pending`` (if given) holds the tasks not yet yielded; when the caller stops early the queued
-    ones are cancelled and the running ones stay there, so the caller can still collect them.
-    """
-    pending = [] if pending is None else pending
-    iterator = iter(items)
-    try:
-        for item in iterator:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= window:
-                result = pending[0].result()  # taken off only once it is in hand
-                pending.pop(0)
-                yield result
-        while pending:
-            result = pending[0].result()
-            pending.pop(0)
-            yield result
-    finally:
-        for future in pending:
-            future.cancel()

@@ -18,7 +18,13 @@ import numpy.typing as npt
 from genrekit import extras, plotting
 from genrekit.constants import HOP_LENGTH, SAMPLE_RATE
 from genrekit.errors import ParameterError
-from genrekit.features import hz_to_mel, mel_frequencies
+from genrekit.features import (
+    FeatureParams,
+    hz_to_mel,
+    log_mel_and_mfcc,
+    mel_frequencies,
+    power_to_db,
+)
 from genrekit.storage import atomic_path
 
 
@@ -130,6 +136,60 @@ def save_figure(
     if title:
         ax.set_title(plotting.literal(title))
     return plotting.save(fig, path)
+
+
+def draw_figure(
+    audio_file: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    kind: str = "mel",
+    offset: float = 0.0,
+    duration: float = 30.0,
+) -> Path:
+    """Draw :func:`save_figure`'s mel-spectrogram (``kind="mel"``, dB re its maximum) or MFCC
+    figure of ``duration`` seconds of ``audio_file`` from ``offset``, titled with its name."""
+    from genrekit.audio import load
+
+    audio_file, out = Path(audio_file), Path(out)
+    if kind not in ("mel", "mfcc"):
+        raise ParameterError("choose 'mel' or 'mfcc'", option="kind", value=kind)
+    if not 0 < duration < float("inf"):
+        raise ParameterError(
+            "give the seconds to draw, more than 0", option="duration", value=duration
+        )
+    if not 0 <= offset < float("inf"):
+        raise ParameterError("give the start in seconds, 0 or more", option="offset", value=offset)
+    _check_figure_target(out)
+    params = FeatureParams()
+    y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
+    mel, _, mfcc = log_mel_and_mfcc(y, params)
+    values = power_to_db(mel, ref=np.max) if kind == "mel" else mfcc
+    try:
+        return save_figure(
+            values, out, kind=kind, sr=sr, hop_length=params.hop_length, title=audio_file.name
+        )
+    except OSError as exc:
+        raise ParameterError(
+            f"{out}: cannot write the figure ({exc.strerror or exc}); choose a folder you can "
+            "write to"
+        ) from exc
+
+
+def _check_figure_target(out: Path) -> None:
+    extras.require("drawing figures", "matplotlib")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = out.suffix.lower().lstrip(".")
+    if out.is_dir():
+        raise ParameterError(
+            f"{out}: is a folder; give the figure a file name, e.g. {out / 'mel.png'}"
+        )
+    if suffix and suffix not in formats:
+        raise ParameterError(
+            f"{out}: cannot draw a .{suffix} file; end the name in one of "
+            f"{', '.join('.' + f for f in sorted(formats))}"
+        )
 
 
 def _mel_ticks(n_mels: int, fmin: float, fmax: float) -> tuple[list[float], list[str]]:

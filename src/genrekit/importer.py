@@ -51,6 +51,15 @@ class ImportSummary:
     bad_rows: list[str] = field(default_factory=list)  # damaged rows of a metadata file, skipped
     failures: list[str] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        return not (self.failures or self.bad_rows)
+
+    @property
+    def nothing_imported(self) -> bool:
+        """Files failed and none was imported or already in the catalog."""
+        return bool(self.failures) and not (self.added or self.known)
+
 
 @dataclass(frozen=True)
 class LocalTrack:
@@ -271,3 +280,23 @@ _FMA_TEXT = [
     ("album", "title"),
 ]
 """The columns read from each row of FMA's tracks.csv, besides the id."""
+
+
+def import_folder(
+    folder: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    *,
+    copy: bool = False,
+    fma_metadata: str | os.PathLike[str] | None = None,
+) -> ImportSummary:
+    """Import a ``<genre>/<files>`` tree, or with ``fma_metadata`` (FMA's ``tracks.csv``) FMA's
+    audio folder labelled by each track's top-level genre, into the data set ``data_dir``."""
+    folder = Path(folder)
+    if fma_metadata is None:
+        tracks = folder_tracks(folder)
+        return import_tracks(tracks, data_dir, source="local", found_by="folder", copy=copy)
+    scan = ImportSummary()
+    tracks = fma_tracks(Path(fma_metadata), folder, scan)
+    summary = import_tracks(tracks, data_dir, source="fma", found_by="fma:genre_top", copy=copy)
+    summary.missing, summary.bad_rows = scan.missing, scan.bad_rows
+    return summary

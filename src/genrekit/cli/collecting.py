@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from genrekit.collect import FetchOptions, FetchSummary
+    from genrekit.progress import Step
 
 
 @app.command()
@@ -72,22 +73,23 @@ def fetch(
     if summary.interrupted:
         errors.print("interrupted: finished downloads are kept; run the same command to resume")
         raise typer.Exit(EXIT_INTERRUPTED)
-    if not any(summary.have.values()) and summary.no_preview:
+    nothing = summary.nothing_fetched
+    if nothing == "no preview":
         from genrekit.sources.spotify import NO_PREVIEWS
 
         raise fail(f"no track had a preview. {NO_PREVIEWS}")
-    if not any(summary.have.values()) and (summary.failures or summary.query_errors):
+    if nothing == "failed":
         raise fail(
             f"nothing was fetched into {out} (see above); check the --genre queries, or run "
             "the same command again later"
         )
-    if not any(summary.have.values()) and summary.given_up:
+    if nothing == "given up":
         found = "one track" if summary.given_up == 1 else f"{summary.given_up} tracks"
         raise fail(
             f"nothing was fetched into {out}: the {found} these queries found failed for good "
             f"in earlier runs (genrekit catalog {out} says why); try other --genre queries"
         )
-    if not any(summary.have.values()):
+    if nothing == "none found":
         raise fail(
             f"nothing was fetched into {out}: the queries found no track to download; "
             "check the --genre queries"
@@ -134,18 +136,22 @@ class _FetchDisplay:
             self.tasks[genre] = self.progress.add_task(genre, total=None, phase="listing")
         return self.tasks[genre]
 
-    def listing(self, genre: str, selected: int, wanted: int) -> None:
-        self.progress.update(self._task(genre), completed=selected, total=wanted)
+    def __call__(self, step: Step) -> None:
+        from genrekit.collect import Downloaded, Listed, Round
 
-    def downloading(self, totals: dict[str, int]) -> None:
-        for genre in self.tasks | totals:
-            total = totals.get(genre, 0)
-            self.progress.update(self._task(genre), completed=0, total=total, phase="downloading")
-
-    def downloaded(self, genre: str, name: str, error: str | None) -> None:
-        self.progress.advance(self._task(genre))
-        if error is not None:
-            self.progress.console.print(styled("failed", "red", f"{genre}/{name}: {error}"))
+        item = step.item
+        if isinstance(item, Listed):
+            self.progress.update(self._task(item.genre), completed=step.done, total=step.total)
+        elif isinstance(item, Round):  # a round of downloads: every bar starts again
+            for genre in self.tasks | item.per_genre:
+                total = item.per_genre.get(genre, 0)
+                task = self._task(genre)
+                self.progress.update(task, completed=0, total=total, phase="downloading")
+        elif isinstance(item, Downloaded):
+            self.progress.advance(self._task(item.genre))
+            if item.error is not None:
+                message = f"{item.genre}/{item.name}: {item.error}"
+                self.progress.console.print(styled("failed", "red", message))
 
 
 def _print_fetch_summary(
@@ -215,16 +221,9 @@ def import_(
     Exit status: 0 all done, 1 some files or tracks.csv rows could not be read (listed),
     2 usage error or nothing imported.
     """
-    from genrekit.importer import ImportSummary, fma_tracks, folder_tracks, import_tracks
+    from genrekit.importer import import_folder
 
-    if fma_metadata is not None:
-        scan = ImportSummary()
-        tracks = fma_tracks(fma_metadata, folder, scan)
-        summary = import_tracks(tracks, out, source="fma", found_by="fma:genre_top", copy=copy)
-        summary.missing, summary.bad_rows = scan.missing, scan.bad_rows
-    else:
-        tracks = folder_tracks(folder)
-        summary = import_tracks(tracks, out, source="local", found_by="folder", copy=copy)
+    summary = import_folder(folder, out, copy=copy, fma_metadata=fma_metadata)
     for genre, n in sorted(summary.added.items()):
         console.print(f"{genre}: {n} added")
     console.print(
@@ -235,9 +234,9 @@ def import_(
         console.print(styled("  !", "yellow", line))
     if len(summary.bad_rows) > 10:
         console.print(f"  ... and {len(summary.bad_rows) - 10} more damaged rows skipped")
-    if summary.failures and not (summary.added or summary.known):
+    if summary.nothing_imported:
         raise fail(f"{folder}: no file could be imported (see above)")
-    if summary.failures or summary.bad_rows:
+    if not summary.ok:
         raise typer.Exit(EXIT_FAILURES)
 
 

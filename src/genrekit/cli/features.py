@@ -365,49 +365,14 @@ def figure(
 
     Exit status: 0 done, 2 usage error (not audio, a name that cannot be written).
     """
-    import numpy as np
+    from genrekit.images import draw_figure
 
-    from genrekit.audio import load
-    from genrekit.features import FeatureParams, log_mel_and_mfcc, power_to_db
-    from genrekit.images import save_figure
-
+    # The library checks these too; here they are said as the command line spells them.
     if kind not in ("mel", "mfcc"):
         raise ParameterError(f"--kind {kind!r}: choose 'mel' or 'mfcc'")
     if not 0 < duration < float("inf"):
         raise ParameterError(f"--duration {duration:g}: give the seconds to draw, more than 0")
     if not 0 <= offset < float("inf"):
         raise ParameterError(f"--offset {offset:g}: give the start in seconds, 0 or more")
-    _check_figure_target(out)
-    params = FeatureParams()
-    y, sr = load(audio_file, sr=params.sr, offset=offset, duration=duration)
-    mel, _, mfcc = log_mel_and_mfcc(y, params)
-    values = power_to_db(mel, ref=np.max) if kind == "mel" else mfcc
-    try:
-        save_figure(
-            values, out, kind=kind, sr=sr, hop_length=params.hop_length, title=audio_file.name
-        )
-    except OSError as exc:
-        raise ParameterError(
-            f"{out}: cannot write the figure ({exc.strerror or exc}); choose a folder you can "
-            "write to"
-        ) from exc
+    draw_figure(audio_file, out, kind=kind, offset=offset, duration=duration)
     console.print(f"wrote {out}", highlight=False)
-
-
-def _check_figure_target(out: Path) -> None:
-    from genrekit import extras
-
-    extras.require("drawing figures", "matplotlib")
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    formats = FigureCanvasBase.get_supported_filetypes()
-    suffix = out.suffix.lower().lstrip(".")
-    if out.is_dir():
-        raise ParameterError(
-            f"{out}: is a folder; give the figure a file name, e.g. {out / 'mel.png'}"
-        )
-    if suffix and suffix not in formats:
-        raise ParameterError(
-            f"{out}: cannot draw a .{suffix} file; end the name in one of "
-            f"{', '.join('.' + f for f in sorted(formats))}"
-        )
