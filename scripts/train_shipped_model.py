@@ -135,13 +135,13 @@ def main() -> None:
         params = store.params
         numbers = {
             "name": args.name,
-            "architecture": checkpoint["architecture"],
-            "arguments": checkpoint["arguments"],
+            "architecture": checkpoint.info.architecture,
+            "arguments": checkpoint.arguments,
             "classes": store.genres,
             "feature_params": params.to_dict(),
             "clip_seconds": store.info.clip_seconds,
-            "window_frames": checkpoint["window_frames"],
-            "backbone": checkpoint.get("backbone"),
+            "window_frames": checkpoint.info.window_frames,
+            "backbone": checkpoint.info.backbone,
             "clips": len(store),
             "clips_per_genre": dict(zip(store.genres, counts.tolist(), strict=True)),
             "epochs": len(log),
@@ -163,14 +163,14 @@ def main() -> None:
                 f"{params.sr} Hz, n_fft {params.n_fft}, hop {params.hop_length}, "
                 f"{params.n_mels} Slaney mel bands"
             ),
-            "window": checkpoint["window_frames"],
+            "window": checkpoint.info.window_frames,
             "n_clips": len(store),
             "per_genre": f"{counts.min()}-{counts.max()} per genre",
             "epochs": len(log),
             "seed": args.seed,
             "train_time": f"{minutes:.1f} minutes" if minutes >= 1 else f"{60 * minutes:.1f} s",
             "threads": f"{threads} CPU thread" + ("s" if threads > 1 else ""),
-            "pooling": POOLING[checkpoint["arguments"].get("pooling", "max")],
+            "pooling": POOLING[checkpoint.arguments.get("pooling", "max")],
             "band_shift": recipe.band_shift,
             "stretch": round(100 * recipe.time_stretch),
             "teaching": (

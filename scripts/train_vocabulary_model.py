@@ -36,6 +36,7 @@ from genrekit.calibration import (
 from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.features import FeatureParams
 from genrekit.linear import fit_head, standardize
+from genrekit.model_info import ModelInfo
 from genrekit.splits import kfold
 from genrekit.vocabulary import (
     Evidence,
@@ -238,20 +239,18 @@ def main() -> None:
         print(f"  {n:10s} {int((answers[dy == i] == i).sum())}/{int((dy == i).sum())}")
 
     if args.write:
-        meta = {
-            "format": "genrekit-onnx",
-            "version": 1,
-            "architecture": "vocabulary-msd-musicnn",
-            "classes": names,
-            "feature_params": FeatureParams().to_dict(),
-            "clip_seconds": 30.0,
-            "window_frames": None,
-            "input_frames": None,
-            "short_fill": "silence",
-            "backbone": BACKBONE,
-            "reads": [f"{BACKBONE}:embedding", f"{BACKBONE}:tags"],
-            "tag_genres": [as_dict(t) for t in GENRES],
-        }
+        info = ModelInfo(
+            architecture="vocabulary-msd-musicnn",
+            classes=tuple(names),
+            params=FeatureParams(),
+            clip_seconds=30.0,
+            window_frames=None,
+            input_frames=None,
+            short_fill="silence",
+            backbone=BACKBONE,
+            reads=(f"{BACKBONE}:embedding", f"{BACKBONE}:tags"),
+        )
+        meta = info.onnx_metadata() | {"tag_genres": [as_dict(t) for t in GENRES]}
         graph = onnx_graph(
             full_state,
             temperature,

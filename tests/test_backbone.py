@@ -293,7 +293,7 @@ def test_backbone_model_trains_evaluates_exports_and_classifies(
     # The head on a clip's embedding: the same answer from its arrays and from ONNX.
     checkpoint = load_checkpoint(model_dir)
     x = np.stack([FeatureStore(embedded_store).embedding(i, "msd-musicnn") for i in range(3)])
-    expected = head_probabilities(checkpoint["state_dict"], x)
+    expected = head_probabilities(checkpoint.state, x)
     assert np.abs(model.probabilities(x) - expected).max() < 1e-5
 
 

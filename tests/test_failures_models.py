@@ -438,7 +438,7 @@ def test_export_of_a_damaged_checkpoint_is_one_line(
     assert "no input_frames" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "m.onnx").exists()
     # The checks do not refuse genrekit's own model.
-    assert load_checkpoint(baseline)["classes"] == ["clicks", "noise", "tones"]
+    assert load_checkpoint(baseline).info.classes == ("clicks", "noise", "tones")
     model = load_model(export_onnx(baseline, tmp_path / "baseline.onnx"))
     assert model.classes == ["clicks", "noise", "tones"] and model.window is None
 
@@ -507,11 +507,11 @@ def test_damaged_network_checkpoint_is_one_model_error(
     ],
 )
 def test_a_model_reading_parts_it_cannot_have_is_one_model_error(reads: Any, says: str) -> None:
-    from genrekit.model_info import read_info
+    from genrekit.model_info import ModelInfo
 
     meta = json.loads(
         resources.files("genrekit.pretrained").joinpath("gtzan-musicnn.json").read_text()
     )
     meta |= {"reads": reads, "input_frames": None, "window_frames": None}
     with pytest.raises(ModelError, match=says):
-        read_info(meta, "m.onnx")
+        ModelInfo.from_dict(meta, "m.onnx")

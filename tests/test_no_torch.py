@@ -178,8 +178,8 @@ def test_a_closed_form_model_saved_by_pytorch_still_loads(
     train(light_store, tmp_path / "new", TrainOptions(model="baseline"))
     (tmp_path / "new" / "train_log.csv").write_text("a stale log of an earlier network\n")
     checkpoint = load_checkpoint(tmp_path / "new")
-    old = dict(checkpoint)
-    old["state_dict"] = {k: torch.from_numpy(v) for k, v in checkpoint["state_dict"].items()}
+    old = checkpoint.to_dict()
+    old["state_dict"] = {k: torch.from_numpy(v) for k, v in checkpoint.state.items()}
     (tmp_path / "old").mkdir()
     torch.save(old, tmp_path / "old" / "model.pt")
     store = FeatureStore(light_store)

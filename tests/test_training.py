@@ -69,15 +69,15 @@ def test_tiny_model_learns_separable_genres(store_dir: Path, tiny_dir: Path) -> 
 
 def test_checkpoint_describes_itself_and_round_trips(store_dir: Path, tiny_dir: Path) -> None:
     checkpoint = load_checkpoint(tiny_dir)  # torch.load(weights_only=True): no pickled classes
-    assert checkpoint["architecture"] == "tiny"
-    assert checkpoint["classes"] == ["clicks", "noise", "tones"]
-    assert checkpoint["feature_params"] == FeatureParams().to_dict()
-    assert set(checkpoint["split"]) == {"train", "val", "test"}
-    train_set, test_set = set(checkpoint["split"]["train"]), set(checkpoint["split"]["test"])
+    assert checkpoint.info.architecture == "tiny"
+    assert checkpoint.info.classes == ("clicks", "noise", "tones")
+    assert checkpoint.info.params == FeatureParams()
+    assert set(checkpoint.split) == {"train", "val", "test"}
+    train_set, test_set = set(checkpoint.split["train"]), set(checkpoint.split["test"])
     assert not train_set & test_set
     store = FeatureStore(store_dir)
     model = load_model_state(checkpoint)
-    reader = ClipReader(store, checkpoint["window_frames"])
+    reader = ClipReader(store, checkpoint.info.window_frames)
     first = network_probabilities(model, reader, np.arange(6), torch.device("cpu"))
     again = network_probabilities(
         load_model_state(load_checkpoint(tiny_dir / "model.pt")),
@@ -116,7 +116,7 @@ def test_baseline_beats_chance(store_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["seed-mlp", "seed-cnn"])
 def test_seed_models_train_on_whole_clips(store_dir: Path, tmp_path: Path, name: str) -> None:
     checkpoint = train(store_dir, tmp_path / name, TrainOptions(model=name, epochs=1))
-    assert checkpoint["window_frames"] is None and checkpoint["input_frames"] == 87
+    assert checkpoint.info.window_frames is None and checkpoint.info.input_frames == 87
     report = evaluate(tmp_path / name, store_dir)
     # One epoch learns little; what is checked is that evaluation counts what the model answered:
     # the accuracy is the share of tracks not among the wrong ones, per genre as per track.
@@ -222,9 +222,9 @@ def test_train_evaluate_export_commands(store_dir: Path, tmp_path: Path) -> None
 def test_training_is_reproducible(store_dir: Path, tmp_path: Path) -> None:
     first = train(store_dir, tmp_path / "a", TrainOptions(model="tiny", epochs=2, seed=5))
     second = train(store_dir, tmp_path / "b", TrainOptions(model="tiny", epochs=2, seed=5))
-    assert first["split"] == second["split"]
-    for name, tensor in first["state_dict"].items():
-        torch.testing.assert_close(tensor, second["state_dict"][name], rtol=0, atol=0)
+    assert first.split == second.split
+    for name, tensor in first.state.items():
+        torch.testing.assert_close(tensor, second.state[name], rtol=0, atol=0)
 
 
 def test_holdout_of_tiny_genres_keeps_training_clips() -> None:
@@ -289,7 +289,7 @@ def test_ensemble_trains_its_networks_apart_and_exports(store_dir: Path, tmp_pat
     model_dir = tmp_path / "ensemble"
     train(store_dir, model_dir, TrainOptions(model="tiny", epochs=12, members=2))
     checkpoint = load_checkpoint(model_dir)
-    assert checkpoint["arguments"]["members"] == 2
+    assert checkpoint.arguments["members"] == 2
     model = load_model_state(checkpoint)
     assert isinstance(model, Ensemble) and len(model.members) == 2
     first, second = (next(m.parameters()) for m in model.members)
@@ -322,12 +322,12 @@ def test_ctrl_c_keeps_the_networks_trained_so_far(
 
     train(store_dir, tmp_path / "two", TrainOptions(model="tiny", epochs=4), progress=ctrl_c_at(2))
     checkpoint = load_checkpoint(tmp_path / "two")
-    assert checkpoint["arguments"]["members"] == 2
+    assert checkpoint.arguments["members"] == 2
     model = load_model_state(checkpoint)
     assert isinstance(model, Ensemble) and len(model.members) == 2
     train(store_dir, tmp_path / "one", TrainOptions(model="tiny", epochs=4), progress=ctrl_c_at(1))
     checkpoint = load_checkpoint(tmp_path / "one")
-    assert "members" not in checkpoint["arguments"]
+    assert "members" not in checkpoint.arguments
     assert not isinstance(load_model_state(checkpoint), Ensemble)
 
 
@@ -400,27 +400,27 @@ def test_a_teacher_shapes_training_and_leaves_no_trace_in_the_model(
     recipe = replace(recipes.RECIPES["tiny"], teacher="fake", teacher_weight=3.0)
     monkeypatch.setitem(recipes.RECIPES, "tiny", recipe)
     checkpoint = train(taught, tmp_path / "taught", TrainOptions(model="tiny", epochs=12))
-    assert checkpoint["teacher"] == "fake" and plain["teacher"] is None
-    assert checkpoint["state_dict"].keys() == plain["state_dict"].keys()
+    assert checkpoint.teacher == "fake" and plain.teacher is None
+    assert checkpoint.state.keys() == plain.state.keys()
     changed = [
         name
-        for name, value in checkpoint["state_dict"].items()
-        if value.is_floating_point() and not torch.equal(value, plain["state_dict"][name])
+        for name, value in checkpoint.state.items()
+        if value.is_floating_point() and not torch.equal(value, plain.state[name])
     ]
     assert "features.0.0.weight" in changed  # the teacher's loss reached the convolutions
     assert evaluate(tmp_path / "taught", taught)["accuracy"] > 0.9
     export_onnx(tmp_path / "taught", tmp_path / "taught.onnx")
     fallback = train(store_dir, tmp_path / "no-embeddings", TrainOptions(model="tiny", epochs=1))
-    assert fallback["teacher"] is None  # no dead end: trained untaught, and said so
-    (note,) = fallback["training"]["notes"]
+    assert fallback.teacher is None  # no dead end: trained untaught, and said so
+    (note,) = fallback.training["notes"]
     assert "36 of 36 clips" in note and "without its fake teacher" in note
     assert "genrekit embed" in note and "--audio" in note
     untaught = train(
         store_dir, tmp_path / "untaught", TrainOptions(model="tiny", epochs=12, teacher=False)
     )
-    assert untaught["teacher"] is None
-    for name, value in untaught["state_dict"].items():  # as if the recipe had no teacher
-        assert torch.equal(value, plain["state_dict"][name])
+    assert untaught.teacher is None
+    for name, value in untaught.state.items():  # as if the recipe had no teacher
+        assert torch.equal(value, plain.state[name])
 
 
 # --- splits that stay sane, and a train command that says what it did ------------------------
@@ -486,8 +486,8 @@ def test_train_says_what_it_held_out_how_it_stopped_and_its_test_accuracy(
     )
     assert re.search(r"test accuracy: \d+\.\d % on the 5 held-out clips", out)
     checkpoint = load_checkpoint(tmp_path / "m")
-    assert checkpoint["training"]["test_clips"] == 5
-    assert len(checkpoint["split"]["test"]) == 5 and len(checkpoint["split"]["train"]) == 22
+    assert checkpoint.training["test_clips"] == 5
+    assert len(checkpoint.split["test"]) == 5 and len(checkpoint.split["train"]) == 22
 
 
 def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
@@ -508,7 +508,7 @@ def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
     assert result.exit_code == 130
     assert "interrupted (Ctrl-C) after 2 of 9 epochs; kept epoch" in result.output
     assert "test accuracy" in result.output  # the kept network is tested and saved
-    assert load_checkpoint(tmp_path / "m")["training"]["ran"] == [2]
+    assert load_checkpoint(tmp_path / "m").training["ran"] == [2]
 
 
 @pytest.mark.parametrize(
@@ -571,12 +571,12 @@ def test_cnn_right_after_extract_trains_taught_with_audio_or_untaught_with_a_not
         and "without its msd-musicnn teacher" in result.output
     )
     assert "--audio IN_DIR" in result.output
-    assert load_checkpoint(tmp_path / "untaught")["teacher"] is None
+    assert load_checkpoint(tmp_path / "untaught").teacher is None
     audio = store_dir.parent / "in"
     result = runner.invoke(app, [*args, "-o", str(tmp_path / "taught"), "--audio", str(audio)])
     assert result.exit_code == 0, result.output
     assert "36 clips embedded" in result.output and "note:" not in result.output
-    assert load_checkpoint(tmp_path / "taught")["teacher"] == "msd-musicnn"
+    assert load_checkpoint(tmp_path / "taught").teacher == "msd-musicnn"
     assert FeatureStore(copy).has_embeddings("msd-musicnn")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +17,9 @@ from genrekit.dataset import FeatureStore
 from genrekit.features import loop_frames
 from genrekit.recipes import WINDOW_SECONDS, InputKind, input_kind
 from genrekit.splits import Indices
+
+if TYPE_CHECKING:
+    from genrekit.checkpoint import Checkpoint
 
 
 def window_frames(store: FeatureStore) -> int:
@@ -44,14 +47,10 @@ class ClipReader:
         self.n_frames = store.array("logmel", 0).shape[1] if len(store) else 0
 
     @classmethod
-    def for_checkpoint(cls, store: FeatureStore, checkpoint: dict[str, Any]) -> ClipReader:
+    def for_checkpoint(cls, store: FeatureStore, checkpoint: Checkpoint) -> ClipReader:
         """The reader of the model a checkpoint describes."""
-        return cls(
-            store,
-            checkpoint["window_frames"],
-            checkpoint.get("backbone"),
-            input_kind(checkpoint["architecture"]),
-        )
+        info = checkpoint.info
+        return cls(store, info.window_frames, info.backbone, input_kind(info.architecture))
 
     def answer_inputs(self, indices: Indices) -> Iterator[tuple[npt.NDArray[np.float32], bool]]:
         """Batches to answer clips ``indices`` from, in order: ``(x, pooled)``, where ``pooled``

@@ -18,7 +18,6 @@ from genrekit import plotting
 from genrekit.checkpoint import load_checkpoint
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ModelError
-from genrekit.features import FeatureParams
 from genrekit.storage import write_bytes_atomic
 from genrekit.training import probabilities
 
@@ -38,18 +37,16 @@ def evaluate(
     )
 
     checkpoint = load_checkpoint(model_dir)
-    store = FeatureStore(store_dir, expect=FeatureParams.from_dict(checkpoint["feature_params"]))
-    if (
-        checkpoint["window_frames"] is None
-        and store.info.clip_seconds != checkpoint["clip_seconds"]
-    ):
+    info = checkpoint.info
+    store = FeatureStore(store_dir, expect=info.params)
+    if info.window_frames is None and store.info.clip_seconds != info.clip_seconds:
         raise ModelError(
             f"{store.root}: clips of {store.info.clip_seconds:g} s, but this model reads whole "
-            f"clips of {checkpoint['clip_seconds']:g} s; extract the audio again with clips of "
-            f"{checkpoint['clip_seconds']:g} s"
+            f"clips of {info.clip_seconds:g} s; extract the audio again with clips of "
+            f"{info.clip_seconds:g} s"
         )
-    classes: list[str] = checkpoint["classes"]
-    split = checkpoint.get("split", {})
+    classes = list(info.classes)
+    split = checkpoint.split
     seen = set(split.get("train", [])) | set(split.get("val", []))
     picked = [i for i, t in enumerate(store.tracks) if t.sha256 not in seen and t.genre in classes]
     if not picked:
@@ -71,7 +68,7 @@ def evaluate(
     report: dict[str, Any] = {
         "model": str(model_dir),
         "store": str(store.root),
-        "architecture": checkpoint["architecture"],
+        "architecture": info.architecture,
         "tracks": len(picked),
         "skipped_seen_in_training": sum(1 for t in store.tracks if t.sha256 in seen),
         "accuracy": float((guess == truth).mean()),

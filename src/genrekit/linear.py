@@ -138,11 +138,10 @@ def head_probabilities(state: State, x: npt.NDArray[np.float32]) -> npt.NDArray[
 
 
 def probabilities(
-    checkpoint: dict[str, Any], store: FeatureStore, indices: Indices
+    state: State, backbone: str | None, store: FeatureStore, indices: Indices
 ) -> npt.NDArray[np.float64]:
-    """Class probabilities (n, n_classes) of the store's clips ``indices`` by a light model."""
-    state: State = checkpoint["state_dict"]
-    backbone = checkpoint.get("backbone")
+    """Class probabilities (n, n_classes) of the store's clips ``indices`` by the light model of
+    ``state``: a head on ``backbone``'s embeddings, or the baseline when None."""
     if backbone:
         x = np.stack([store.embedding(int(i), backbone) for i in indices])
     else:
@@ -183,13 +182,13 @@ def check_state(state: dict[str, Any], arguments: dict[str, Any], where: str) ->
             raise ModelError(f"{where}: damaged model: {name} should be float32 {shape}, {found}")
 
 
-def onnx_graph(checkpoint: dict[str, Any], opset: int, metadata: str) -> Any:
-    """The light model of ``checkpoint`` as an ``onnx.ModelProto``: input ``logmel`` (batch,
-    n_mels, frames; any length) or ``embedding`` (batch, size), output ``probabilities``; the
-    metadata key ``genrekit`` holds ``metadata``."""
+def onnx_graph(state: State, backbone: str | None, name: str, opset: int, metadata: str) -> Any:
+    """The light model of ``state`` (a head on ``backbone``'s embeddings, or the baseline when
+    None) as an ``onnx.ModelProto`` named ``name``: input ``logmel`` (batch, n_mels, frames; any
+    length) or ``embedding`` (batch, size), output ``probabilities``; the metadata key
+    ``genrekit`` holds ``metadata``."""
     from onnx import TensorProto, helper, numpy_helper
 
-    state: State = checkpoint["state_dict"]
     nodes = []
     initializers = [
         numpy_helper.from_array(state["norm.mean"][:, 0], "mean"),
@@ -197,7 +196,7 @@ def onnx_graph(checkpoint: dict[str, Any], opset: int, metadata: str) -> Any:
         numpy_helper.from_array(state["linear.weight"], "weight"),
         numpy_helper.from_array(state["linear.bias"], "bias"),
     ]
-    if checkpoint.get("backbone"):
+    if backbone:
         size = int(state["norm.mean"].shape[0])
         graph_input = helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", size])
         features = "embedding"
@@ -227,9 +226,7 @@ def onnx_graph(checkpoint: dict[str, Any], opset: int, metadata: str) -> Any:
     ]
     n_classes = int(state["linear.bias"].shape[0])
     output = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", n_classes])
-    graph = helper.make_graph(
-        nodes, str(checkpoint["architecture"]), [graph_input], [output], initializers
-    )
+    graph = helper.make_graph(nodes, name, [graph_input], [output], initializers)
     return onnx_model(graph, opset, metadata)
 
 

@@ -1,9 +1,10 @@
 """What a genrekit model says about itself, checked before it is trusted.
 
-An exported model (ONNX) and a checkpoint carry the same description: its classes, the feature
-parameters it was trained with, the length of its input and the backbone it reads. A file that
-is damaged or was made elsewhere can say anything there, so every field is checked for
-presence, type and range (:func:`read_info`), and an ONNX graph's input and output against it,
+An exported model (ONNX) and a checkpoint carry the same description, a :class:`ModelInfo`: its
+classes, the feature parameters it was trained with, the length of its input and the backbone it
+reads; :meth:`ModelInfo.to_dict` is the one place its fields are named as stored. A file that is
+damaged or was made elsewhere can say anything there, so every field is checked for presence,
+type and range (:meth:`ModelInfo.from_dict`), and an ONNX graph's input and output against it,
 with one run on a silent input (:func:`check_graph`), before any audio is read. Each fault is
 one :class:`ModelError` line that names the file and the field.
 """
@@ -37,7 +38,10 @@ _SUM_TOLERANCE = 1e-3
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model's checked description."""
+    """A model's checked description: the one place its fields are named as stored.
+
+    A checkpoint and an exported graph's metadata hold it as a dict (:meth:`to_dict`), read
+    back, checked, by :meth:`from_dict`."""
 
     architecture: str
     classes: tuple[str, ...]
@@ -47,7 +51,13 @@ class ModelInfo:
     input_frames: int | None  # frames of the input when fixed, or None (any length)
     short_fill: str  # how training filled inputs longer than a clip: "loop" or "silence"
     backbone: str | None  # the backbone whose embeddings the model reads, or None
-    reads: tuple[str, ...] = ()  # a backbone model's input, in order: "<backbone>:embedding|tags"
+    # A backbone model's input, in order: "<backbone>:embedding|tags" (by default, when left
+    # empty, its backbone's embedding alone).
+    reads: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.reads and self.backbone is not None:
+            object.__setattr__(self, "reads", _default_reads(self.backbone))
 
     @property
     def input_size(self) -> int:
@@ -59,62 +69,87 @@ class ModelInfo:
         """Frames of one log-mel input, None when any length will do."""
         return self.window_frames or self.input_frames
 
+    def to_dict(self) -> dict[str, Any]:
+        """The description as a checkpoint and an ONNX graph's metadata store it (plain types;
+        ``reads`` only when it is not the backbone's embedding alone, as :meth:`from_dict`
+        reads it by default)."""
+        out: dict[str, Any] = {
+            "architecture": self.architecture,
+            "classes": list(self.classes),
+            "feature_params": self.params.to_dict(),
+            "clip_seconds": self.clip_seconds,
+            "window_frames": self.window_frames,
+            "input_frames": self.input_frames,
+            "short_fill": self.short_fill,
+            "backbone": self.backbone,
+        }
+        if self.reads != _default_reads(self.backbone):
+            out["reads"] = list(self.reads)
+        return out
 
-def read_onnx_info(meta: Any, where: str) -> ModelInfo:
-    """The description an exported graph carries under the metadata key ``genrekit``."""
-    if not isinstance(meta, dict):
-        raise ModelError(f"{where}: its genrekit metadata is not a JSON object; re-export it")
-    if meta.get("format", ONNX_FORMAT) != ONNX_FORMAT:
-        raise ModelError(f"{where}: metadata of format {meta['format']!r}, not {ONNX_FORMAT!r}")
-    version = meta.get("version", ONNX_VERSION)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelError(f"{where}: metadata version {version!r} is not a version number")
-    if version > ONNX_VERSION:
-        raise ModelError(f"{where}: made by a newer genrekit (metadata version {version})")
-    return read_info(meta, where)
+    def onnx_metadata(self) -> dict[str, Any]:
+        """What an exported graph carries under the metadata key ``genrekit``."""
+        return {"format": ONNX_FORMAT, "version": ONNX_VERSION, **self.to_dict()}
 
+    @classmethod
+    def from_dict(cls, meta: dict[str, Any], where: str) -> ModelInfo:
+        """The checked description in ``meta`` (a checkpoint, or an ONNX graph's metadata);
+        other keys are left alone.
 
-def read_info(meta: dict[str, Any], where: str) -> ModelInfo:
-    """The checked description of a model (an ONNX graph's metadata, or a checkpoint).
-
-    Raises :class:`ModelError` naming ``where`` and the first field at fault."""
-    missing = [name for name in (*_FIELDS, "input_frames") if name not in meta]
-    if missing:
-        raise ModelError(f"{where}: damaged model description: no {', '.join(missing)}")
-    architecture = meta["architecture"]
-    if not isinstance(architecture, str) or not architecture.strip():
-        raise ModelError(f"{where}: architecture {architecture!r} is not a name")
-    classes = _classes(meta["classes"], where)
-    try:
-        params = FeatureParams.from_dict(meta["feature_params"])
-    except ParameterError as exc:
-        raise ModelError(f"{where}: feature_params: {exc}") from None
-    clip = meta["clip_seconds"]
-    if isinstance(clip, bool) or not isinstance(clip, int | float):
-        raise ModelError(f"{where}: clip_seconds={clip!r} is not a number")
-    if not MIN_SECONDS <= clip <= MAX_SECONDS:  # NaN fails too
-        raise ModelError(
-            f"{where}: clip_seconds={clip!r} is out of range ({MIN_SECONDS:g} to {MAX_SECONDS:g})"
+        Raises :class:`ModelError` naming ``where`` and the first field at fault."""
+        missing = [name for name in (*_FIELDS, "input_frames") if name not in meta]
+        if missing:
+            raise ModelError(f"{where}: damaged model description: no {', '.join(missing)}")
+        architecture = meta["architecture"]
+        if not isinstance(architecture, str) or not architecture.strip():
+            raise ModelError(f"{where}: architecture {architecture!r} is not a name")
+        classes = _classes(meta["classes"], where)
+        try:
+            params = FeatureParams.from_dict(meta["feature_params"])
+        except ParameterError as exc:
+            raise ModelError(f"{where}: feature_params: {exc}") from None
+        clip = meta["clip_seconds"]
+        if isinstance(clip, bool) or not isinstance(clip, int | float):
+            raise ModelError(f"{where}: clip_seconds={clip!r} is not a number")
+        if not MIN_SECONDS <= clip <= MAX_SECONDS:  # NaN fails too
+            raise ModelError(
+                f"{where}: clip_seconds={clip!r} is out of range ({MIN_SECONDS:g} to "
+                f"{MAX_SECONDS:g})"
+            )
+        most = params.n_frames(int(MAX_SECONDS * params.sr))
+        window, frames = (
+            _frames(meta, name, most, where) for name in ("window_frames", "input_frames")
         )
-    most = params.n_frames(int(MAX_SECONDS * params.sr))
-    window, frames = (
-        _frames(meta, name, most, where) for name in ("window_frames", "input_frames")
-    )
-    short_fill = meta.get("short_fill", "silence")
-    if short_fill not in SHORT_FILLS:
-        raise ModelError(
-            f"{where}: short_fill={short_fill!r} is not one of {', '.join(SHORT_FILLS)}"
+        short_fill = meta.get("short_fill", "silence")
+        if short_fill not in SHORT_FILLS:
+            raise ModelError(
+                f"{where}: short_fill={short_fill!r} is not one of {', '.join(SHORT_FILLS)}"
+            )
+        backbone = meta.get("backbone")
+        if backbone is not None and backbone not in BACKBONES:
+            raise ModelError(
+                f"{where}: reads the embeddings of backbone {backbone!r}, which this genrekit "
+                f"does not have (it has {', '.join(BACKBONES)})"
+            )
+        reads = _reads(meta, backbone, where)
+        return cls(
+            architecture, classes, params, float(clip), window, frames, short_fill, backbone, reads
         )
-    backbone = meta.get("backbone")
-    if backbone is not None and backbone not in BACKBONES:
-        raise ModelError(
-            f"{where}: reads the embeddings of backbone {backbone!r}, which this genrekit does "
-            f"not have (it has {', '.join(BACKBONES)})"
-        )
-    reads = _reads(meta, backbone, where)
-    return ModelInfo(
-        architecture, classes, params, float(clip), window, frames, short_fill, backbone, reads
-    )
+
+    @classmethod
+    def from_onnx_metadata(cls, meta: Any, where: str) -> ModelInfo:
+        """The checked description an exported graph carries under the metadata key
+        ``genrekit`` (its format and version first)."""
+        if not isinstance(meta, dict):
+            raise ModelError(f"{where}: its genrekit metadata is not a JSON object; re-export it")
+        if meta.get("format", ONNX_FORMAT) != ONNX_FORMAT:
+            raise ModelError(f"{where}: metadata of format {meta['format']!r}, not {ONNX_FORMAT!r}")
+        version = meta.get("version", ONNX_VERSION)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ModelError(f"{where}: metadata version {version!r} is not a version number")
+        if version > ONNX_VERSION:
+            raise ModelError(f"{where}: made by a newer genrekit (metadata version {version})")
+        return cls.from_dict(meta, where)
 
 
 READ_KINDS = ("embedding", "tags")
@@ -126,6 +161,11 @@ def part_size(part: str) -> int:
     return EMBEDDING_SIZE if kind == "embedding" else len(BACKBONE_TAGS[backbone])
 
 
+def _default_reads(backbone: str | None) -> tuple[str, ...]:
+    """What a model reads when its description does not say: its backbone's embedding."""
+    return (f"{backbone}:embedding",) if backbone is not None else ()
+
+
 def _reads(meta: dict[str, Any], backbone: str | None, where: str) -> tuple[str, ...]:
     """The parts of a backbone model's input (``reads``); by default its backbone's embedding."""
     found = meta.get("reads")
@@ -134,7 +174,7 @@ def _reads(meta: dict[str, Any], backbone: str | None, where: str) -> tuple[str,
             raise ModelError(f"{where}: reads {found!r:.80} but names no backbone")
         return ()
     if found is None:
-        return (f"{backbone}:embedding",)
+        return _default_reads(backbone)
     if not isinstance(found, list) or not found:
         raise ModelError(f"{where}: reads={found!r:.80} is not a list of inputs")
     for part in found:

@@ -9,10 +9,11 @@ imported inside the functions, so that importing this module costs nothing.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from torch import nn
 
     from genrekit.training import TrainOptions
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def shift_bands(x: torch.Tensor, shifts: npt.NDArray[np.int64]) -> torch.Tensor:
@@ -124,6 +128,21 @@ def architecture_arguments(name: str, store: FeatureStore, recipe: Recipe) -> di
     return base | recipe.arguments
 
 
+def _forked_rng(train: Callable[P, R]) -> Callable[P, R]:
+    """``train`` run on forks of torch's global generators: it seeds them for a reproducible
+    run without leaving the caller's reseeded."""
+
+    @functools.wraps(train)
+    def forked(*args: P.args, **kwargs: P.kwargs) -> R:
+        import torch
+
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            return train(*args, **kwargs)
+
+    return forked
+
+
+@_forked_rng
 def train_networks(
     store: FeatureStore,
     reader: ClipReader,
@@ -135,22 +154,6 @@ def train_networks(
 ) -> tuple[dict[str, Any], dict[str, Any], list[EpochLog], dict[str, Any]]:
     """Train the network (or the networks of an ensemble) of ``recipe``: its state dict, its
     arguments, the log and how training ended (see :func:`genrekit.training.train_model`)."""
-    import torch
-
-    # Seeded for reproducible runs, without leaving the caller's global generators reseeded.
-    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
-        return _train_networks(store, reader, train_idx, val_idx, options, recipe, progress)
-
-
-def _train_networks(
-    store: FeatureStore,
-    reader: ClipReader,
-    train_idx: Indices,
-    val_idx: Indices,
-    options: TrainOptions,
-    recipe: Recipe,
-    progress: Progress | None,
-) -> tuple[dict[str, Any], dict[str, Any], list[EpochLog], dict[str, Any]]:
     import torch
 
     from genrekit.models import Ensemble, build

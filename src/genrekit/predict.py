@@ -36,7 +36,7 @@ from genrekit.constants import SILENCE_DB
 from genrekit.errors import ModelError, ParameterError, SilentAudioError
 from genrekit.features import log_mel_and_mfcc, loop_frames
 from genrekit.listen import Track, Window, listen, loudness
-from genrekit.model_info import check_graph, read_onnx_info
+from genrekit.model_info import ModelInfo, check_graph
 from genrekit.music_check import check as music_check
 from genrekit.onnx_session import one_line, open_session
 
@@ -113,9 +113,10 @@ class Model:
         self.threads = threads  # the cap of each session's threads: its backbone's, its taggers'
         self.session, meta = open_session(path, threads=threads)
         # Checked before use: a damaged or foreign file is one ModelError, before any audio.
-        info = read_onnx_info(meta, str(path))
+        info = ModelInfo.from_onnx_metadata(meta, str(path))
         self.input_name: str = check_graph(self.session, info, str(path))
         self.meta: dict[str, Any] = meta
+        self.info = info  # its checked description; the attributes below are its fields
         self.classes: list[str] = list(info.classes)
         self.params = info.params
         self.clip_seconds = info.clip_seconds

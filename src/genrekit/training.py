@@ -24,20 +24,15 @@ import numpy as np
 import numpy.typing as npt
 
 from genrekit import extras, linear
-from genrekit.checkpoint import (
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_VERSION,
-    load_model_state,
-    save_checkpoint,
-)
+from genrekit.checkpoint import Checkpoint, load_model_state, save_checkpoint
 from genrekit.clip_reader import ClipReader, window_frames
 from genrekit.dataset import FeatureStore
 from genrekit.errors import ParameterError
+from genrekit.model_info import ModelInfo
 from genrekit.progress import Progress, Step
 from genrekit.recipes import (
     RECIPES,
     Recipe,
-    closed_form,
     public_models,
 )
 from genrekit.splits import (
@@ -102,11 +97,11 @@ def train_model(
     options: TrainOptions,
     *,
     progress: Progress | None = None,
-) -> tuple[dict[str, Any], list[EpochLog]]:
+) -> tuple[Checkpoint, list[EpochLog]]:
     """Train ``options.model`` on ``train_idx``, keep the epoch best on ``val_idx``.
 
-    Returns the checkpoint (plain types and arrays: numpy for models fitted in closed form,
-    tensors for networks) and the per-epoch log. ``checkpoint["training"]`` says how training
+    Returns the checkpoint (its state numpy arrays for models fitted in closed form, tensors
+    for networks) and the per-epoch log. ``checkpoint.training`` says how training
     ended: ``stopped`` is "fitted" (closed form), "early" (no better validation accuracy for
     ``options.patience`` epochs), "epochs" (all of them) or "interrupted" (Ctrl-C: the best
     epoch so far is kept), ``kept``/``ran`` the epochs kept and run per network, ``notes`` what
@@ -136,29 +131,30 @@ def train_model(
             store, reader, train_idx, val_idx, options, recipe, progress
         )
     outcome |= {"patience": options.patience, "val_clips": len(val_idx), "notes": notes}
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "architecture": options.model,
-        "arguments": arguments,
-        "classes": list(store.genres),
-        "feature_params": store.params.to_dict(),
-        "clip_seconds": store.info.clip_seconds,
-        "window_frames": window,
-        "input_frames": None if recipe.backbone else window or reader.n_frames,
-        "backbone": recipe.backbone,
-        "teacher": recipe.teacher,  # training only: inference never needs it
+    info = ModelInfo(
+        architecture=options.model,
+        classes=tuple(store.genres),
+        params=store.params,
+        clip_seconds=store.info.clip_seconds,
+        window_frames=window,
+        input_frames=None if recipe.backbone else window or reader.n_frames,
         # A clip shorter than the window is looped to fill it (whole-clip models see the padding).
-        "short_fill": "loop" if window else "silence",
-        "options": asdict(options),
-        "training": outcome,
-        "state_dict": state,
-    }
+        short_fill="loop" if window else "silence",
+        backbone=recipe.backbone,
+    )
+    checkpoint = Checkpoint(
+        info,
+        arguments,
+        state,
+        teacher=recipe.teacher,  # training only: inference never needs it
+        options=asdict(options),
+        training=outcome,
+    )
     return checkpoint, log
 
 
 def describe_outcome(training: dict[str, Any]) -> str:
-    """How training ended, in one line for people (``checkpoint["training"]``)."""
+    """How training ended, in one line for people (``checkpoint.training``)."""
     stopped = training["stopped"]
     if stopped == "fitted":
         return "fitted in closed form (no epochs to choose)"
@@ -232,10 +228,10 @@ def train(
     options: TrainOptions,
     *,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Checkpoint:
     """Split, train, test, and write ``model_dir`` (checkpoint, log, learning curve, split).
 
-    Besides :func:`train_model`'s account, ``checkpoint["training"]`` holds ``held_out`` (what
+    Besides :func:`train_model`'s account, ``checkpoint.training`` holds ``held_out`` (what
     was held out for testing and validation, and why) and ``test_accuracy`` on the test clips
     (None if there are none).
     """
@@ -246,22 +242,23 @@ def train(
     options.recipe()  # a bad model or option fails before the split
     splits = split_store(store, options)
     checkpoint, log = train_model(store, splits["train"], splits["val"], options, progress=progress)
-    checkpoint["split"] = {
-        name: [store.tracks[int(i)].sha256 for i in idx] for name, idx in splits.items()
-    }
+    split = {name: [store.tracks[int(i)].sha256 for i in idx] for name, idx in splits.items()}
+    checkpoint = replace(checkpoint, split=split)
     test = splits["test"]
     accuracy = None
     if test.size:
         guess = probabilities(checkpoint, store, test).argmax(axis=1)
         accuracy = float((guess == store.labels[test]).mean())
-    checkpoint["training"] |= {
+    tested = {
         "held_out": describe_split(store, splits, options.test_fraction, options.val_fraction),
         "test_accuracy": accuracy,
         "test_clips": int(test.size),
     }
-    checkpoint["training"]["file"] = str(save_checkpoint(checkpoint, out))
+    checkpoint = replace(checkpoint, training=checkpoint.training | tested)
+    saved = save_checkpoint(checkpoint, out)
     write_log(log, out)
-    return checkpoint
+    # Where it was saved is told, not saved.
+    return replace(checkpoint, training=checkpoint.training | {"file": str(saved)})
 
 
 @dataclass
@@ -345,12 +342,12 @@ def cross_validate(
 
 
 def probabilities(
-    checkpoint: dict[str, Any], store: FeatureStore, indices: Indices
+    checkpoint: Checkpoint, store: FeatureStore, indices: Indices
 ) -> npt.NDArray[np.float64]:
     """Track-level class probabilities (n, n_classes) of the store's clips ``indices``; PyTorch
     only for a network."""
-    if closed_form(checkpoint["architecture"]):
-        return linear.probabilities(checkpoint, store, indices)
+    if checkpoint.closed_form:
+        return linear.probabilities(checkpoint.state, checkpoint.info.backbone, store, indices)
     import torch
 
     from genrekit.networks import network_probabilities

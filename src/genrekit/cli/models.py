@@ -127,8 +127,8 @@ def train(
 
     with progress:
         checkpoint = run_train(features, out, options, progress=on_epoch)
-    result = checkpoint["training"]
-    sizes = {name: len(v) for name, v in checkpoint["split"].items()}
+    result = checkpoint.training
+    sizes = {name: len(v) for name, v in checkpoint.split.items()}
     for line in result["held_out"]:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     for note in result["notes"]:
