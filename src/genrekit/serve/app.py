@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -125,6 +126,7 @@ class _Models:
         self.default = load_model(model, threads=threads)
         self._loaded: dict[str, Model] = {self.default.name: self.default}
         self._lock = threading.Lock()
+        _warm_up(self.default)
 
     def names(self) -> list[str]:
         return list(dict.fromkeys([self.default.name, *available_models()]))
@@ -141,6 +143,14 @@ class _Models:
             if name not in self._loaded:
                 self._loaded[name] = load_model(name, threads=self.threads)
             return self._loaded[name]
+
+
+def _warm_up(model: Model) -> None:
+    """One classification of a few seconds of noise, with every option the page asks for: the
+    taggers load and onnxruntime settles now, not during the first request."""
+    y = np.random.default_rng(0).normal(0, 0.1, 4 * 22050).astype(np.float32)
+    with contextlib.suppress(GenrekitError):
+        classify(y, sr=22050, model=model, segments=True, tags=True)
 
 
 def create_app(
