@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -78,4 +79,6 @@ def run(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
         timeout_keep_alive=5,
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    # asyncio's runner raises Ctrl-C's KeyboardInterrupt again once uvicorn has shut down.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
