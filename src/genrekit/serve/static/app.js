@@ -82,7 +82,9 @@ async function ask(pending, name) {
 // --- showing an answer ---
 
 function showTrack(name, audioUrl) {
+  $("welcome").hidden = true;
   $("result").hidden = false;
+  $("details").hidden = false;
   $("name").textContent = name;
   $("answer").replaceChildren("classifying…");
   $("error").hidden = true;
@@ -103,6 +105,8 @@ function showError(message) {
   $("answer").replaceChildren();
   $("error").textContent = message;
   $("error").hidden = false;
+  $("details").hidden = true;
+  $("player").pause();
   document.body.dataset.state = "error";
 }
 

@@ -9,11 +9,18 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// A docstring's ``literal`` as code, the rest as text.
+function prose(tag, text) {
+  const node = el(tag, { class: "description" });
+  text.split(/``([^`]+)``/).forEach((part, i) => node.append(i % 2 ? el("code", {}, part) : part));
+  return node;
+}
+
 function fieldRows(entries) {
   const table = el("table", { class: "fields" });
   for (const [name, type, required, description] of entries) {
     table.append(el("tr", {}, el("td", {}, el("code", {}, name)), el("td", {}, type),
-      el("td", {}, required ? "required" : "optional"), el("td", {}, description || "")));
+      el("td", {}, required ? "required" : "optional"), prose("td", description || "")));
   }
   return table;
 }
@@ -26,7 +33,7 @@ async function main() {
     for (const [method, op] of Object.entries(methods)) {
       const section = el("section", { class: "operation" });
       section.append(el("h2", {}, el("span", { class: "method" }, method.toUpperCase()), " ", el("code", {}, path)));
-      if (op.description || op.summary) section.append(el("p", { class: "description" }, op.description || op.summary));
+      if (op.description || op.summary) section.append(prose("p", op.description || op.summary));
       const params = (op.parameters || []).map((p) => [
         `${p.name} (${p.in})`, (p.schema && (p.schema.type || (p.schema.anyOf || []).map((s) => s.type).join(" | "))) || "", p.required, p.description]);
       if (params.length) section.append(el("h3", {}, "Parameters"), fieldRows(params));
@@ -39,7 +46,7 @@ async function main() {
       }
       const answers = el("ul", { class: "answers" });
       for (const [code, answer] of Object.entries(op.responses || {})) {
-        answers.append(el("li", {}, el("code", {}, code), " ", answer.description || ""));
+        answers.append(el("li", {}, el("code", {}, code), " ", prose("span", answer.description || "")));
       }
       section.append(el("h3", {}, "Answers"), answers);
       root.append(section);
