@@ -4,7 +4,7 @@ Starts ``genrekit serve examples`` on a free loopback port, opens the page in De
 chromium (Playwright for Python, ``executable_path``: no browser download), picks the metal
 example from the folder's list, waits for its answer, plays it muted for a moment so the cursor
 shows, and writes ``docs/serve-classify.png`` (1280 wide) and ``docs/serve-classify-phone.png``
-(390 wide). Prints the time the page took to show each answer.
+(390 wide), in 256 colours (Pillow). Prints the time the page took to show each answer.
 
     python scripts/serve_screenshots.py [--out docs] [--chromium /usr/bin/chromium]
 """
@@ -39,6 +39,15 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return server, line.split()[2]
 
 
+def shrink(path: Path) -> None:
+    """The PNG in 256 colours (Pillow's adaptive palette): a third of the bytes, for the repo."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
@@ -64,7 +73,9 @@ def main() -> None:
                     " p.muted = true; p.currentTime = 11; }"
                 )
                 page.wait_for_function("document.getElementById('cursor').dataset.seconds > 10")
-                page.screenshot(path=str(args.out / name), full_page=True)
+                target = args.out / name
+                page.screenshot(path=str(target), full_page=True)
+                shrink(target)
                 print(f"{name}: {width} px wide, answer shown in {answered} s")
                 page.close()
             browser.close()
