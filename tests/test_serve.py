@@ -158,6 +158,8 @@ def test_bad_requests_are_400_with_one_line(client: TestClient) -> None:
         upload(client, SONG, segments="maybe"),
         upload(client, SONG, min_confidence="1.5"),
         upload(client, SONG, model="/etc/passwd"),
+        client.get(f"/api/tracks/{METAL}/classify", params={"segments": "maybe"}),
+        client.get("/api/tracks", params={"limit": "many"}),
     ]
     details = [c.json()["detail"] for c in cases]
     assert [c.status_code for c in cases] == [400] * len(cases), details
@@ -168,7 +170,9 @@ def test_bad_requests_are_400_with_one_line(client: TestClient) -> None:
     assert details[4] == "segments='maybe': give true or false"
     assert "min_confidence=1.5" in details[5]
     assert details[6].startswith("model '/etc/passwd' is not served; models: genres-musicnn")
-    assert all("\n" not in d for d in details)
+    assert details[7] == "segments='maybe': give true or false"
+    assert details[8].startswith("limit='many': ")
+    assert all(isinstance(d, str) and "\n" not in d for d in details)
 
 
 def test_another_shipped_model_by_name(client: TestClient) -> None:
@@ -271,6 +275,8 @@ def test_audio_is_served_from_the_folder_with_ranges(client: TestClient) -> None
         ("..%2F..%2Fetc%2Fpasswd", 403),
         ("metal%2F..%2F..%2Fsecret.mp3", 403),
         ("%2Fetc%2Fpasswd", 403),
+        ("C:%2Fmusic%2Fx.mp3", 403),
+        ("metal%5C..%5C..%5Csecret.mp3", 403),
         ("out.mp3", 403),  # a link to a file outside
         ("outdir%2Fsecret.mp3", 403),  # through a link to a folder outside
         ("missing.mp3", 404),
@@ -331,7 +337,7 @@ def test_a_full_pool_answers_503_with_retry_after_and_the_server_goes_on(
     assert first.status_code == 200 and first.json()["genre"] == "metal"
     assert waited.status_code == refused.status_code == 503
     assert int(waited.headers["retry-after"]) >= 1 and "retry-after" in refused.headers
-    assert waited.json()["detail"].startswith("busy: all 1 workers are classifying")
+    assert waited.json()["detail"].startswith("busy: 1 worker classifying and 1 request waiting")
     assert health.status_code == 200 and health.json()["busy"] == 1
     assert list(app.state.uploads.iterdir()) == []
 

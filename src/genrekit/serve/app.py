@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from genrekit import __version__
 from genrekit.classify_batch import AudioFile, Outcome
@@ -206,6 +208,18 @@ def create_app(
     async def refused(request: Request, exc: RequestError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, exc.status, headers=exc.headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # One line, as every refusal: the first parameter at fault, its value and why.
+        first = exc.errors()[0]
+        where = str(first.get("loc", ("?",))[-1])
+        said = f"{where}={first['input']!r}: " if "input" in first else f"{where}: "
+        return JSONResponse({"detail": said + str(first.get("msg", "invalid"))}, 400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=400)  # the client left mid-upload: nobody reads this
+
     static = resources.files("genrekit.serve") / "static"
     app.mount("/static", StaticFiles(packages=[("genrekit.serve", "static")]), name="static")
 
@@ -297,15 +311,16 @@ def create_app(
         name: str,
         model: str = "",
         genres: str = "",
-        segments: bool = False,
-        tags: bool = False,
+        segments: str = "false",
+        tags: str = "false",
         min_confidence: str = "",
-        spectrogram: bool = False,
+        spectrogram: str = "false",
     ) -> Response:
-        """Classify a track of the served folder, as ``POST /api/classify`` does an upload."""
+        """Classify a track of the served folder, as ``POST /api/classify`` does an upload
+        (the same fields, as query parameters)."""
         path = _folder(tracks).path_of(name)
         fields = {"model": model, "genres": genres, "min_confidence": min_confidence}
-        fields |= {"segments": str(segments), "tags": str(tags), "spectrogram": str(spectrogram)}
+        fields |= {"segments": segments, "tags": tags, "spectrogram": spectrogram}
         return await _answer(pool, models, AudioFile(path, name), _asked(fields, models))
 
     return app
@@ -371,9 +386,14 @@ def classify_file(file: AudioFile, model: Model, asked: Asked) -> tuple[int, dic
         status, outcome = 500, Outcome(file, error=reason_about(file.path, exc))
     except GenrekitError as exc:
         status, outcome = 415, Outcome(file, error=reason_about(file.path, exc))
+    except Exception as exc:  # a decoder's surprise: this file's answer, not the server's end
+        status, outcome = 500, Outcome(file, error=f"unexpected {type(exc).__name__}: {exc}")
     data = as_json(TrackRecord.of(outcome), segments=asked.segments, tags=asked.tags)
     if asked.spectrogram and status == 200:
-        data["spectrogram"] = spectrogram(file.path)
+        try:
+            data["spectrogram"] = spectrogram(file.path)
+        except GenrekitError:  # it classified, so it decodes; if not, the answer stands alone
+            data["spectrogram"] = None
     return status, data
 
 

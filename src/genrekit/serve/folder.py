@@ -9,6 +9,7 @@ hidden files, other files than audio and names that lead nowhere are not found (
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ class TrackFolder:
 
         Raises :class:`RequestError` 403 for a name that would lead outside (absolute, ``..``,
         a link out), 404 for one that is not a track of the folder."""
-        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:[/\\]", name):
             raise RequestError(403, "absolute paths are not served; name a track in the folder")
         parts = name.split("/")
         if any(p in ("..", ".") or "\\" in p for p in parts):

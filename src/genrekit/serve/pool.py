@@ -79,10 +79,14 @@ class Pool:
         retry = max(1, math.ceil(self._seconds * ahead / self.workers))
         return RequestError(
             503,
-            f"busy: all {self.workers} workers are classifying and {self.waiting} requests wait; "
-            f"try again in {retry} s",
+            f"busy: {_count(self.workers, 'worker')} classifying and "
+            f"{_count(self.waiting, 'request')} waiting; try again in {retry} s",
             headers={"Retry-After": str(retry)},
         )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
