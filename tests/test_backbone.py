@@ -27,13 +27,13 @@ from genrekit.backbones import (
 )
 from genrekit.checkpoint import export_onnx, load_checkpoint
 from genrekit.cli import app
-from genrekit.cli.classify_output import TOP_TAGS
 from genrekit.dataset import FeatureStore
 from genrekit.embed import embed_dataset
 from genrekit.errors import ModelError, ParameterError
 from genrekit.evaluation import evaluate
 from genrekit.linear import head_probabilities
 from genrekit.predict import TAGGERS, classify, load_model
+from genrekit.track_record import TOP_TAGS
 from genrekit.training import TrainOptions, train
 
 ROOT = Path(__file__).resolve().parent.parent

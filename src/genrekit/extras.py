@@ -1,8 +1,9 @@
 """genrekit's optional parts: which pip extra installs each, and one line when one is missing.
 
 The base install holds what ``classify``, ``extract``, ``embed`` and ``fetch`` need. Exploring,
-drawing and training need more (scikit-learn, matplotlib, Pillow, onnx, PyTorch): they sit behind
-extras, and a missing one is named with the command that installs it, not a traceback.
+drawing, training and serving need more (scikit-learn, matplotlib, Pillow, onnx, PyTorch,
+FastAPI): they sit behind extras, and a missing one is named with the command that installs
+it, not a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "PIL": ("Pillow", "explore"),
     "onnx": ("onnx", "train"),
     "torch": ("PyTorch", "train"),
+    "fastapi": ("FastAPI", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "python_multipart": ("python-multipart", "serve"),
 }
 
 

@@ -126,7 +126,7 @@ def save_figure(
     )
     ax.set_xlabel("Time (s)")
     if kind == "mel":
-        ticks, labels = _mel_ticks(n_rows, fmin, sr / 2.0 if fmax is None else fmax)
+        ticks, labels = mel_ticks(n_rows, fmin, sr / 2.0 if fmax is None else fmax)
         ax.set_yticks(ticks, labels)
         ax.set_ylabel("Frequency (Hz, mel scale)")
         fig.colorbar(image, ax=ax, format="%+2.0f dB")
@@ -192,7 +192,7 @@ def _check_figure_target(out: Path) -> None:
         )
 
 
-def _mel_ticks(n_mels: int, fmin: float, fmax: float) -> tuple[list[float], list[str]]:
+def mel_ticks(n_mels: int, fmin: float, fmax: float) -> tuple[list[float], list[str]]:
     """Positions (in band units) and labels of round Hz values on a mel-scaled axis."""
     centres = mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax)[1:-1]
     centre_mels = hz_to_mel(centres)

@@ -3,11 +3,11 @@
 Heavy modules are imported inside the commands that need them, so ``genrekit --help`` is quick.
 Exit codes: 0 success, 1 some inputs failed, 2 bad usage or a fatal error, 130 interrupted.
 One module per group of commands: ``features`` (extract, embed, figure, explore), ``collecting``
-(fetch, import, catalog) and ``models`` (train, evaluate, export, classify, models), with
-``classify_output`` writing classify's table, CSV and JSON lines as results arrive.
+(fetch, import, catalog), ``models`` (train, evaluate, export, classify, models) and ``serving``
+(serve), with ``classify_output`` writing classify's table, CSV and JSON lines as results arrive.
 """
 
-from genrekit.cli import collecting, features, models
+from genrekit.cli import collecting, features, models, serving
 from genrekit.cli.app import app, main
 
-__all__ = ["app", "collecting", "features", "main", "models"]
+__all__ = ["app", "collecting", "features", "main", "models", "serving"]

@@ -23,7 +23,6 @@ import io
 import json
 import textwrap
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from rich.cells import cell_len
@@ -33,51 +32,13 @@ from rich.text import Text
 from genrekit.classify_batch import AudioFile, Outcome
 from genrekit.cli.app import visible
 from genrekit.predict import MAX_SEGMENTS, TAGGERS, Segment, percent
+from genrekit.track_record import FAILED, NO_GENRE, TrackRecord, as_json
 
-TOP_TAGS = 5
-"""Tags shown per track and tagger with ``--tags``."""
-NO_GENRE = "unknown"
-"""The status of a track (and the genre column of the table) that gets no genre."""
-FAILED = "failed"
-"""The status of an input that could not be classified."""
-CLASSIFIED = "classified"
 FORMATS = ("table", "csv", "json")
 MIN_NAME = 16
 """The fewest cells a track's name keeps beside its answer on a terminal; fewer, and the name
 gets a line of its own above its answer."""
-
-
-@dataclass(frozen=True)
-class Row:
-    """What every format says about one input."""
-
-    file: str
-    status: str  # CLASSIFIED, NO_GENRE or FAILED
-    genre: str | None
-    reason: str | None
-    damage: str | None
-    seconds: float | None
-    probabilities: dict[str, float] = field(default_factory=dict)
-    segments: list[Segment] = field(default_factory=list)
-    tags: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @staticmethod
-    def of(outcome: Outcome) -> Row:
-        found = outcome.prediction
-        if found is None:
-            reason = outcome.error or "failed"
-            return Row(outcome.file.name, FAILED, None, reason, None, None)
-        return Row(
-            outcome.file.name,
-            CLASSIFIED if found.genre is not None else NO_GENRE,
-            found.genre,
-            found.reason,
-            found.damage,
-            found.duration,
-            found.probabilities,
-            found.segments,
-            found.tags,
-        )
+Row = TrackRecord  # what every format says about one input (the library's record)
 
 
 class Writer:
@@ -136,31 +97,7 @@ class Writer:
             self._table(row)
 
     def _as_dict(self, row: Row) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "file": row.file,
-            "status": row.status,
-            "genre": row.genre,
-            "reason": row.reason,
-            "damage": row.damage,
-            "seconds": None if row.seconds is None else round(row.seconds, 2),
-            "probabilities": {g: round(p, 4) for g, p in row.probabilities.items()},
-        }
-        if self.segments:
-            data["segments"] = [
-                {
-                    "start": round(s.start, 2),
-                    "end": round(s.end, 2),
-                    "genre": s.genre or None,
-                    "reason": s.reason,
-                }
-                for s in row.segments
-            ]
-        if self.tags:
-            data["tags"] = {
-                tagger: [{"tag": t, "probability": round(p, 4)} for t, p in _top_tags(row, tagger)]
-                for tagger in self._taggers()
-            }
-        return data
+        return as_json(row, segments=self.segments, tags=self.tags)
 
     def _csv_cells(self, row: Row) -> list[str]:
         p = row.probabilities
@@ -268,7 +205,7 @@ class Writer:
 
 
 def _top_tags(row: Row, tagger: str) -> list[tuple[str, float]]:
-    return list(row.tags.get(tagger, {}).items())[:TOP_TAGS]
+    return row.top_tags(tagger)
 
 
 def _wrap(text: str, width: int, indent: str = "") -> list[str]:

@@ -1,0 +1,84 @@
+"""Serving the app with uvicorn on a socket bound first (so its URL is known before it runs)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import socket
+from typing import Any
+
+from genrekit.errors import ParameterError
+
+MAX_CONNECTIONS = 64
+"""Connections served at once; uvicorn answers more with 503 (the pool refuses long before)."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (0: any free port).
+
+    Raises :class:`ParameterError` naming the port (in use, or not allowed) or the host (not an
+    address of this machine)."""
+    if not 0 <= port <= 65535:
+        raise ParameterError(
+            "give a port from 0 to 65535 (0: any free one)", option="port", value=port
+        )
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ParameterError(
+            f"not an address ({exc.strerror})", option="host", value=host
+        ) from None
+    family, kind, proto, _, address = info[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ParameterError(
+                f"in use on {host} (another server?); choose another port",
+                option="port",
+                value=port,
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ParameterError(
+                "not allowed to this user (ports under 1024 need root); choose 1024 or more",
+                option="port",
+                value=port,
+            ) from None
+        raise ParameterError(
+            f"cannot listen there ({exc.strerror or exc})", option="host", value=host
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """``http://127.0.0.1:8000/`` for a bound socket (an IPv6 host in brackets)."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    return f"http://{shown}:{port}/"
+
+
+def is_loopback(sock: socket.socket) -> bool:
+    return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+
+
+def run(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
+    """Serve ``app`` on ``sock`` until Ctrl-C (or SIGTERM); returns then."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=5,
+    )
+    # asyncio's runner raises Ctrl-C's KeyboardInterrupt again once uvicorn has shut down.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
