@@ -187,14 +187,17 @@ def test_uploads_are_written_to_a_private_folder_and_deleted(
     uploads: Path = app.state.uploads
     assert stat.S_IMODE(uploads.stat().st_mode) == 0o700
     seen: list[list[Path]] = []
+    modes: list[int] = []
 
     def spying(path: Path, **options: Any) -> Any:
         seen.append(list(uploads.iterdir()))
+        modes.append(stat.S_IMODE(path.stat().st_mode))
         return real_classify(path, **options)
 
     monkeypatch.setattr(serve_app, "classify", spying)
     assert upload(client, SONG).status_code == 200
     assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0].suffix == ".mp3"
+    assert modes == [0o600]  # the upload itself: only this user reads it
     assert list(uploads.iterdir()) == []
 
 

@@ -15,7 +15,10 @@ from genrekit.cli.app import EXIT_INTERRUPTED, app, console, errors, styled
 def serve(
     folder: Annotated[
         Path | None,
-        typer.Argument(help="A folder of audio to pick tracks from (searched deeply; optional)."),
+        typer.Argument(
+            metavar="FOLDER",
+            help="A folder of audio to pick tracks from (searched deeply; optional).",
+        ),
     ] = None,
     host: Annotated[
         str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it to this machine.")

@@ -113,7 +113,8 @@ function showError(message) {
 function showRecord(record, status, seconds) {
   state.record = record;
   $("timing").textContent = `answered in ${seconds.toFixed(2)} s` +
-    (record.seconds != null ? ` · ${clock(record.seconds, record.seconds >= 120)} s of audio` : "");
+    (record.seconds == null ? "" : record.seconds >= 120 ? ` · ${clock(record.seconds, true)} of audio`
+      : ` · ${clock(record.seconds, false)} s of audio`);
   if (record.status === "failed") {
     showError(`cannot classify: ${record.reason}`);
     return;
@@ -122,7 +123,7 @@ function showRecord(record, status, seconds) {
   if (record.genre) {
     $("answer").replaceChildren(el("span", { class: "genre", id: "top-genre" }, record.genre), ` ${percent(top[1])}`);
   } else {
-    $("answer").replaceChildren(el("span", { class: "genre", id: "top-genre" }, "unknown"), ` ${record.reason}`);
+    $("answer").replaceChildren(el("span", { class: "genre none", id: "top-genre" }, "unknown"), ` ${record.reason}`);
   }
   if (record.damage) $("answer").append(el("div", { class: "muted" }, `damaged (${record.damage}); classified from what decoded`));
   showBars(record);
