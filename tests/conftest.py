@@ -1,8 +1,11 @@
-"""Shared fixtures: generated signals written to real files in many formats."""
+"""Shared fixtures: generated signals written to real files in many formats, a store of
+generated genres with a tiny network trained on it, and the command line run in-process."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +18,8 @@ import soundfile as sf
 from pytest_httpserver import HTTPServer
 
 from genrekit.cli import main
+from genrekit.training import TrainOptions, train
+from tests.stores import make_store
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -23,7 +28,17 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # genrekit.training, are skipped whole there; a test elsewhere that needs it is marked
 # `@pytest.mark.needs_torch`.
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
-NEEDS_TORCH = frozenset({"test_training.py"})
+NEEDS_TORCH = frozenset(
+    {
+        "test_cli_models.py",
+        "test_clip_reader.py",
+        "test_evaluation.py",
+        "test_failures_training.py",
+        "test_models.py",
+        "test_networks.py",
+        "test_training.py",
+    }
+)
 _NO_TORCH = "needs PyTorch, which this install lacks: pip install -e '.[dev]'"
 
 
@@ -163,3 +178,31 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         return Run(code, out, err)
 
     return run
+
+
+def genrekit(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it: exit codes and one-line errors included."""
+    return subprocess.run(
+        [sys.executable, "-m", "genrekit", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+# --- a store of generated genres and a tiny network trained on it, made once a session ---
+# (test_training, test_networks, test_splits, test_checkpoint, ... all read them; none writes)
+
+
+@pytest.fixture(scope="session")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_store(tmp_path_factory.mktemp("train"), ("clicks", "noise", "tones"), 12)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    train(store_dir, out, TrainOptions(model="tiny", epochs=12))
+    return out
