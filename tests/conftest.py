@@ -18,6 +18,7 @@ import soundfile as sf
 from pytest_httpserver import HTTPServer
 
 from genrekit.cli import main
+from genrekit.embed import embed_dataset
 from genrekit.training import TrainOptions, train
 from tests.stores import make_store
 
@@ -206,3 +207,18 @@ def tiny_dir(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
     train(store_dir, out, TrainOptions(model="tiny", epochs=12))
     return out
+
+
+# --- a store of generated genres with musicnn embeddings, made once a session -------------
+# (test_embed adds mtt-musicnn embeddings to it; test_linear and test_report read it)
+
+
+@pytest.fixture(scope="session")
+def embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.stores import make_store
+
+    root = tmp_path_factory.mktemp("backbone")
+    store = make_store(root, ("clicks", "noise", "tones"), 8)
+    summary = embed_dataset(root / "in", store, workers=2)
+    assert summary.ok and summary.done == 24
+    return store
