@@ -19,8 +19,9 @@ from pytest_httpserver import HTTPServer
 
 from genrekit.cli import main
 from genrekit.embed import embed_dataset
+from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.training import TrainOptions, train
-from tests.stores import make_store
+from tests.stores import SR, make_store, noise_clip, tone_clip
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -222,3 +223,22 @@ def embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     summary = embed_dataset(root / "in", store, workers=2)
     assert summary.ok and summary.done == 24
     return store
+
+
+# --- two "genres" (a drone and noise bursts) of 1 s clips for explore, made once a session --
+# (test_explore and test_report read it)
+
+
+@pytest.fixture(scope="session")
+def two_genre_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("explore")
+    rng = np.random.default_rng(1)
+    for genre, make in (("drone", tone_clip), ("noise", noise_clip)):
+        for i in range(8):
+            path = root / "in" / genre / f"{genre}{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            seconds = 1.0 if i < 6 else 0.7  # some shorter clips: padding must not matter
+            sf.write(path, make(rng, seconds).astype(np.float32), SR)
+    summary = extract_dataset(root / "in", root / "store", ExtractOptions(clip_seconds=1.0))
+    assert summary.ok and summary.counts["done"] == 16
+    return root / "store"
