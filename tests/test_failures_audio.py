@@ -1,4 +1,4 @@
-"""Bad input: every way a file can be wrong gets a clear GenrekitError naming it."""
+"""Bad audio: every way a file can be wrong gets a clear GenrekitError naming it."""
 
 from __future__ import annotations
 
