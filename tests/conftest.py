@@ -24,6 +24,7 @@ from genrekit.training import TrainOptions, train
 from tests.stores import SR, make_store, noise_clip, tone_clip
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEADLINE = 60.0  # seconds any wait in a test may take at most (test_lock, test_failures_store)
 
 # The suite that needs no PyTorch runs from a base install (`pip install -e '.[test]'`), as CI
 # does on every Python besides the full one. Modules that import PyTorch, directly or through
