@@ -17,11 +17,12 @@ import pytest
 import soundfile as sf
 from pytest_httpserver import HTTPServer
 
+from genrekit.checkpoint import export_onnx
 from genrekit.cli import main
 from genrekit.embed import embed_dataset
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.training import TrainOptions, train
-from tests.stores import SR, make_store, noise_clip, tone_clip
+from tests.stores import SR, genre_audio, make_store, noise_clip, tone_clip
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEADLINE = 60.0  # seconds any wait in a test may take at most (test_lock, test_failures_store)
@@ -243,3 +244,41 @@ def two_genre_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     summary = extract_dataset(root / "in", root / "store", ExtractOptions(clip_seconds=1.0))
     assert summary.ok and summary.counts["done"] == 16
     return root / "store"
+
+
+# --- a tiny CNN exported to ONNX, and 8 s songs of its genres, made once a session ------------
+# (test_predict, test_cli_classify, test_cli_models read them)
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A tiny CNN is trained here: the tests that use it need PyTorch, the others run without.
+    # Its genres are clicks, noise and tones, the very sounds that are not music: it is asked
+    # with check_music=False (--no-music-check); tests/test_music_check.py tests the check.
+    torch = pytest.importorskip("torch", reason="training the tiny test CNN needs PyTorch")
+    root = tmp_path_factory.mktemp("classify")
+    store = make_store(root, ("clicks", "noise", "tones"), 10, seed=3)
+    # Float sums depend on the thread count, and this tiny model's answers on a few borderline
+    # inputs with them: train it on 2 threads whatever OMP_NUM_THREADS says, the same model.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(store, root / "model", TrainOptions(model="tiny", epochs=12))
+    finally:
+        torch.set_num_threads(threads)
+    export_onnx(root / "model", root / "model" / "model.onnx")
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("songs")
+    rng = np.random.default_rng(42)
+    for genre in ("clicks", "noise", "tones"):
+        y = np.concatenate([genre_audio(genre, rng) for _ in range(4)])  # 8 s
+        rate = SR
+        if genre == "tones":  # one file at 44.1 kHz, as most music is
+            y, rate = np.interp(np.arange(0, y.size, 0.5), np.arange(y.size), y), 2 * SR
+        stereo = np.stack([y, 0.8 * y], axis=1)
+        sf.write(root / f"{genre}.wav", stereo.astype(np.float32), rate)
+    return root

@@ -116,3 +116,9 @@ def test_cnn_right_after_extract_trains_taught_with_audio_or_untaught_with_a_not
     assert "36 clips embedded" in result.output and "note:" not in result.output
     assert load_checkpoint(tmp_path / "taught").teacher == "msd-musicnn"
     assert FeatureStore(copy).has_embeddings("msd-musicnn")
+
+
+def test_models_command_lists_local_models(onnx_model: Path) -> None:
+    result = CliRunner().invoke(app, ["models", str(onnx_model.parent)])
+    assert result.exit_code == 0, result.output
+    assert "model.onnx: 3 genres: clicks, noise, tones\n  architecture tiny\n" in result.output
