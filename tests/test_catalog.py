@@ -14,8 +14,11 @@ from genrekit.sources import TrackInfo
 
 def test_catalog_of_a_folder_without_one_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["catalog", str(tmp_path)])
-    assert result.exit_code != 0
     assert isinstance(result.exception, CatalogError)
+    assert str(result.exception) == (
+        f"{tmp_path}: not a data set (no catalog.sqlite); "
+        "make a data set with 'genrekit fetch' or 'genrekit import'"
+    )
 
 
 def test_catalog_dedupes_by_isrc_across_sources(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_train_evaluate_export_commands(store_dir: Path, tmp_path: Path) -> None
     assert json.loads((model_dir / "cross_validation.json").read_text())["folds"] == 3
     result = runner.invoke(app, ["evaluate", str(model_dir), str(store_dir)])
     assert result.exit_code == 0, result.output
-    assert "accuracy" in result.output
+    assert re.search(r"accuracy \d+\.\d %, balanced \d+\.\d %", result.output), result.output
     result = runner.invoke(app, ["export", str(model_dir), "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code == 0 and (tmp_path / "m.onnx").is_file()
 

@@ -25,7 +25,7 @@ def test_backbone_model_trains_evaluates_exports_and_classifies(
     assert report["accuracy"] > 0.9
     onnx_path = export_onnx(model_dir, model_dir / "model.onnx")
     model = load_model(onnx_path)
-    assert model.backbone is not None
+    assert model.backbone is not None and model.backbone.name == "msd-musicnn"
     audio = next((embedded_store.parent / "in" / "tones").glob("*.wav"))
     # Its genres are generated tones, clicks and noise: sounds the music check refuses.
     prediction = classify(audio, model=model, segments=True, check_music=False)

@@ -28,4 +28,5 @@ def test_track_file_name_fits_every_file_system() -> None:
     name = track_file_name("音楽" * 100, "x" * 300, "deezer", "123", ".mp3")
     assert len(name.encode("utf-8")) <= MAX_NAME_BYTES
     assert name.endswith(" [deezer-123].mp3")
-    name.encode("utf-8").decode("utf-8")  # never cut inside a character
+    stem = name.removesuffix(" [deezer-123].mp3")  # the artist, cut between characters:
+    assert stem and set(stem) <= {"音", "楽"}  # no replacement character, no half of one
