@@ -1,8 +1,11 @@
-"""Shared fixtures: generated signals written to real files in many formats."""
+"""Shared fixtures: generated signals written to real files in many formats, a store of
+generated genres with a tiny network trained on it, and the command line run in-process."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,16 +17,32 @@ import pytest
 import soundfile as sf
 from pytest_httpserver import HTTPServer
 
+from genrekit.checkpoint import export_onnx
 from genrekit.cli import main
+from genrekit.embed import embed_dataset
+from genrekit.extract import ExtractOptions, extract_dataset
+from genrekit.training import TrainOptions, train
+from tests.stores import SR, genre_audio, make_store, noise_clip, tone_clip
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEADLINE = 60.0  # seconds any wait in a test may take at most (test_lock, test_failures_store)
 
 # The suite that needs no PyTorch runs from a base install (`pip install -e '.[test]'`), as CI
 # does on every Python besides the full one. Modules that import PyTorch, directly or through
 # genrekit.training, are skipped whole there; a test elsewhere that needs it is marked
 # `@pytest.mark.needs_torch`.
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
-NEEDS_TORCH = frozenset({"test_training.py"})
+NEEDS_TORCH = frozenset(
+    {
+        "test_cli_models.py",
+        "test_clip_reader.py",
+        "test_evaluation.py",
+        "test_failures_training.py",
+        "test_models.py",
+        "test_networks.py",
+        "test_training.py",
+    }
+)
 _NO_TORCH = "needs PyTorch, which this install lacks: pip install -e '.[dev]'"
 
 
@@ -163,3 +182,103 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         return Run(code, out, err)
 
     return run
+
+
+def genrekit(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a user runs it: exit codes and one-line errors included."""
+    return subprocess.run(
+        [sys.executable, "-m", "genrekit", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+# --- a store of generated genres and a tiny network trained on it, made once a session ---
+# (test_training, test_networks, test_splits, test_checkpoint, ... all read them; none writes)
+
+
+@pytest.fixture(scope="session")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_store(tmp_path_factory.mktemp("train"), ("clicks", "noise", "tones"), 12)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    train(store_dir, out, TrainOptions(model="tiny", epochs=12))
+    return out
+
+
+# --- a store of generated genres with musicnn embeddings, made once a session -------------
+# (test_embed adds mtt-musicnn embeddings to it; test_linear and test_report read it)
+
+
+@pytest.fixture(scope="session")
+def embedded_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.stores import make_store
+
+    root = tmp_path_factory.mktemp("backbone")
+    store = make_store(root, ("clicks", "noise", "tones"), 8)
+    summary = embed_dataset(root / "in", store, workers=2)
+    assert summary.ok and summary.done == 24
+    return store
+
+
+# --- two "genres" (a drone and noise bursts) of 1 s clips for explore, made once a session --
+# (test_explore and test_report read it)
+
+
+@pytest.fixture(scope="session")
+def two_genre_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("explore")
+    rng = np.random.default_rng(1)
+    for genre, make in (("drone", tone_clip), ("noise", noise_clip)):
+        for i in range(8):
+            path = root / "in" / genre / f"{genre}{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            seconds = 1.0 if i < 6 else 0.7  # some shorter clips: padding must not matter
+            sf.write(path, make(rng, seconds).astype(np.float32), SR)
+    summary = extract_dataset(root / "in", root / "store", ExtractOptions(clip_seconds=1.0))
+    assert summary.ok and summary.counts["done"] == 16
+    return root / "store"
+
+
+# --- a tiny CNN exported to ONNX, and 8 s songs of its genres, made once a session ------------
+# (test_predict, test_cli_classify, test_cli_models read them)
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # A tiny CNN is trained here: the tests that use it need PyTorch, the others run without.
+    # Its genres are clicks, noise and tones, the very sounds that are not music: it is asked
+    # with check_music=False (--no-music-check); tests/test_music_check.py tests the check.
+    torch = pytest.importorskip("torch", reason="training the tiny test CNN needs PyTorch")
+    root = tmp_path_factory.mktemp("classify")
+    store = make_store(root, ("clicks", "noise", "tones"), 10, seed=3)
+    # Float sums depend on the thread count, and this tiny model's answers on a few borderline
+    # inputs with them: train it on 2 threads whatever OMP_NUM_THREADS says, the same model.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(store, root / "model", TrainOptions(model="tiny", epochs=12))
+    finally:
+        torch.set_num_threads(threads)
+    export_onnx(root / "model", root / "model" / "model.onnx")
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("songs")
+    rng = np.random.default_rng(42)
+    for genre in ("clicks", "noise", "tones"):
+        y = np.concatenate([genre_audio(genre, rng) for _ in range(4)])  # 8 s
+        rate = SR
+        if genre == "tones":  # one file at 44.1 kHz, as most music is
+            y, rate = np.interp(np.arange(0, y.size, 0.5), np.arange(y.size), y), 2 * SR
+        stereo = np.stack([y, 0.8 * y], axis=1)
+        sf.write(root / f"{genre}.wav", stereo.astype(np.float32), rate)
+    return root

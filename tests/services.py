@@ -24,6 +24,8 @@ import soundfile as sf
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from genrekit.http import HttpClient, RateLimit, RetryPolicy
+from genrekit.sources.deezer import Deezer
 from tests.conftest import music_like, write_m4a
 
 
@@ -416,3 +418,24 @@ class DripServer:
         self.stop.set()
         self._thread.join(5)
         self._listener.close()
+
+
+# --- for the fetch tests: a fast retry policy, a preview, a client of the fake Deezer, songs ---
+
+FAST = RetryPolicy(attempts=2, base_delay=0.01, timeout=5.0)
+MP3 = mp3_bytes(3.0)
+
+
+def deezer(server: HTTPServer) -> Deezer:
+    http = HttpClient("deezer", retry=FAST, default_limit=RateLimit(1000, 1.0))
+    return Deezer(http, server.url_for("").rstrip("/"))
+
+
+def songs(first: int, artists: list[str]) -> list[Song]:
+    return [
+        Song(first + i, f"Song {first + i}", a, 100 + hash(a) % 1000) for i, a in enumerate(artists)
+    ]
+
+
+def genre_args(*specs: str) -> list[str]:
+    return [arg for spec in specs for arg in ("--genre", spec)]

@@ -1,4 +1,5 @@
-"""Feature stores of generated 'genres' (tones, noise, clicks), made in seconds, no PyTorch."""
+"""Feature stores of generated 'genres' (tones, noise, clicks; a drone and noise bursts for
+explore), made in seconds, no PyTorch."""
 
 from __future__ import annotations
 
@@ -42,3 +43,18 @@ def make_store(
     summary = extract_dataset(root / "in", root / "store", ExtractOptions(clip_seconds=SECONDS))
     assert summary.ok
     return root / "store"
+
+
+def tone_clip(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    """A low, steady chord: one 'genre'."""
+    t = np.arange(int(seconds * SR)) / SR
+    freqs = rng.uniform(100, 300, size=3)
+    chord: np.ndarray = np.sum([0.2 * np.sin(2 * np.pi * f * t) for f in freqs], axis=0)
+    return chord + 0.001 * rng.standard_normal(t.size)
+
+
+def noise_clip(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    """Bright noise bursts: another 'genre'."""
+    y = rng.standard_normal(int(seconds * SR)) * 0.2
+    y[:: 2 * SR // 10] *= 3
+    return np.diff(y, prepend=0.0)

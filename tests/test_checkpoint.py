@@ -13,11 +13,28 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
-from genrekit.checkpoint import Checkpoint, load_checkpoint, onnx_metadata, save_checkpoint
+from genrekit.checkpoint import (
+    Checkpoint,
+    export_onnx,
+    load_checkpoint,
+    load_model_state,
+    onnx_metadata,
+    save_checkpoint,
+)
+from genrekit.clip_reader import ClipReader
+from genrekit.dataset import FeatureStore
 from genrekit.errors import ModelError
 from genrekit.features import FeatureParams
+from genrekit.training import TrainOptions, train
+from tests.conftest import HAVE_TORCH
+
+if HAVE_TORCH:  # a base install has none: the tests that use it are marked needs_torch
+    import torch
+
+    from genrekit.networks import network_probabilities
 
 DATA = Path(__file__).parent / "data" / "checkpoints"
 PARAMS = (
@@ -88,3 +105,46 @@ def test_a_checkpoint_is_its_dict_as_saved() -> None:
     del data["state_dict"]["linear.bias"]
     with pytest.raises(ModelError, match=r"baseline\.npz: damaged model: linear\.bias"):
         Checkpoint.from_dict(data, DATA / "baseline.npz")
+
+
+@pytest.mark.needs_torch
+def test_checkpoint_describes_itself_and_round_trips(store_dir: Path, tiny_dir: Path) -> None:
+    checkpoint = load_checkpoint(tiny_dir)  # torch.load(weights_only=True): no pickled classes
+    assert checkpoint.info.architecture == "tiny"
+    assert checkpoint.info.classes == ("clicks", "noise", "tones")
+    assert checkpoint.info.params == FeatureParams()
+    assert set(checkpoint.split) == {"train", "val", "test"}
+    train_set, test_set = set(checkpoint.split["train"]), set(checkpoint.split["test"])
+    assert not train_set & test_set
+    store = FeatureStore(store_dir)
+    model = load_model_state(checkpoint)
+    reader = ClipReader(store, checkpoint.info.window_frames)
+    first = network_probabilities(model, reader, np.arange(6), torch.device("cpu"))
+    again = network_probabilities(
+        load_model_state(load_checkpoint(tiny_dir / "model.pt")),
+        reader,
+        np.arange(6),
+        torch.device("cpu"),
+    )
+    np.testing.assert_array_equal(first, again)
+    assert np.allclose(first.sum(axis=1), 1.0)
+
+
+@pytest.mark.needs_torch
+@pytest.mark.parametrize("model", ["tiny", "baseline"])
+def test_onnx_export_matches_pytorch(store_dir: Path, tmp_path: Path, model: str) -> None:
+    model_dir = tmp_path / model
+    train(store_dir, model_dir, TrainOptions(model=model, epochs=2 if model == "tiny" else None))
+    onnx_path = export_onnx(model_dir, tmp_path / f"{model}.onnx")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["genrekit"])
+    assert meta["classes"] == ["clicks", "noise", "tones"]
+    assert meta["feature_params"] == FeatureParams().to_dict()
+    torch_model = load_model_state(load_checkpoint(model_dir))
+    store = FeatureStore(store_dir)
+    frames = 60 if model == "baseline" else meta["input_frames"]  # the baseline reads any length
+    x = np.stack([np.asarray(store.array("logmel", i))[:, :frames] for i in (0, 13, 30)])
+    got = session.run(["probabilities"], {"logmel": x})[0]
+    with torch.no_grad():
+        want = torch.softmax(torch_model(torch.from_numpy(x)), dim=1).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)

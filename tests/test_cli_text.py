@@ -93,4 +93,4 @@ def test_figure_titles_take_dollars_literally(tmp_path: Path) -> None:
     out = tmp_path / "fig.png"
     result = CliRunner().invoke(app, ["figure", str(song), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.stat().st_size > 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

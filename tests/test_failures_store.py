@@ -40,13 +40,12 @@ from genrekit.lock import LOCK_NAME, FolderLock
 from genrekit.sources import GenreQuery, TrackInfo
 from genrekit.sources.deezer import Deezer
 from genrekit.storage import save_npy_atomic
-from tests.conftest import Cli, music_like
+from tests.conftest import DEADLINE, Cli, music_like
 from tests.services import FakeDeezer, Song, mp3_bytes
 from tests.stores import make_store
 
 MP3 = mp3_bytes(3.0)
 SR = 22050
-DEADLINE = 60.0  # seconds any wait in these tests may take at most
 
 
 def songs(first: int, n: int) -> list[Song]:
@@ -82,69 +81,6 @@ def holder_written(folder: Path) -> bool:
         return "pid" in json.loads((folder / LOCK_NAME).read_text())
     except (OSError, ValueError):
         return False
-
-
-# --- the lock itself ---------------------------------------------------------------------------
-
-
-def test_second_lock_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    with FolderLock(tmp_path, "fetch", what="data set"), pytest.raises(FolderLockedError) as caught:
-        FolderLock(tmp_path, "import", what="data set").acquire()
-    message = str(caught.value)
-    assert message.startswith(f"{tmp_path}: another genrekit is writing to this data set (fetch, ")
-    assert f"PID {os.getpid()} on " in message and "since " in message
-    assert not (tmp_path / LOCK_NAME).exists()  # released: the holder removes its file
-    with FolderLock(tmp_path, "import"):  # and the next writer gets it
-        pass
-
-
-def test_a_waiting_writer_waits_a_bounded_time(tmp_path: Path) -> None:
-    first = FolderLock(tmp_path, "extract")
-    first.acquire()
-    started = time.monotonic()
-    with pytest.raises(FolderLockedError, match=r"after waiting 0\.3 s"):
-        FolderLock(tmp_path, "extract", wait=0.3).acquire()
-    assert time.monotonic() - started < DEADLINE
-    first.release()
-    with FolderLock(tmp_path, "extract", wait=5):
-        pass
-
-
-def test_the_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pathlib import Path; from genrekit.lock import FolderLock;"
-            "FolderLock(Path(sys.argv[1]), 'fetch').acquire(); print('held', flush=True);"
-            "time.sleep(60)",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.raises(FolderLockedError, match=f"PID {holder.pid} on "):
-            FolderLock(tmp_path, "fetch").acquire()
-    finally:
-        holder.kill()
-        holder.wait(timeout=DEADLINE)
-    assert (tmp_path / LOCK_NAME).exists()  # SIGKILL: no chance to remove it
-    with FolderLock(tmp_path, "fetch") as taken:  # the OS released it with the process
-        assert taken.held
-        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
-
-
-def test_a_folder_that_cannot_be_written_is_one_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(path: Path) -> int:
-        raise PermissionError(errno.EACCES, "Permission denied", str(path))
-
-    monkeypatch.setattr(lock, "_open", refuse)
-    with pytest.raises(CatalogError, match=rf"^{tmp_path}: cannot lock the data set .*Permission"):
-        FolderLock(tmp_path, "fetch", what="data set", error=CatalogError).acquire()
 
 
 def dead_pid() -> int:

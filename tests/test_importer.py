@@ -1,4 +1,4 @@
-"""genrekit import (folder trees and FMA metadata), catalog rules and safe file names."""
+"""genrekit import (genrekit.importer): folder trees and FMA metadata into a data set."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from genrekit.dataset import FeatureStore
 from genrekit.errors import CatalogError
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.importer import ImportSummary, fma_tracks, import_tracks
-from genrekit.naming import MAX_NAME_BYTES, safe_part, track_file_name
-from genrekit.sources import TrackInfo
 from tests.conftest import music_like
 
 
@@ -119,43 +117,3 @@ def test_import_rejects_a_csv_that_is_not_fma(tmp_path: Path) -> None:
     bad.write_text("a,b\nc,d\ne,f\n")
     with pytest.raises(CatalogError, match=r"not FMA's tracks\.csv"):
         list(fma_tracks(bad, tmp_path, ImportSummary()))
-
-
-def test_catalog_of_a_folder_without_one_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["catalog", str(tmp_path)])
-    assert result.exit_code != 0
-    assert isinstance(result.exception, CatalogError)
-
-
-def test_catalog_dedupes_by_isrc_across_sources(tmp_path: Path) -> None:
-    with Catalog(tmp_path) as catalog:
-        a = TrackInfo("deezer", "1", "Ping!", "Ann", isrc="GBSMU7385741")
-        b = TrackInfo("spotify", "xyz", "Ping!", "Ann", isrc="GBSMU7385741")
-        assert catalog.add(a, "pop", "search:ping") == "added"
-        assert catalog.add(b, "pop", "playlist:1") == "known"
-        assert catalog.add(b, "rock", "playlist:2") == "conflict"
-        assert catalog.conflicts() == [("deezer", "1", "pop", "rock")]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("AC/DC", "AC_DC"),
-        ('What? "Now" <live>', "What_ _Now_ _live_"),
-        ("  trailing dots... ", "trailing dots"),
-        ("CON", "_CON"),
-        ("nul.txt", "_nul.txt"),
-        ("tab\there\nnewline", "tab here newline"),
-        ("", "untitled"),
-        ("Sigur Rós - Ágætis byrjun", "Sigur Rós - Ágætis byrjun"),
-    ],
-)
-def test_safe_part(text: str, expected: str) -> None:
-    assert safe_part(text) == expected
-
-
-def test_track_file_name_fits_every_file_system() -> None:
-    name = track_file_name("音楽" * 100, "x" * 300, "deezer", "123", ".mp3")
-    assert len(name.encode("utf-8")) <= MAX_NAME_BYTES
-    assert name.endswith(" [deezer-123].mp3")
-    name.encode("utf-8").decode("utf-8")  # never cut inside a character
