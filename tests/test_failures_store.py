@@ -206,8 +206,8 @@ def test_extract_of_another_folder_keeps_the_first_ones_rows(tmp_path: Path, cli
     assert run.code == 2
     assert run.error_line == (
         f"error: {store}: this feature store holds the tracks of {first.resolve()}, not of "
-        f"{second}; extracting {second} here would drop them from its index: give {second} its "
-        "own -o folder"
+        f"{second}; extracting {second} here would drop them from its index: give {second} "
+        "a feature store of its own"
     )
     with sqlite3.connect(store / "index.sqlite") as db:
         assert db.execute("SELECT count(*) FROM tracks").fetchone() == (2,)

@@ -68,7 +68,7 @@ def claim_input(db: sqlite3.Connection, root: Path, in_dir: Path) -> None:
             raise FeatureStoreError(
                 f"{root}: this feature store holds the tracks of {old}, not of {in_dir}; "
                 f"extracting {in_dir} here would drop them from its index: give {in_dir} "
-                "its own -o folder"
+                "a feature store of its own"
             )
     db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('input', ?)", (here,))
     db.commit()
