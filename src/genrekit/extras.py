@@ -1,7 +1,8 @@
 """genrekit's optional parts: which pip extra installs each, and one line when one is missing.
 
 The base install holds what ``classify``, ``extract``, ``embed`` and ``fetch`` need. Exploring,
-drawing and training need more (scikit-learn, matplotlib, Pillow, onnx, PyTorch): they sit behind
+drawing and training need more (scikit-learn, matplotlib, Pillow, onnx, PyTorch), and so does
+running on a Dask cluster (dask.distributed): they sit behind
 extras, and a missing one is named with the command that installs it, not a traceback.
 """
 
@@ -16,6 +17,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "PIL": ("Pillow", "explore"),
     "onnx": ("onnx", "train"),
     "torch": ("PyTorch", "train"),
+    "distributed": ("dask[distributed]", "cluster"),
 }
 
 

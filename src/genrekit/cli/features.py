@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from genrekit.progress import Step
 
 WORKERS_HELP = "Parallel workers (default, or 0: one per core)."
+CLUSTER_HELP = (
+    "Run on a Dask cluster: tcp://HOST:PORT of its scheduler, or local:N for N local worker "
+    "processes. Workers must see the input and output folders at the same paths. Needs "
+    "genrekit[cluster]."
+)
 LISTED = 20
 """Files listed by name per kind of outcome; the rest are in the store's index."""
 
@@ -88,6 +93,9 @@ def extract(
         float,
         typer.Option("--clip-seconds", help="Seconds analysed per track (0.5 to 600)."),
     ] = 30.0,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help=CLUSTER_HELP, metavar="ADDRESS")
+    ] = None,
 ) -> None:
     """Extract log-mel spectrograms and MFCCs of every track (resumable).
 
@@ -107,6 +115,7 @@ def extract(
     )
     from rich.text import Text
 
+    from genrekit.cluster import connect_if
     from genrekit.extract import ExtractOptions, extract_dataset
 
     options = ExtractOptions(clip_seconds=clip_seconds, images=images, workers=_workers(workers))
@@ -138,8 +147,8 @@ def extract(
                 soft_wrap=True,
             )
 
-    with _shown_once_started(progress) as start:
-        summary = extract_dataset(in_dir, out, options, progress=on_step)
+    with connect_if(cluster) as client, _shown_once_started(progress) as start:
+        summary = extract_dataset(in_dir, out, options, progress=on_step, client=client)
     _print_summary(summary, out)
     if summary.interrupted:
         errors.print("interrupted: finished clips are saved; run the same command to resume")
