@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from genrekit import extras
 from genrekit.errors import ClusterError, ParameterError
-from genrekit.store_batch import Pool
+from genrekit.workers import Pool
 
 if TYPE_CHECKING:
     from distributed import Client

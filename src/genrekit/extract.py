@@ -52,9 +52,9 @@ from genrekit.storage import (
     save_npy_atomic,
     write_refused_message,
 )
-from genrekit.store_batch import Hashed, Pool, run_batch
+from genrekit.store_batch import Hashed, run_batch
 from genrekit.store_index import StoreIndex
-from genrekit.workers import default_workers
+from genrekit.workers import Pool, default_workers
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
 from genrekit.audio import not_a_file, undecodable
 from genrekit.inputs import SourceFile
 from genrekit.storage import sha256_file
-from genrekit.workers import one_blas_thread
+from genrekit.workers import TASKS_PER_SLOT, Pool, bounded_map, one_blas_thread
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,10 +37,6 @@ R = TypeVar("R")
 HASH_AFTER_CHECK_BYTES = 256 * 2**20
 """A file larger than this must decode at its start before it is read whole for its hash: a
 20 GB file of zeros named .mp3 took 71 s to hash before failing to decode."""
-
-TASKS_PER_SLOT = 4
-"""Tasks in flight per slot of the pool: enough to keep every slot busy, few enough that memory
-stays bounded for any number of inputs."""
 
 HASH_CHUNK_REMOTE = 32
 """Files hashed per task on a remote pool: a task's round trip costs about a millisecond, more
@@ -58,17 +54,6 @@ class Hashed:
     sha: str | None
     size: int | None
     problem: str | None
-
-
-@dataclass(frozen=True)
-class Pool:
-    """Where a batch's tasks run: an executor, how many tasks it runs at once (``slots``), and
-    whether they leave this process (``remote``: ``work`` must then pickle, and carry no more
-    than its file's task; files are hashed in chunks)."""
-
-    executor: Executor
-    slots: int
-    remote: bool = False
 
 
 def hash_input(src: SourceFile) -> Hashed:
@@ -125,12 +110,12 @@ def run_batch(
             window = TASKS_PER_SLOT * pool.slots
             chunk = HASH_CHUNK_REMOTE if pool.remote else 1
             chunks = (files[i : i + chunk] for i in range(0, len(files), chunk))
-            hashed = _bounded_map(pool.executor, hash_inputs, chunks, window=window)
+            hashed = bounded_map(pool.executor, hash_inputs, chunks, window=window)
             tasks = [task for part in hashed for task in map(select, part) if task is not None]
             if before_work is not None:
                 before_work(len(tasks))
             last_flush = time.monotonic()
-            for result in _bounded_map(pool.executor, work, tasks, window=window, pending=pending):
+            for result in bounded_map(pool.executor, work, tasks, window=window, pending=pending):
                 keep(result)
                 if flush is not None and time.monotonic() - last_flush > FLUSH_SECONDS:
                     flush()
@@ -143,34 +128,3 @@ def run_batch(
                 keep(future.result())
         return True
     return False
-
-
-def _bounded_map(
-    pool: Executor,
-    fn: Callable[[T], R],
-    items: Iterable[T],
-    *,
-    window: int,
-    pending: list[Future[R]] | None = None,
-) -> Iterator[R]:
-    """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded.
-
-    ``pending`` (if given) holds the tasks not yet yielded; when the caller stops early the queued
-    ones are cancelled and the running ones stay there, so the caller can still collect them.
-    """
-    pending = [] if pending is None else pending
-    iterator = iter(items)
-    try:
-        for item in iterator:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= window:
-                result = pending[0].result()  # taken off only once it is in hand
-                pending.pop(0)
-                yield result
-        while pending:
-            result = pending[0].result()
-            pending.pop(0)
-            yield result
-    finally:
-        for future in pending:
-            future.cancel()

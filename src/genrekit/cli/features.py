@@ -241,6 +241,9 @@ def embed(
     ],
     backbone: Annotated[str, typer.Option(help="Pretrained backbone.")] = "msd-musicnn",
     workers: Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help=CLUSTER_HELP, metavar="ADDRESS")
+    ] = None,
 ) -> None:
     """Add a pretrained backbone's clip embeddings to a feature store (resumable).
 
@@ -257,6 +260,7 @@ def embed(
     )
     from rich.text import Text
 
+    from genrekit.cluster import connect_if
     from genrekit.embed import embed_dataset
 
     progress = Progress(
@@ -283,9 +287,14 @@ def embed(
                 soft_wrap=True,
             )
 
-    with _shown_once_started(progress) as start:
+    with connect_if(cluster) as client, _shown_once_started(progress) as start:
         summary = embed_dataset(
-            in_dir, out, backbone=backbone, workers=_workers(workers), progress=on_step
+            in_dir,
+            out,
+            backbone=backbone,
+            workers=_workers(workers),
+            progress=on_step,
+            client=client,
         )
     console.print(
         f"{summary.done} clips embedded, {summary.cached} already done, "
