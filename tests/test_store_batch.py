@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from genrekit.inputs import SourceFile
-from genrekit.store_batch import HASH_CHUNK_REMOTE, Hashed, hash_input, run_batch
+from genrekit.store_batch import Hashed, hash_chunk, hash_input, run_batch
 from genrekit.workers import TASKS_PER_SLOT, Pool, bounded_map
 
 
@@ -121,9 +121,10 @@ def test_many_inputs_never_mean_as_many_futures_at_once() -> None:
     assert executor.submitted == 5000 and ahead <= 8
 
 
-def test_a_remote_pool_hashes_in_chunks_and_keeps_input_order(tmp_path: Path) -> None:
+def test_a_pool_hashes_in_chunks_and_keeps_input_order(tmp_path: Path) -> None:
     files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) * 10 for i in range(100)})
-    chunks = -(-len(files) // HASH_CHUNK_REMOTE)
+    chunks = -(-len(files) // hash_chunk(len(files), 2))
+    assert chunks < len(files)
     kept: list[str] = []
     ahead = 0
 

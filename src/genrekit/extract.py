@@ -254,7 +254,10 @@ def extract_dataset(
         else:
             first_owner[sha] = src
             sizes[sha] = hashed.size
-            return _Task(src, sha, sha in done)
+            if sha not in done or options.images:  # a cached clip may lack its pictures
+                return _Task(src, sha, sha in done)
+            # Done before: no task, no round trip to a worker (a resumed run is mostly these).
+            record(ClipOutcome(src.rel, src.genre, "cached"), sha, hashed.size)
         return None
 
     def keep(result: tuple[ClipOutcome, ClipNumbers | None, str]) -> None:

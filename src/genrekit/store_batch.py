@@ -38,9 +38,10 @@ HASH_AFTER_CHECK_BYTES = 256 * 2**20
 """A file larger than this must decode at its start before it is read whole for its hash: a
 20 GB file of zeros named .mp3 took 71 s to hash before failing to decode."""
 
-HASH_CHUNK_REMOTE = 32
-"""Files hashed per task on a remote pool: a task's round trip costs about a millisecond, more
-than hashing one preview from a local disk."""
+HASH_CHUNK = 32
+"""Most files hashed per task: a task costs tens of microseconds in a thread pool and about a
+millisecond on a cluster, as much as hashing a preview, and a resumed run of a million files
+is mostly hashing."""
 
 FLUSH_SECONDS = 1.0
 """``flush`` is called at most this often while results come in (the index is committed)."""
@@ -78,6 +79,12 @@ def hash_inputs(files: Sequence[SourceFile]) -> list[Hashed]:
     return [hash_input(src) for src in files]
 
 
+def hash_chunk(n_files: int, slots: int) -> int:
+    """Files per hashing task: up to :data:`HASH_CHUNK`, fewer when there are few files, so that
+    every slot still gets some."""
+    return max(1, min(HASH_CHUNK, n_files // (TASKS_PER_SLOT * slots)))
+
+
 def run_batch(
     files: Sequence[SourceFile],
     *,
@@ -108,7 +115,7 @@ def run_batch(
                 stack.enter_context(one_blas_thread())
                 pool = Pool(stack.enter_context(ThreadPoolExecutor(max_workers=workers)), workers)
             window = TASKS_PER_SLOT * pool.slots
-            chunk = HASH_CHUNK_REMOTE if pool.remote else 1
+            chunk = hash_chunk(len(files), pool.slots)
             chunks = (files[i : i + chunk] for i in range(0, len(files), chunk))
             hashed = bounded_map(pool.executor, hash_inputs, chunks, window=window)
             tasks = [task for part in hashed for task in map(select, part) if task is not None]
