@@ -154,3 +154,18 @@ def test_classify_on_the_cluster_prints_the_local_answers(
     with Client(dask.address, timeout=30) as client:  # the model, once per worker
         loads = client.run(lambda: classify_batch._worker_model.cache_info().misses)
     assert sorted(loads.values()) == [1, 1]
+
+
+def test_classify_many_takes_a_client(dask: DaskProcesses) -> None:
+    from distributed import Client
+
+    from genrekit.classify_batch import classify_many, find_audio
+
+    files = find_audio([EXAMPLES])
+    here, _ = classify_many(files, workers=1)
+    with Client(dask.address, timeout=30) as client:
+        there, failed = classify_many(files, client=client)
+    assert not failed and len(there) == len(files) == 5
+    assert [(p.source, p.probabilities) for p in there] == [
+        (p.source, p.probabilities) for p in here
+    ]

@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import AudioLoadError, GenrekitError, ParameterError, reason_about
@@ -34,6 +35,9 @@ from genrekit.predict import (
     load_model,
 )
 from genrekit.workers import TASKS_PER_SLOT, Pool, bounded_map, default_workers
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -228,9 +232,16 @@ def classify_many(
     tags: bool = False,
     min_confidence: float | None = None,
     check_music: bool = True,
+    client: Client | None = None,
 ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
     """Predictions for the files that worked (some perhaps with no genre, and a ``reason``), and
-    (file, reason) for those that did not."""
+    (file, reason) for those that did not. With a Dask ``client`` (``cluster`` extra) the files
+    are classified on its workers, which must see them (and a model file) at the same paths."""
+    pool = None
+    if client is not None:
+        from genrekit.cluster import pool_of
+
+        pool = pool_of(client)
     threads = batch_workers(workers, len(files))
     loaded = load_for_batch(model, threads)
     results: list[Prediction] = []
@@ -245,6 +256,7 @@ def classify_many(
         workers=threads,
         min_confidence=min_confidence,
         check_music=check_music,
+        pool=pool,
     ):
         if outcome.prediction is not None:
             results.append(outcome.prediction)
