@@ -87,7 +87,7 @@ def connect(address: str | ClusterAddress, *, timeout: float | None = None) -> I
                 n_workers=where.local_workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: 8787 may be taken
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster, timeout=timeout) as client,  # type: ignore[no-untyped-call]
