@@ -53,6 +53,9 @@ class _NeedsTorchModule(pytest.Module):
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_torch: the test imports PyTorch")
+    config.addinivalue_line(
+        "markers", "cluster: runs a Dask cluster (genrekit[cluster]); part of the normal suite"
+    )
 
 
 def pytest_pycollect_makemodule(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from genrekit.inputs import SourceFile
-from genrekit.store_batch import Hashed, hash_input, run_batch
+from genrekit.store_batch import Hashed, hash_chunk, hash_input, run_batch
+from genrekit.workers import TASKS_PER_SLOT, Pool, bounded_map
 
 
 def _files(tmp_path: Path, contents: dict[str, bytes]) -> list[SourceFile]:
@@ -87,3 +90,57 @@ def test_an_error_of_the_store_ends_the_batch(tmp_path: Path) -> None:
 
     with pytest.raises(OSError, match="No space left"):
         run_batch(files, select=lambda h: h.src.path.stem, work=work, keep=print, workers=1)
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """Threads that count the tasks submitted."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1  # called from the test's thread only
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_many_inputs_never_mean_as_many_futures_at_once() -> None:
+    taken = 0
+
+    def items() -> Iterator[int]:
+        nonlocal taken
+        for i in range(5000):
+            taken += 1
+            yield i
+
+    with _CountingExecutor() as executor:
+        ahead = 0
+        for n, result in enumerate(bounded_map(executor, lambda i: i * 2, items(), window=8)):
+            assert result == 2 * n
+            ahead = max(ahead, executor.submitted - n, taken - n)  # submitted, not yet yielded
+    assert executor.submitted == 5000 and ahead <= 8
+
+
+def test_a_pool_hashes_in_chunks_and_keeps_input_order(tmp_path: Path) -> None:
+    files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) * 10 for i in range(100)})
+    chunks = -(-len(files) // hash_chunk(len(files), 2))
+    assert chunks < len(files)
+    kept: list[str] = []
+    ahead = 0
+
+    def keep(result: str) -> None:
+        nonlocal ahead
+        ahead = max(ahead, executor.submitted - chunks - len(kept))
+        kept.append(result)
+
+    with _CountingExecutor() as executor:
+        run_batch(
+            files,
+            select=lambda h: h.sha,
+            work=str.upper,
+            keep=keep,
+            pool=Pool(executor, slots=2, remote=True),
+        )
+    assert executor.submitted == chunks + len(files)  # hashing in chunks, work one by one
+    assert ahead <= TASKS_PER_SLOT * 2
+    assert kept == [hashlib.sha256(f.path.read_bytes()).hexdigest().upper() for f in files]

@@ -5,20 +5,28 @@ model is loaded once with one inference thread per worker, so the workers do not
 cores. A bad file is reported with its reason and the others go on. :func:`classify_each`
 yields each outcome as soon as it (and those before it) are done, so a caller can print as it
 goes and stop at any moment (Ctrl-C) keeping what was done.
+
+On a Dask cluster (a :class:`~genrekit.workers.Pool` from :mod:`genrekit.cluster`) each worker
+loads the model once and classifies the files it is sent by path; outcomes come back in the same
+order, a few tasks per worker in flight, so memory stays bounded for any number of tracks.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genrekit.constants import AUDIO_EXTENSIONS
 from genrekit.errors import AudioLoadError, GenrekitError, ParameterError, reason_about
 from genrekit.predict import (
+    _PRETRAINED,
     Model,
     Prediction,
     check_confidence,
@@ -26,7 +34,10 @@ from genrekit.predict import (
     classify,
     load_model,
 )
-from genrekit.workers import default_workers
+from genrekit.workers import TASKS_PER_SLOT, Pool, bounded_map, default_workers
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,7 @@ def classify_each(
     workers: int = 1,
     min_confidence: float | None = None,
     check_music: bool = True,
+    pool: Pool | None = None,
 ) -> Iterator[Outcome]:
     """An :class:`Outcome` per file, in the order of ``files``, each as soon as it is ready.
 
@@ -115,21 +127,76 @@ def classify_each(
     ``KeyboardInterrupt`` while waiting), files not started are never started and the few in
     flight finish first. ``genres`` are checked before any file is read. ``min_confidence`` and
     ``check_music`` are :func:`~genrekit.predict.classify`'s: a track that gets no genre is an
-    outcome with a prediction (its ``reason`` says why), not a failure.
+    outcome with a prediction (its ``reason`` says why), not a failure. With a remote ``pool``
+    (a cluster's) ``workers`` is unused and each of its workers loads ``model`` itself.
     """
     genres = check_genres(model, genres) if genres else None
     check_confidence(min_confidence)
+    job = _ClassifyJob(
+        *_model_ref(model),
+        segments=segments,
+        genres=tuple(genres) if genres else None,
+        tags=tags,
+        min_confidence=min_confidence,
+        check_music=check_music,
+    )
+    if pool is not None:
+        yield from bounded_map(pool.executor, job, files, window=TASKS_PER_SLOT * pool.slots)
+        return
 
     def one(file: AudioFile) -> Outcome:
+        return job.run(file, model)
+
+    pending: deque[Future[Outcome]] = deque()
+    queue = iter(files)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as threads:
+        try:
+            for file in queue:
+                pending.append(threads.submit(one, file))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                outcome = pending.popleft().result()
+                following = next(queue, None)
+                if following is not None:
+                    pending.append(threads.submit(one, following))
+                yield outcome
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+@dataclass(frozen=True)
+class _ClassifyJob:
+    """Classify one file, here or on a cluster's worker: small, it pickles; a worker loads the
+    model named by ``ref`` once (:func:`_worker_model`)."""
+
+    kind: str  # "shipped" (``ref`` is its name) or "file" (``ref`` is its path)
+    ref: str
+    name: str
+    segments: bool
+    genres: tuple[str, ...] | None
+    tags: bool
+    min_confidence: float | None
+    check_music: bool
+
+    def __call__(self, file: AudioFile) -> Outcome:
+        try:
+            model = _worker_model(self.kind, self.ref, self.name)
+        except GenrekitError as exc:
+            return Outcome(file, error=f"this worker cannot load the model: {exc}")
+        return self.run(file, model)
+
+    def run(self, file: AudioFile, model: Model) -> Outcome:
         try:
             found = classify(
                 file.path,
                 model=model,
-                segments=segments,
-                genres=genres,
-                tags=tags,
-                min_confidence=min_confidence,
-                check_music=check_music,
+                segments=self.segments,
+                genres=list(self.genres) if self.genres else None,
+                tags=self.tags,
+                min_confidence=self.min_confidence,
+                check_music=self.check_music,
             )
         except GenrekitError as exc:
             return Outcome(file, error=reason_about(file.path, exc))
@@ -137,23 +204,22 @@ def classify_each(
             return Outcome(file, error=f"unexpected {type(exc).__name__}: {exc}")
         return Outcome(file, prediction=found)
 
-    pending: deque[Future[Outcome]] = deque()
-    queue = iter(files)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        try:
-            for file in queue:
-                pending.append(pool.submit(one, file))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                outcome = pending.popleft().result()
-                following = next(queue, None)
-                if following is not None:
-                    pending.append(pool.submit(one, following))
-                yield outcome
-        finally:
-            for future in pending:
-                future.cancel()
+
+def _model_ref(model: Model) -> tuple[str, str, str]:
+    """How a worker finds ``model``: a shipped one by name (the package may sit elsewhere on
+    the worker's machine), any other by its path (which every worker must see)."""
+    if model.path.parent == Path(str(resources.files(_PRETRAINED))):
+        return "shipped", model.name, model.name
+    return "file", str(model.path), model.name
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_model(kind: str, ref: str, name: str) -> Model:
+    """The model of a cluster's worker, loaded once per process (one inference thread: a worker
+    runs one task per thread)."""
+    if kind == "shipped":
+        return load_model(ref, threads=1)
+    return Model(Path(ref), name=name, threads=1)
 
 
 def classify_many(
@@ -166,9 +232,16 @@ def classify_many(
     tags: bool = False,
     min_confidence: float | None = None,
     check_music: bool = True,
+    client: Client | None = None,
 ) -> tuple[list[Prediction], list[tuple[Path, str]]]:
     """Predictions for the files that worked (some perhaps with no genre, and a ``reason``), and
-    (file, reason) for those that did not."""
+    (file, reason) for those that did not. With a Dask ``client`` (``cluster`` extra) the files
+    are classified on its workers, which must see them (and a model file) at the same paths."""
+    pool = None
+    if client is not None:
+        from genrekit.cluster import pool_of
+
+        pool = pool_of(client)
     threads = batch_workers(workers, len(files))
     loaded = load_for_batch(model, threads)
     results: list[Prediction] = []
@@ -183,6 +256,7 @@ def classify_many(
         workers=threads,
         min_confidence=min_confidence,
         check_music=check_music,
+        pool=pool,
     ):
         if outcome.prediction is not None:
             results.append(outcome.prediction)

@@ -13,12 +13,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from genrekit.audio import not_a_file, read
-from genrekit.backbones import BACKBONE_SAMPLE_RATE, Backbone, load_backbone
+from genrekit.backbones import BACKBONE_SAMPLE_RATE, Backbone, default_precision, load_backbone
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
 from genrekit.inputs import scan_dataset
@@ -26,7 +27,10 @@ from genrekit.lock import FolderLock
 from genrekit.progress import Progress, Step
 from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic
 from genrekit.store_batch import Hashed, run_batch
-from genrekit.workers import default_workers
+from genrekit.workers import Pool, default_workers
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass
@@ -62,6 +66,31 @@ class Embedded:
     error: str | None
 
 
+@dataclass(frozen=True)
+class _EmbedJob:
+    """Embed one clip into the store, in a thread or on a cluster's worker: small, it pickles;
+    the backbone is loaded once per process (:func:`load_backbone` keeps it)."""
+
+    root: Path
+    kind: str
+    backbone: str
+    precision: str
+    threads: int | None
+    clip_seconds: float
+
+    def __call__(self, item: tuple[str, Path, str]) -> Embedded:
+        rel, path, sha = item
+        try:
+            model = load_backbone(self.backbone, precision=self.precision, threads=self.threads)
+            embedding = clip_embedding(path, model, self.clip_seconds)
+            save_npy_atomic(feature_path(self.root, self.kind, sha), embedding)
+        except GenrekitError as exc:
+            return Embedded(rel, reason_about(path, exc))
+        except Exception as exc:  # whatever goes wrong with one file is that file's failure
+            return Embedded(rel, f"{path}: {type(exc).__name__}: {exc}")
+        return Embedded(rel, None)
+
+
 def embed_dataset(
     in_dir: str | os.PathLike[str],
     store_dir: str | os.PathLike[str],
@@ -69,12 +98,17 @@ def embed_dataset(
     backbone: str = "msd-musicnn",
     workers: int | None = None,
     progress: Progress | None = None,
+    client: Client | None = None,
 ) -> EmbedSummary:
     """Embed every clip of the store ``store_dir`` whose audio is under ``in_dir``.
 
     ``progress`` gets a :class:`~genrekit.progress.Step` ("embed") with the number of clips to
     embed, then one after each, an :class:`Embedded` (its path, and its error or None) as
     ``item``.
+
+    With a Dask ``client`` (``cluster`` extra) the files are hashed and embedded on its workers
+    (``workers`` is then unused; each loads the backbone once), which must see ``in_dir`` and
+    the store at the same paths. The embeddings are the same, byte for byte, as a local run's.
     """
     started = time.perf_counter()
     store = FeatureStore(store_dir)
@@ -87,7 +121,14 @@ def embed_dataset(
     workers = workers or default_workers()
     if workers < 1:
         raise ParameterError(f"workers={workers} must be at least 1 (or None: one per core)")
-    model = load_backbone(backbone, threads=1 if workers > 1 else None)
+    pool: Pool | None = None
+    if client is not None:
+        from genrekit.cluster import pool_of
+
+        pool = pool_of(client)
+    threads = 1 if workers > 1 or pool is not None else None
+    precision = default_precision()
+    load_backbone(backbone, precision=precision, threads=threads)  # a missing one fails here
     kind = embedding_kind(backbone)
     summary = EmbedSummary()
 
@@ -128,16 +169,6 @@ def embed_dataset(
             done += 1
             report(Embedded(rel, problem))
 
-    def work(item: tuple[str, Path, str]) -> Embedded:
-        rel, path, sha = item
-        try:
-            save_npy_atomic(target(sha), clip_embedding(path, model, store.info.clip_seconds))
-        except GenrekitError as exc:
-            return Embedded(rel, reason_about(path, exc))
-        except Exception as exc:  # whatever goes wrong with one file is that file's failure
-            return Embedded(rel, f"{path}: {type(exc).__name__}: {exc}")
-        return Embedded(rel, None)
-
     def keep(clip: Embedded) -> None:
         nonlocal done
         if clip.error is None:
@@ -155,9 +186,19 @@ def embed_dataset(
         wanted = {t.sha256 for t in store.tracks}
         check_no_links(store.root / "features", FeatureStoreError, depth=2)
         remove_stale_temps(store.root)  # left by a killed run; a live one's are kept
+        work = _EmbedJob(store.root, kind, backbone, precision, threads, store.info.clip_seconds)
         summary.interrupted = run_batch(
-            files, select=select, work=work, keep=keep, workers=workers, before_work=before_work
+            files,
+            select=select,
+            work=work,
+            keep=keep,
+            workers=workers,
+            pool=pool,
+            before_work=before_work,
         )
+        if pool is not None and not summary.interrupted:
+            # Every task has ended: a temporary file left now is a killed worker's.
+            remove_stale_temps(store.root, any_owner=True)
     except KeyboardInterrupt:  # before the batch began
         summary.interrupted = True
     finally:

@@ -100,6 +100,10 @@ class MissingExtraError(GenrekitError, ImportError):
     """A part of genrekit needs a package of an optional extra this install lacks."""
 
 
+class ClusterError(GenrekitError):
+    """A Dask cluster could not be reached, or has no worker to run a batch on."""
+
+
 class SilentAudioError(GenrekitError):
     """The audio holds no sound loud enough to classify."""
 

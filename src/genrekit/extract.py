@@ -14,6 +14,7 @@ store, no input file is blamed for it, and a rerun after freeing space resumes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import os
@@ -23,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -53,7 +54,10 @@ from genrekit.storage import (
 )
 from genrekit.store_batch import Hashed, run_batch
 from genrekit.store_index import StoreIndex
-from genrekit.workers import default_workers
+from genrekit.workers import Pool, default_workers
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 Status = Literal["done", "cached", "failed", "silent", "duplicate"]
 MAX_CLIP_SECONDS = 600.0
@@ -133,6 +137,28 @@ class ClipFeatures:
     n_valid: int
     peak_db: float
 
+    def numbers(self) -> ClipNumbers:
+        return ClipNumbers(self.duration, self.log_mel.shape[1], self.n_valid, self.peak_db)
+
+
+@dataclass(frozen=True)
+class ClipNumbers:
+    """What the index records of a clip whose features are stored: all a worker sends back."""
+
+    duration: float
+    n_frames: int
+    n_valid: int
+    peak_db: float
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One file's work: its features, or (``cached``) only the pictures it may lack."""
+
+    src: SourceFile
+    sha: str
+    cached: bool
+
 
 def clip_features(y: npt.NDArray[np.float32], options: ExtractOptions) -> ClipFeatures:
     """Features of one decoded clip: trimmed or zero-padded to the clip length."""
@@ -167,12 +193,18 @@ def extract_dataset(
     options: ExtractOptions | None = None,
     *,
     progress: Progress | None = None,
+    client: Client | None = None,
 ) -> ExtractSummary:
     """Extract features of every track under ``in_dir`` into the store ``out_dir``.
 
     ``progress`` gets a :class:`~genrekit.progress.Step` ("extract") once the input is scanned,
     then one after each file, its :class:`ClipOutcome` as ``item``. Ctrl-C stops cleanly:
     finished clips are kept, the summary says ``interrupted``, and a rerun resumes.
+
+    With a Dask ``client`` (``cluster`` extra) the files are hashed and extracted on its
+    workers (``options.workers`` is then unused), which must see ``in_dir`` and ``out_dir`` at
+    the same paths; the store's index is written here only. The store ends up the same, byte
+    for byte, as after a run on this machine.
     """
     options = options or ExtractOptions()
     if options.images:  # before any work, not once per file
@@ -183,6 +215,11 @@ def extract_dataset(
     files = scan.files
     check_output(source_root, root)
     summary = ExtractSummary(ignored=scan.ignored, unlabelled=scan.unlabelled)
+    pool: Pool | None = None
+    if client is not None:
+        from genrekit.cluster import pool_of
+
+        pool = pool_of(client)
     lock, index = _open_store(root, source_root, StoreInfo(options.params, options.clip_seconds))
     artists = {f.rel: f.artist for f in files}
     n_inputs = len(files) + len(scan.misnamed)
@@ -204,7 +241,7 @@ def extract_dataset(
             finished = sum(summary.counts.values())
             progress(Step("extract", finished, n_inputs, outcome))
 
-    def select(hashed: Hashed) -> tuple[SourceFile, str] | None:
+    def select(hashed: Hashed) -> _Task | None:
         src, sha = hashed.src, hashed.sha
         if sha is None:
             record(ClipOutcome(src.rel, src.genre, "failed", hashed.problem), None, None)
@@ -217,29 +254,17 @@ def extract_dataset(
         else:
             first_owner[sha] = src
             sizes[sha] = hashed.size
-            return src, sha
+            if sha not in done or options.images:  # a cached clip may lack its pictures
+                return _Task(src, sha, sha in done)
+            # Done before: no task, no round trip to a worker (a resumed run is mostly these).
+            record(ClipOutcome(src.rel, src.genre, "cached"), sha, hashed.size)
         return None
 
-    def work(task: tuple[SourceFile, str]) -> tuple[ClipOutcome, ClipFeatures | None, str]:
-        src, sha = task
-        try:
-            if sha in done:
-                if options.images:
-                    with _writing(root):
-                        _render_cached_images(root, src, sha, options)
-                return ClipOutcome(src.rel, src.genre, "cached"), None, sha
-            return (*_extract_one(root, src, sha, options), sha)
-        except _StoreRefusedError:
-            raise  # the store's fault, not this file's: the run stops
-        except Exception as exc:  # whatever goes wrong with one file is that file's failure
-            reason = f"{src.path}: {type(exc).__name__}: {exc}"
-            return ClipOutcome(src.rel, src.genre, "failed", reason), None, sha
-
-    def keep(result: tuple[ClipOutcome, ClipFeatures | None, str]) -> None:
-        outcome, feats, sha = result
-        if feats is not None:
+    def keep(result: tuple[ClipOutcome, ClipNumbers | None, str]) -> None:
+        outcome, numbers, sha = result
+        if numbers is not None:
             index.record_clip(
-                sha, feats.duration, feats.log_mel.shape[1], feats.n_valid, feats.peak_db
+                sha, numbers.duration, numbers.n_frames, numbers.n_valid, numbers.peak_db
             )
         record(outcome, sha, sizes[sha])
 
@@ -251,8 +276,18 @@ def extract_dataset(
             record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
         done.update(index.done_hashes())
         summary.interrupted = run_batch(
-            files, select=select, work=work, keep=keep, workers=options.workers, flush=index.commit
+            files,
+            select=select,
+            work=functools.partial(_work, root, options),  # module-level: it pickles, small
+            keep=keep,
+            workers=options.workers,
+            pool=pool,
+            flush=index.commit,
         )
+        if pool is not None and not summary.interrupted:
+            # Every task has ended: a temporary file left now is a killed worker's (its PID,
+            # from another host, says nothing here).
+            remove_stale_temps(root, any_owner=True)
         if not summary.interrupted:
             # Forget files that have left the input folder, so the index mirrors it.
             index.keep_only(f.rel for f in files + scan.misnamed)
@@ -308,6 +343,26 @@ def _open_store(root: Path, source_root: Path, info: StoreInfo) -> tuple[FolderL
                 root.rmdir()
         raise
     return lock, index
+
+
+def _work(
+    root: Path, options: ExtractOptions, task: _Task
+) -> tuple[ClipOutcome, ClipNumbers | None, str]:
+    """One file's work, in a thread or on a cluster's worker; its failure is its result."""
+    src, sha = task.src, task.sha
+    try:
+        if task.cached:
+            if options.images:
+                with _writing(root):
+                    _render_cached_images(root, src, sha, options)
+            return ClipOutcome(src.rel, src.genre, "cached"), None, sha
+        outcome, feats = _extract_one(root, src, sha, options)
+        return outcome, None if feats is None else feats.numbers(), sha
+    except _StoreRefusedError:
+        raise  # the store's fault, not this file's: the run stops
+    except Exception as exc:  # whatever goes wrong with one file is that file's failure
+        reason = f"{src.path}: {type(exc).__name__}: {exc}"
+        return ClipOutcome(src.rel, src.genre, "failed", reason), None, sha
 
 
 class _StoreRefusedError(Exception):

@@ -1,9 +1,9 @@
 """genrekit's optional parts: which pip extra installs each, and one line when one is missing.
 
 The base install holds what ``classify``, ``extract``, ``embed`` and ``fetch`` need. Exploring,
-drawing, training and serving need more (scikit-learn, matplotlib, Pillow, onnx, PyTorch,
-FastAPI): they sit behind extras, and a missing one is named with the command that installs
-it, not a traceback.
+drawing, training, serving and running on a Dask cluster need more (scikit-learn, matplotlib,
+Pillow, onnx, PyTorch, FastAPI, dask.distributed): they sit behind extras, and a missing one is
+named with the command that installs it, not a traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "fastapi": ("FastAPI", "serve"),
     "uvicorn": ("uvicorn", "serve"),
     "python_multipart": ("python-multipart", "serve"),
+    "distributed": ("dask[distributed]", "cluster"),
 }
 
 

@@ -105,18 +105,20 @@ def _temp_files(root: Path, depth: int | None) -> Iterator[Path]:
             continue
 
 
-def remove_stale_temps(root: Path, *, depth: int | None = None) -> int:
+def remove_stale_temps(root: Path, *, depth: int | None = None, any_owner: bool = False) -> int:
     """Delete the temporary files that dead processes left under ``root``; return how many.
 
     Only names made by :func:`new_temp` whose PID is no live process on this host are removed
     (a live one's file is some run's work in flight), found down to ``depth`` folders deep
     (None: all) without following symbolic links, so a link planted in the folder cannot lead
     the clean-up to anyone else's files. Call it while holding the folder's lock.
+    ``any_owner``: whatever the PID, for a folder whose writers (a cluster's workers, on other
+    hosts) are known to have ended.
     """
     removed = 0
     for path in _temp_files(root, depth):
         owner = temp_owner(path.name)
-        if owner is None or _alive(owner):
+        if owner is None or (not any_owner and _alive(owner)):
             continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

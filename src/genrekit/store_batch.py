@@ -1,10 +1,16 @@
 """One skeleton for the batch jobs that fill a feature store (``extract``, ``embed``).
 
-Each input file is hashed in a thread pool (results are keyed by content), the caller says in
-input order which files still need work, the work runs in the same pool with a bounded number of
-tasks in flight, and each result is handed back in input order to be recorded. Ctrl-C stops the
-batch cleanly: queued work is dropped, running work finishes, and the results that finished are
+Each input file is hashed in a pool (results are keyed by content), the caller says in input
+order which files still need work, the work runs in the same pool with a bounded number of tasks
+in flight, and each result is handed back in input order to be recorded. Ctrl-C stops the batch
+cleanly: queued work is dropped, running work finishes, and the results that finished are
 recorded too, so a rerun resumes where this one stopped.
+
+The pool is this process's threads, or any ``concurrent.futures`` executor given as a
+:class:`Pool`: a Dask cluster's (:mod:`genrekit.cluster`). Hashing and work then run on its
+workers, which read the inputs by path and write into the store themselves; only small records
+come back, and only this thread records them. Whatever the pool, at most a few tasks per slot
+are submitted at once, so a million inputs never mean a million futures.
 
 The caller keeps its own job: what one file's work is (it returns that file's failure as its
 result rather than raising), what "already done" means, how a result is recorded, and the
@@ -13,8 +19,9 @@ store's lock and index around the batch.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -22,7 +29,7 @@ from typing import TypeVar
 from genrekit.audio import not_a_file, undecodable
 from genrekit.inputs import SourceFile
 from genrekit.storage import sha256_file
-from genrekit.workers import one_blas_thread
+from genrekit.workers import TASKS_PER_SLOT, Pool, bounded_map, one_blas_thread
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,6 +37,11 @@ R = TypeVar("R")
 HASH_AFTER_CHECK_BYTES = 256 * 2**20
 """A file larger than this must decode at its start before it is read whole for its hash: a
 20 GB file of zeros named .mp3 took 71 s to hash before failing to decode."""
+
+HASH_CHUNK = 32
+"""Most files hashed per task: a task costs tens of microseconds in a thread pool and about a
+millisecond on a cluster, as much as hashing a preview, and a resumed run of a million files
+is mostly hashing."""
 
 FLUSH_SECONDS = 1.0
 """``flush`` is called at most this often while results come in (the index is committed)."""
@@ -62,13 +74,25 @@ def hash_input(src: SourceFile) -> Hashed:
         return Hashed(src, None, None, f"{src.path}: cannot read file ({exc.strerror or exc})")
 
 
+def hash_inputs(files: Sequence[SourceFile]) -> list[Hashed]:
+    """:func:`hash_input` of each file, as one task."""
+    return [hash_input(src) for src in files]
+
+
+def hash_chunk(n_files: int, slots: int) -> int:
+    """Files per hashing task: up to :data:`HASH_CHUNK`, fewer when there are few files, so that
+    every slot still gets some."""
+    return max(1, min(HASH_CHUNK, n_files // (TASKS_PER_SLOT * slots)))
+
+
 def run_batch(
     files: Sequence[SourceFile],
     *,
     select: Callable[[Hashed], T | None],
     work: Callable[[T], R],
     keep: Callable[[R], None],
-    workers: int,
+    workers: int = 1,
+    pool: Pool | None = None,
     before_work: Callable[[int], None] | None = None,
     flush: Callable[[], None] | None = None,
 ) -> bool:
@@ -79,59 +103,35 @@ def run_batch(
     a duplicate, already done). ``before_work`` gets the number of tasks once all are selected.
     ``work`` runs in the pool and returns the file's result, failures included; ``keep`` records
     it in this thread, in input order. ``flush`` is called at most once a second between results.
-    Errors other than Ctrl-C (the store refusing a write, a full index) propagate.
+    The pool is ``pool``, or else ``workers`` threads of this process. Errors other than Ctrl-C
+    (the store refusing a write, a full index) propagate.
     """
     pending: list[Future[R]] = []
     try:
-        # Our worker threads already fill the cores; BLAS threads inside each would only
-        # oversubscribe them (measured: 2x slower features with 2 workers).
-        with one_blas_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
-            hashed = list(pool.map(hash_input, files))
-            tasks = [task for task in map(select, hashed) if task is not None]
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                # Our worker threads already fill the cores; BLAS threads inside each would only
+                # oversubscribe them (measured: 2x slower features with 2 workers).
+                stack.enter_context(one_blas_thread())
+                pool = Pool(stack.enter_context(ThreadPoolExecutor(max_workers=workers)), workers)
+            window = TASKS_PER_SLOT * pool.slots
+            chunk = hash_chunk(len(files), pool.slots)
+            chunks = (files[i : i + chunk] for i in range(0, len(files), chunk))
+            hashed = bounded_map(pool.executor, hash_inputs, chunks, window=window)
+            tasks = [task for part in hashed for task in map(select, part) if task is not None]
             if before_work is not None:
                 before_work(len(tasks))
             last_flush = time.monotonic()
-            for result in _bounded_map(pool, work, tasks, window=4 * workers, pending=pending):
+            for result in bounded_map(pool.executor, work, tasks, window=window, pending=pending):
                 keep(result)
                 if flush is not None and time.monotonic() - last_flush > FLUSH_SECONDS:
                     flush()
                     last_flush = time.monotonic()
     except KeyboardInterrupt:
-        # The pool has let its running tasks finish: keep what they computed, not only what
-        # this thread had taken from them when Ctrl-C came.
+        # A thread pool has let its running tasks finish: keep what they computed, not only
+        # what this thread had taken from them when Ctrl-C came.
         for future in pending:
             if future.done() and not future.cancelled() and future.exception() is None:
                 keep(future.result())
         return True
     return False
-
-
-def _bounded_map(
-    pool: ThreadPoolExecutor,
-    fn: Callable[[T], R],
-    items: Iterable[T],
-    *,
-    window: int,
-    pending: list[Future[R]] | None = None,
-) -> Iterator[R]:
-    """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded.
-
-    ``pending`` (if given) holds the tasks not yet yielded; when the caller stops early the queued
-    ones are cancelled and the running ones stay there, so the caller can still collect them.
-    """
-    pending = [] if pending is None else pending
-    iterator = iter(items)
-    try:
-        for item in iterator:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= window:
-                result = pending[0].result()  # taken off only once it is in hand
-                pending.pop(0)
-                yield result
-        while pending:
-            result = pending[0].result()
-            pending.pop(0)
-            yield result
-    finally:
-        for future in pending:
-            future.cancel()

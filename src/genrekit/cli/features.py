@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from genrekit.progress import Step
 
 WORKERS_HELP = "Parallel workers (default, or 0: one per core)."
+CLUSTER_HELP = (
+    "Run on a Dask cluster: tcp://HOST:PORT of its scheduler, or local:N for N local worker "
+    "processes. Workers must see the input and output folders at the same paths. Needs "
+    "genrekit[cluster]."
+)
 LISTED = 20
 """Files listed by name per kind of outcome; the rest are in the store's index."""
 
@@ -88,6 +93,9 @@ def extract(
         float,
         typer.Option("--clip-seconds", help="Seconds analysed per track (0.5 to 600)."),
     ] = 30.0,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help=CLUSTER_HELP, metavar="ADDRESS")
+    ] = None,
 ) -> None:
     """Extract log-mel spectrograms and MFCCs of every track (resumable).
 
@@ -107,6 +115,7 @@ def extract(
     )
     from rich.text import Text
 
+    from genrekit.cluster import connect_if
     from genrekit.extract import ExtractOptions, extract_dataset
 
     options = ExtractOptions(clip_seconds=clip_seconds, images=images, workers=_workers(workers))
@@ -138,8 +147,8 @@ def extract(
                 soft_wrap=True,
             )
 
-    with _shown_once_started(progress) as start:
-        summary = extract_dataset(in_dir, out, options, progress=on_step)
+    with connect_if(cluster) as client, _shown_once_started(progress) as start:
+        summary = extract_dataset(in_dir, out, options, progress=on_step, client=client)
     _print_summary(summary, out)
     if summary.interrupted:
         errors.print("interrupted: finished clips are saved; run the same command to resume")
@@ -232,6 +241,9 @@ def embed(
     ],
     backbone: Annotated[str, typer.Option(help="Pretrained backbone.")] = "msd-musicnn",
     workers: Annotated[int | None, typer.Option("--workers", "-j", help=WORKERS_HELP)] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help=CLUSTER_HELP, metavar="ADDRESS")
+    ] = None,
 ) -> None:
     """Add a pretrained backbone's clip embeddings to a feature store (resumable).
 
@@ -248,6 +260,7 @@ def embed(
     )
     from rich.text import Text
 
+    from genrekit.cluster import connect_if
     from genrekit.embed import embed_dataset
 
     progress = Progress(
@@ -274,9 +287,14 @@ def embed(
                 soft_wrap=True,
             )
 
-    with _shown_once_started(progress) as start:
+    with connect_if(cluster) as client, _shown_once_started(progress) as start:
         summary = embed_dataset(
-            in_dir, out, backbone=backbone, workers=_workers(workers), progress=on_step
+            in_dir,
+            out,
+            backbone=backbone,
+            workers=_workers(workers),
+            progress=on_step,
+            client=client,
         )
     console.print(
         f"{summary.done} clips embedded, {summary.cached} already done, "

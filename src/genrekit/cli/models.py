@@ -250,6 +250,7 @@ def export(
 
 @app.command()
 def classify(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path],
         typer.Argument(metavar="PATH", help="Audio files or folders (searched deeply)."),
@@ -309,6 +310,16 @@ def classify(
             "silence and audio too quiet to judge; turn off for a model of other sounds.",
         ),
     ] = True,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="Classify on a Dask cluster: tcp://HOST:PORT of its scheduler, or local:N for "
+            "N local worker processes; each worker loads the model once and must see the files "
+            "(and a model file) at the same paths. Needs genrekit[cluster].",
+        ),
+    ] = None,
 ) -> None:
     """Tell the genre of songs with the shipped model (or your own).
 
@@ -345,6 +356,11 @@ def classify(
     files = find_tracks(paths)
     threads = batch_workers(workers, len(files))
     loaded = load_for_batch(model, threads)
+    pool = None
+    if cluster is not None:  # connected before any output; closed when the command ends
+        from genrekit.cluster import connect, pool_of
+
+        pool = pool_of(ctx.with_resource(connect(cluster)))
     names = check_genres(loaded, subset)
     writer = Writer(
         console, output, files=files, genres=names, top_k=top_k, segments=segments, tags=tags
@@ -363,6 +379,7 @@ def classify(
             workers=threads,
             min_confidence=min_confidence,
             check_music=music_check,
+            pool=pool,
         ):
             status.clear()
             writer.write(outcome)  # every input gets its row, failed ones too

@@ -1,0 +1,102 @@
+"""--cluster: extract on a Dask cluster gives the store a local run gives, byte for byte.
+
+The address is checked before anything starts, an unreachable scheduler is one line (exit 2), a
+missing extra is named. The process tests (tests/test_cluster_processes.py) run a real scheduler
+and workers and kill them mid-run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from genrekit import cluster
+from genrekit.cluster import ClusterAddress, connect, parse_address
+from genrekit.errors import ClusterError, MissingExtraError, ParameterError
+from genrekit.extract import ExtractOptions, extract_dataset
+from tests.conftest import Cli
+from tests.dask_cluster import free_port, partial_files, store_contents, write_clips
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("local:2", ClusterAddress(local_workers=2)),
+        ("tcp://127.0.0.1:8786", ClusterAddress(scheduler="tcp://127.0.0.1:8786")),
+        ("tcp://scheduler.example.org:8786", ClusterAddress("tcp://scheduler.example.org:8786")),
+        ("tls://[::1]:8786", ClusterAddress(scheduler="tls://[::1]:8786")),
+    ],
+)
+def test_an_address_is_a_scheduler_or_a_local_cluster(text: str, parsed: ClusterAddress) -> None:
+    assert parse_address(text) == parsed
+    assert str(parsed) == text
+
+
+@pytest.mark.parametrize(
+    "text", ["local:0", "local:", "local:99999", "127.0.0.1:8786", "http://h:8786", "tcp://h", ""]
+)
+def test_a_bad_address_names_itself(text: str) -> None:
+    with pytest.raises(ParameterError) as caught:
+        parse_address(text)
+    assert caught.value.option == "cluster" and caught.value.value == text.strip()
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 1.0)
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    write_clips(tmp_path / "in", 2)
+    run = cli("extract", tmp_path / "in", "-o", tmp_path / "store", "--cluster", address)
+    assert run.code == 2
+    assert run.error_line.startswith(f"error: {address}: cannot reach a Dask scheduler within 1 s")
+    assert not (tmp_path / "store").exists()  # nothing was started
+
+
+def test_a_bad_address_is_a_usage_error(tmp_path: Path, cli: Cli) -> None:
+    write_clips(tmp_path / "in", 2)
+    run = cli("extract", tmp_path / "in", "-o", tmp_path / "s", "--cluster", "host:8786")
+    assert run.code == 2
+    assert run.error_line == (
+        "error: --cluster host:8786: give tcp://HOST:PORT of a Dask scheduler, or local:N for N "
+        "local worker processes"
+    )
+
+
+def test_without_the_extra_the_message_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    with (
+        pytest.raises(MissingExtraError, match=r"pip install 'genrekit\[cluster\]'"),
+        connect("local:1"),
+    ):
+        pass
+
+
+def test_a_scheduler_without_workers_is_one_error() -> None:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty,
+        Client(empty) as client,
+        pytest.raises(ClusterError, match=r"no worker for 0\.2 s"),
+    ):
+        cluster.pool_of(client, timeout=0.2)
+
+
+def test_extract_on_a_local_cluster_is_byte_identical_to_a_local_run(tmp_path: Path) -> None:
+    source = write_clips(tmp_path / "in", 8)
+    (source / "a" / "broken.wav").write_bytes(b"RIFF not really")  # a failure, on a worker
+    options = ExtractOptions(clip_seconds=3.0, workers=1)
+    here = extract_dataset(source, tmp_path / "here", options)
+    with connect("local:2") as client:
+        there = extract_dataset(source, tmp_path / "there", options, client=client)
+        again = extract_dataset(source, tmp_path / "there", options, client=client)
+    assert here.counts == there.counts and here.counts["done"] == 8
+    assert [f.rel for f in there.failures] == ["a/broken.wav"]
+    assert store_contents(tmp_path / "there") == store_contents(tmp_path / "here")
+    assert again.counts["cached"] == 8 and again.counts["done"] == 0  # resumes: nothing to do
+    assert partial_files(tmp_path / "there") == []
