@@ -71,7 +71,7 @@ def test_an_older_checkpoint_loads_and_is_saved_again_byte_for_byte(
     assert info.params == FeatureParams() and info.clip_seconds == 2.0
     assert checkpoint.options["model"] == old.stem and checkpoint.options["seed"] == 0
     assert set(checkpoint.split) == {"train", "val", "test"} and checkpoint.teacher is None
-    assert checkpoint.training["test_clips"] == len(checkpoint.split["test"]) == 3
+    assert checkpoint.training.test_clips == len(checkpoint.split["test"]) == 3
     assert json.dumps(onnx_metadata(checkpoint)) == OLD_METADATA[name]
     saved = save_checkpoint(checkpoint, tmp_path / "again")
     assert saved.suffix == old.suffix

@@ -58,7 +58,7 @@ def test_train_says_what_it_held_out_how_it_stopped_and_its_test_accuracy(
     )
     assert re.search(r"test accuracy: \d+\.\d % on the 5 held-out clips", out)
     checkpoint = load_checkpoint(tmp_path / "m")
-    assert checkpoint.training["test_clips"] == 5
+    assert checkpoint.training.test_clips == 5
     assert len(checkpoint.split["test"]) == 5 and len(checkpoint.split["train"]) == 22
 
 
@@ -80,7 +80,7 @@ def test_ctrl_c_keeps_the_best_epoch_says_so_and_exits_130(
     assert result.exit_code == 130
     assert "interrupted (Ctrl-C) after 2 of 9 epochs; kept epoch" in result.output
     assert "test accuracy" in result.output  # the kept network is tested and saved
-    assert load_checkpoint(tmp_path / "m").training["ran"] == [2]
+    assert load_checkpoint(tmp_path / "m").training.ran == (2,)
 
 
 def test_test_only_models_are_not_offered() -> None:

@@ -125,7 +125,7 @@ def test_a_teacher_shapes_training_and_leaves_no_trace_in_the_model(
     export_onnx(tmp_path / "taught", tmp_path / "taught.onnx")
     fallback = train(store_dir, tmp_path / "no-embeddings", TrainOptions(model="tiny", epochs=1))
     assert fallback.teacher is None  # no dead end: trained untaught, and said so
-    (note,) = fallback.training["notes"]
+    (note,) = fallback.training.notes
     assert "36 of 36 clips" in note and "without its fake teacher" in note
     assert "genrekit embed" in note and "--audio" in note
     untaught = train(

@@ -26,6 +26,7 @@ from genrekit.model_info import ModelInfo
 from genrekit.onnx_session import one_line
 from genrekit.recipes import RECIPES, closed_form, input_kind, public_models
 from genrekit.storage import atomic_path, write_bytes_atomic
+from genrekit.training_log import UNKNOWN, TrainingOutcome
 
 if TYPE_CHECKING:
     from torch import nn
@@ -75,7 +76,7 @@ class Checkpoint:
     teacher: str | None = None  # the backbone it was taught by (training only)
     options: dict[str, Any] = field(default_factory=dict)  # its TrainOptions, as plain types
     # How training ended (training.train_model, training.train): for people and reports.
-    training: dict[str, Any] = field(default_factory=dict)
+    training: TrainingOutcome = field(default_factory=lambda: TrainingOutcome(UNKNOWN))
     # Content hashes of the clips of each part ("train", "val", "test"), when written by train.
     split: dict[str, list[str]] = field(default_factory=dict)
 
@@ -92,7 +93,7 @@ class Checkpoint:
             "arguments": self.arguments,
             "teacher": self.teacher,
             "options": self.options,
-            "training": self.training,
+            "training": self.training.to_dict(),
             "state_dict": self.state,
         }
         if self.split:
@@ -157,7 +158,7 @@ class Checkpoint:
             state,
             teacher=data.get("teacher"),
             options=data.get("options") or {},
-            training=data.get("training") or {},
+            training=TrainingOutcome.from_dict(data.get("training")),
             split=data.get("split") or {},
         )
 

@@ -24,7 +24,7 @@ from genrekit.dataset import FeatureStore
 from genrekit.progress import Progress, Step
 from genrekit.recipes import Recipe
 from genrekit.splits import Indices
-from genrekit.training_log import EpochLog
+from genrekit.training_log import EpochLog, TrainingOutcome
 
 if TYPE_CHECKING:
     import torch
@@ -151,7 +151,7 @@ def train_networks(
     options: TrainOptions,
     recipe: Recipe,
     progress: Progress | None,
-) -> tuple[dict[str, Any], dict[str, Any], list[EpochLog], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any], list[EpochLog], TrainingOutcome]:
     """Train the network (or the networks of an ensemble) of ``recipe``: its state dict, its
     arguments, the log and how training ended (see :func:`genrekit.training.train_model`)."""
     import torch
@@ -215,13 +215,13 @@ def train_networks(
         next(e.val_accuracy for e in log if e.member == m + 1 and e.epoch == epoch)
         for m, epoch in enumerate(kept)
     ]
-    outcome = {
-        "stopped": stopped,
-        "kept": kept,
-        "ran": ran,
-        "planned": recipe.epochs,
-        "kept_val_accuracy": best_val,
-    }
+    outcome = TrainingOutcome(
+        stopped,
+        kept=tuple(kept),
+        ran=tuple(ran),
+        planned=recipe.epochs,
+        kept_val_accuracy=tuple(best_val),
+    )
     return model.state_dict(), arguments, log, outcome
 
 

@@ -44,7 +44,7 @@ from genrekit.splits import (
     holdout,
     kfold,
 )
-from genrekit.training_log import EpochLog, write_log
+from genrekit.training_log import EpochLog, TrainingOutcome, write_log
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,9 @@ def train_model(
     """Train ``options.model`` on ``train_idx``, keep the epoch best on ``val_idx``.
 
     Returns the checkpoint (its state numpy arrays for models fitted in closed form, tensors
-    for networks) and the per-epoch log. ``checkpoint.training`` says how training
-    ended: ``stopped`` is "fitted" (closed form), "early" (no better validation accuracy for
-    ``options.patience`` epochs), "epochs" (all of them) or "interrupted" (Ctrl-C: the best
-    epoch so far is kept), ``kept``/``ran`` the epochs kept and run per network, ``notes`` what
-    a user should know (a teacher left out for want of embeddings).
+    for networks) and the per-epoch log. ``checkpoint.training`` (a :class:`TrainingOutcome`)
+    says how training ended, and ``notes`` there what a user should know (a teacher left out
+    for want of embeddings).
     """
     recipe = options.recipe()
     extras.require(f"training the {options.model} model", *recipe.packages())
@@ -114,7 +112,7 @@ def train_model(
     window = window_frames(store) if recipe.window else None
     reader = ClipReader(store, window, recipe.backbone, recipe.reads)
     log: list[EpochLog] = []
-    outcome: dict[str, Any] = {"stopped": "fitted", "kept": [], "ran": []}
+    outcome = TrainingOutcome("fitted")
     state: dict[str, Any]
     if recipe.backbone is not None and not recipe.epochs:
         n_classes = len(store.genres)
@@ -130,7 +128,9 @@ def train_model(
         state, arguments, log, outcome = train_networks(
             store, reader, train_idx, val_idx, options, recipe, progress
         )
-    outcome |= {"patience": options.patience, "val_clips": len(val_idx), "notes": notes}
+    outcome = replace(
+        outcome, patience=options.patience, val_clips=len(val_idx), notes=tuple(notes)
+    )
     info = ModelInfo(
         architecture=options.model,
         classes=tuple(store.genres),
@@ -151,37 +151,6 @@ def train_model(
         training=outcome,
     )
     return checkpoint, log
-
-
-def describe_outcome(training: dict[str, Any]) -> str:
-    """How training ended, in one line for people (``checkpoint.training``)."""
-    stopped = training["stopped"]
-    if stopped == "fitted":
-        return "fitted in closed form (no epochs to choose)"
-    kept, ran = training["kept"], training["ran"]
-    planned, patience = training["planned"], training["patience"]
-    accuracy = training.get("kept_val_accuracy") or []
-    if len(kept) == 1:
-        chosen = f"kept epoch {kept[0]}"
-    else:
-        chosen = "kept epochs " + ", ".join(map(str, kept)) + f" of networks 1-{len(kept)}"
-    if not training.get("val_clips"):
-        chosen += ", the lowest training loss (no validation clips)"
-    elif len(accuracy) == 1:
-        chosen += f", the best on validation ({100 * accuracy[0]:.1f} %)"
-    else:
-        chosen += ", each the best on validation"
-    last = ran[-1] if ran else 0
-    if stopped == "interrupted":
-        why = f"interrupted (Ctrl-C) after {last} of {planned} epochs"
-    elif stopped == "early":
-        why = (
-            f"early stopping after epoch {max(ran)}: no better validation accuracy for "
-            f"{patience} epochs"
-        )
-    else:
-        why = f"ran all {planned} epochs"
-    return f"{why}; {chosen}"
 
 
 def _check_embeddings(store: FeatureStore, model: str, recipe: Recipe, notes: list[str]) -> Recipe:
@@ -249,16 +218,18 @@ def train(
     if test.size:
         guess = probabilities(checkpoint, store, test).argmax(axis=1)
         accuracy = float((guess == store.labels[test]).mean())
-    tested = {
-        "held_out": describe_split(store, splits, options.test_fraction, options.val_fraction),
-        "test_accuracy": accuracy,
-        "test_clips": int(test.size),
-    }
-    checkpoint = replace(checkpoint, training=checkpoint.training | tested)
+    held_out = describe_split(store, splits, options.test_fraction, options.val_fraction)
+    outcome = replace(
+        checkpoint.training,
+        held_out=tuple(held_out),
+        test_accuracy=accuracy,
+        test_clips=int(test.size),
+    )
+    checkpoint = replace(checkpoint, training=outcome)
     saved = save_checkpoint(checkpoint, out)
     write_log(log, out)
     # Where it was saved is told, not saved.
-    return replace(checkpoint, training=checkpoint.training | {"file": str(saved)})
+    return replace(checkpoint, training=replace(outcome, file=str(saved)))
 
 
 @dataclass

@@ -83,7 +83,7 @@ def train(
     from genrekit.errors import ParameterError
     from genrekit.progress import Step
     from genrekit.splits import check_folds, check_trainable
-    from genrekit.training import TrainOptions, cross_validate, describe_outcome
+    from genrekit.training import TrainOptions, cross_validate
     from genrekit.training import train as run_train
     from genrekit.training_log import EpochLog
 
@@ -129,22 +129,22 @@ def train(
         checkpoint = run_train(features, out, options, progress=on_epoch)
     result = checkpoint.training
     sizes = {name: len(v) for name, v in checkpoint.split.items()}
-    for line in result["held_out"]:
+    for line in result.held_out or ():
         console.print(line, markup=False, highlight=False, soft_wrap=True)
-    for note in result["notes"]:
+    for note in result.notes:
         errors.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
-    trained = f"trained {model} on {sizes['train']} clips: {result['file']}"
+    trained = f"trained {model} on {sizes['train']} clips: {result.file}"
     console.print(trained, markup=False, highlight=False)
-    console.print(describe_outcome(result), markup=False, highlight=False)
-    if result["test_accuracy"] is not None:
+    console.print(result.describe(), markup=False, highlight=False)
+    if result.test_accuracy is not None:
         console.print(
-            f"test accuracy: {100 * result['test_accuracy']:.1f} % on the "
-            f"{result['test_clips']} held-out clips",
+            f"test accuracy: {100 * result.test_accuracy:.1f} % on the "
+            f"{result.test_clips} held-out clips",
             markup=False,
             highlight=False,
         )
     console.print(f"evaluate it with: genrekit evaluate {out} {features}", markup=False)
-    if result["stopped"] == "interrupted":
+    if result.stopped == "interrupted":
         errors.print("interrupted: the best epoch so far is saved", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED)
     if folds:
