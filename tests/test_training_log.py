@@ -63,7 +63,8 @@ def test_an_outcome_reads_back_as_saved_and_a_damaged_one_is_unknown() -> None:
     )
     fitted = {"stopped": "fitted", "kept": [], "ran": [], "patience": 10, "val_clips": 0}
     assert TrainingOutcome.from_dict(fitted).to_dict() == fitted | {"notes": []}
-    for damaged in (None, [], {"kept": [1]}, {"stopped": "early", "kept": ["x"]}):
-        unknown = TrainingOutcome.from_dict(damaged)
+    damaged: list[object] = [None, [], {"kept": [1]}, {"stopped": "early", "kept": ["x"]}]
+    for data in damaged:
+        unknown = TrainingOutcome.from_dict(data)
         assert unknown.stopped == "unknown" and unknown.to_dict() == {}
         assert unknown.describe() == "how training ended is not recorded"
