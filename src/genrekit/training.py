@@ -15,6 +15,7 @@ disk (:mod:`genrekit.checkpoint`).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from genrekit.splits import (
     holdout,
     kfold,
 )
+from genrekit.storage import write_bytes_atomic
 from genrekit.training_log import EpochLog, TrainingOutcome, write_log
 
 
@@ -262,6 +264,12 @@ class CrossValidation:
             "mean": self.mean,
             "std": self.std,
         }
+
+    def save(self, model_dir: str | os.PathLike[str], model: str) -> Path:
+        """Write :meth:`summary`, with the model's name, as ``cross_validation.json``."""
+        path = Path(model_dir) / "cross_validation.json"
+        write_bytes_atomic(path, json.dumps({"model": model} | self.summary(), indent=2).encode())
+        return path
 
     def per_genre_recall(self, labels: npt.NDArray[np.int64]) -> list[float]:
         guess = self.probabilities.argmax(axis=1)

@@ -74,7 +74,6 @@ def train(
     ] = None,
 ) -> None:
     """Train a genre classifier with honest splits; Ctrl-C keeps the best epoch so far."""
-    import json
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -157,10 +156,7 @@ def train(
             ),
         )
         console.print(f"{folds}-fold cross-validated accuracy: {cv.text()}")
-        from genrekit.storage import write_bytes_atomic
-
-        summary = {"model": model} | cv.summary()
-        write_bytes_atomic(out / "cross_validation.json", json.dumps(summary, indent=2).encode())
+        cv.save(out, model)
 
 
 def _embed_missing(audio: Path, features: Path, backbone: str) -> None:
