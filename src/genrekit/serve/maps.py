@@ -42,6 +42,7 @@ PCA_MAP = "mfcc_pca"
 class MapInfo:
     name: str  # as genrekit explore's numbers.json names the space
     title: str
+    short: str  # a table column's heading
     axes: tuple[str, str]
 
 
@@ -65,8 +66,13 @@ class StoreMaps:
         self.labels = self.store.labels[self.selection.indices]
         enough = self.selection.indices.size >= 4  # t-SNE's least
         self.backbones = embedded_backbones(self.store, self.selection.indices) if enough else []
-        self.maps = [MapInfo(PCA_MAP, "PCA of MFCC images", ("PC1", "PC2"))] + [
-            MapInfo(f"embedding_tsne_{b}", f"t-SNE of {b} embeddings", ("t-SNE 1", "t-SNE 2"))
+        self.maps = [MapInfo(PCA_MAP, "PCA of MFCC images", "MFCC PCA", ("PC1", "PC2"))] + [
+            MapInfo(
+                f"embedding_tsne_{b}",
+                f"t-SNE of {b} embeddings",
+                f"{b} t-SNE",
+                ("t-SNE 1", "t-SNE 2"),
+            )
             for b in self.backbones
         ]
         self._made: dict[str, dict[str, Any]] = {}
@@ -87,7 +93,7 @@ class StoreMaps:
             "seconds_compared": round(
                 self.selection.frames * store.params.hop_length / store.params.sr, 3
             ),
-            "maps": [{"name": m.name, "title": m.title} for m in self.maps],
+            "maps": [{"name": m.name, "title": m.title, "short": m.short} for m in self.maps],
         }
 
     def map(self, name: str) -> dict[str, Any]:
