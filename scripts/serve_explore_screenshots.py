@@ -72,9 +72,11 @@ def main() -> None:
                 page.goto(url + "explore")
                 page.wait_for_selector("body[data-map]")
                 shown = time.monotonic() - started
-                page.wait_for_function("!document.querySelector('#numbers td:empty') && "
-                                       "![...document.querySelectorAll('#numbers td')]"
-                                       ".some(td => td.textContent === '…')")
+                page.wait_for_function(
+                    "!document.querySelector('#numbers td:empty') && "
+                    "![...document.querySelectorAll('#numbers td')]"
+                    ".some(td => td.textContent === '…')"
+                )
                 tabs = page.locator("#tabs button")
                 if tabs.count() > 1:
                     tabs.nth(1).click()
