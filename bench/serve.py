@@ -106,7 +106,10 @@ def report(title: str, answers: list[Answer], wall: float) -> list[str]:
     statuses = Counter(a.status for a in answers)
     print(f"\n{title}: {len(answers)} requests in {wall:.1f} s ({len(answers) / wall:.1f}/s)")
     print("  status  " + ", ".join(f"{s or 'no answer'}: {n}" for s, n in sorted(statuses.items())))
-    for label, chosen in (("all", answers), ("200", [a for a in answers if a.status == 200])):
+    kinds = [("all", answers)] + [
+        (str(s), [a for a in answers if a.status == s]) for s in (200, 503)
+    ]
+    for label, chosen in kinds:
         if chosen:
             seconds = np.array([a.seconds for a in chosen])
             p50, p90, p99 = np.percentile(seconds, [50, 90, 99])
