@@ -167,6 +167,22 @@ def test_a_store_naming_a_path_out_of_its_folder_is_refused(store: Path, tmp_pat
     assert answer.json()["detail"].startswith("'..' and '.' are not served")
 
 
+def test_a_clip_damaged_after_the_start_is_a_one_line_500(store: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    with TestClient(create_app(store=copy, temp_parent=tmp_path)) as client:
+        track = FeatureStore(copy).tracks[3]
+        for kind in ("mfcc", "logmel"):
+            feature_path(copy, kind, track.sha256).write_bytes(b"not an array")
+        pca = client.get("/api/store/maps/mfcc_pca")
+        picture = client.get("/api/store/clips/3/spectrogram")
+        assert client.get("/api/health").status_code == 200
+    assert pca.status_code == picture.status_code == 500
+    assert pca.json()["detail"].startswith("the map cannot be computed: ")
+    assert f"{track.sha256}.npy: cannot read features" in pca.json()["detail"]
+    assert f"{track.sha256}.npy: cannot read features" in picture.json()["detail"]
+
+
 def test_without_a_store_the_page_says_so_and_the_api_is_404(tmp_path: Path) -> None:
     with TestClient(create_app(temp_parent=tmp_path)) as client:
         page = client.get("/explore")

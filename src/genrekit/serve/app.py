@@ -46,6 +46,7 @@ from genrekit import __version__, extras
 from genrekit.classify_batch import AudioFile, Outcome
 from genrekit.errors import (
     AudioTooShortError,
+    FeatureStoreError,
     GenrekitError,
     ModelError,
     ParameterError,
@@ -351,6 +352,8 @@ def create_app(
             return _explored(maps).map(name)
         except KeyError:
             raise RequestError(404, f"no map {name!r} of this store") from None
+        except FeatureStoreError as exc:  # a clip's file damaged or gone since the start
+            raise RequestError(500, f"the map cannot be computed: {exc}") from None
 
     @app.get("/api/store/clips/{clip}/spectrogram", tags=["explore"])
     def store_spectrogram(clip: int) -> dict[str, Any]:
@@ -359,6 +362,8 @@ def create_app(
             return _explored(maps).spectrogram(clip)
         except IndexError:
             raise RequestError(404, f"no clip {clip} in this store") from None
+        except FeatureStoreError as exc:
+            raise RequestError(500, str(exc)) from None
 
     @app.get("/api/store/clips/{clip}/audio", tags=["explore"])
     def store_audio(clip: int) -> FileResponse:
