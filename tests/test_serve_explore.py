@@ -151,6 +151,21 @@ def test_a_clip_plays_from_the_served_folder_when_extract_read_another(
     assert answer.json()["detail"] == "this store's tracks are not served (no folder holds them)"
 
 
+def test_a_store_that_recorded_no_input_folder_is_mapped_but_not_played(
+    store: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    with sqlite3.connect(copy / "index.sqlite") as db:  # as genrekit 0.1.0 wrote stores
+        db.execute("DROP TABLE store_meta")
+    db.close()
+    assert FeatureStore(copy).input_folder() is None
+    with TestClient(create_app(store=copy, temp_parent=tmp_path)) as client:
+        summary = client.get("/api/store").json()
+        assert client.get("/api/store/clips/0/audio").status_code == 404
+    assert summary["audio"] is False and len(summary["clips"]) == 3 * PER_GENRE
+
+
 def test_a_store_naming_a_path_out_of_its_folder_is_refused(store: Path, tmp_path: Path) -> None:
     copy = tmp_path / "store"
     shutil.copytree(store, copy)
