@@ -36,7 +36,7 @@ from genrekit.storage import (
     check_own_file,
     write_bytes_atomic,
 )
-from genrekit.store_index import read_usable
+from genrekit.store_index import read_input, read_usable
 
 STORE_FORMAT = "genrekit-features"
 STORE_VERSION = 1
@@ -188,6 +188,10 @@ class FeatureStore:
         self.labels: npt.NDArray[np.int64] = np.array(
             [lookup[t.genre] for t in self.tracks], dtype=np.int64
         )
+
+    def input_folder(self) -> Path | None:
+        """The folder ``extract`` read (its tracks' paths are relative to it), as recorded."""
+        return read_input(self.root / "index.sqlite")
 
     @property
     def params(self) -> FeatureParams:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from genrekit.backbones import BACKBONES
 from genrekit.dataset import FeatureKind, FeatureStore
 from genrekit.errors import FeatureStoreError, ParameterError
 from genrekit.progress import Progress, Step
@@ -44,6 +45,37 @@ def sample_indices(
             members = rng.choice(members, size=per_genre, replace=False)
         chosen.append(members)
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The clips a map of a store shows, and the frames its images are compared on."""
+
+    indices: npt.NDArray[np.int64]  # positions in the store, ascending
+    frames: int  # frames every selected clip really has (not padding)
+
+
+def select_clips(
+    store: FeatureStore, per_genre: int | None, *, min_seconds: float = 0.0, seed: int = 0
+) -> Selection:
+    """Up to ``per_genre`` clips of each genre with ``min_seconds`` of audio, drawn with ``seed``
+    (:func:`sample_indices`), and the frames all of them really have."""
+    long_enough = np.array([t.duration >= min_seconds for t in store.tracks], dtype=bool)
+    if not long_enough.any():
+        raise FeatureStoreError(
+            f"{store.root}: no clip has {min_seconds:g} s of audio; lower the minimum "
+            "length (min_seconds)"
+        )
+    kept = np.flatnonzero(long_enough)
+    idx = kept[sample_indices(store.labels[kept], per_genre, seed)]
+    return Selection(idx, max(1, min(store.tracks[int(i)].n_valid for i in idx)))
+
+
+def embedded_backbones(
+    store: FeatureStore, indices: Sequence[int] | npt.NDArray[np.int64]
+) -> list[str]:
+    """The pretrained backbones (``genrekit embed``) that embedded every clip of ``indices``."""
+    return [b for b in BACKBONES if all(store.has_embedding(int(i), b) for i in indices)]
 
 
 @dataclass(frozen=True)
@@ -152,7 +184,7 @@ def clip_summaries(
     return np.stack(rows)
 
 
-def tsne_map(summaries: Matrix, seed: int = 0) -> Matrix:
+def tsne_map(summaries: npt.NDArray[np.floating[Any]], seed: int = 0) -> Matrix:
     """A 2-D t-SNE map of standardized clip summaries (perplexity suited to the clip count)."""
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import StandardScaler

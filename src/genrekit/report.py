@@ -20,14 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 from genrekit import extras, plotting
-from genrekit.backbones import BACKBONES
 from genrekit.dataset import FeatureKind, FeatureStore
 from genrekit.errors import FeatureStoreError, ParameterError
 from genrekit.explore import (
     PcaResult,
     clip_summaries,
+    embedded_backbones,
     image_pca,
-    sample_indices,
+    select_clips,
     separation,
     tsne_map,
 )
@@ -85,17 +85,11 @@ def write_report(
     report = Report(Path(out_dir))
     report.out_dir.mkdir(parents=True, exist_ok=True)
 
-    long_enough = np.array([t.duration >= options.min_seconds for t in store.tracks])
-    if not long_enough.any():
-        raise FeatureStoreError(
-            f"{store.root}: no clip has {options.min_seconds:g} s of audio; lower the minimum "
-            "length (min_seconds)"
-        )
-    kept = np.flatnonzero(long_enough)
-    idx = kept[sample_indices(store.labels[kept], options.per_genre, options.seed)]
+    chosen = select_clips(
+        store, options.per_genre, min_seconds=options.min_seconds, seed=options.seed
+    )
+    idx, frames = chosen.indices, chosen.frames
     labels = store.labels[idx]
-    # Images are compared on the frames every selected clip really has, not on padding.
-    frames = max(1, min(store.tracks[int(i)].n_valid for i in idx))
     genres = store.genres
     pcas: dict[str, PcaResult] = {}
     for kind, name in KINDS:
@@ -109,7 +103,7 @@ def write_report(
     step("t-SNE", 0, 1)
     tsne = tsne_map(summaries, options.seed) if idx.size >= 4 else None
     # A pretrained backbone's embeddings (genrekit embed), mapped the same way when present.
-    embedded = [b for b in BACKBONES if all(store.has_embedding(int(i), b) for i in idx)]
+    embedded = embedded_backbones(store, idx)
     embedding_maps = {
         b: tsne_map(np.stack([store.embedding(int(i), b) for i in idx]), options.seed)
         for b in embedded

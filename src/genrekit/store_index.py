@@ -165,3 +165,17 @@ def read_usable(index: Path) -> list[tuple[str, str, str, float, int, int, str |
             "ORDER BY t.genre, t.path"
         ).fetchall()
     return rows
+
+
+def read_input(index: Path) -> Path | None:
+    """The input folder the index mirrors (as ``extract`` recorded it), or None if none is."""
+    try:
+        db = connect_read_only(index, "SELECT count(*) FROM tracks")
+    except sqlite3.Error as exc:
+        raise FeatureStoreError(f"{index}: cannot read the index ({exc})") from exc
+    with contextlib.closing(db):
+        try:
+            found = db.execute("SELECT value FROM store_meta WHERE key = 'input'").fetchone()
+        except sqlite3.OperationalError:  # a store written before the input was recorded
+            return None
+    return Path(found[0]) if found else None

@@ -40,6 +40,8 @@ def serve(
     from genrekit import extras
 
     extras.require("genrekit serve", "fastapi", "uvicorn", "python_multipart")
+    if store is not None:
+        extras.require("genrekit serve --store", "sklearn")  # the Explore page's maps
     from genrekit.serve import create_app, run
     from genrekit.serve.server import bind, is_loopback, url_of
 

@@ -9,8 +9,11 @@ of classifying threads, and answers:
   ``genrekit classify --format json`` prints for the file (plus ``spectrogram`` if asked);
 - ``GET /api/tracks?q=``, ``GET /api/tracks/{name}/audio``, ``GET /api/tracks/{name}/classify``:
   the served folder's audio, only inside it;
-- ``/`` the Classify page, ``/docs`` the API's documentation (from ``/openapi.json``), all
-  assets from the package: no network needed.
+- ``GET /api/store``, ``GET /api/store/maps/{name}``, ``GET /api/store/clips/{id}/spectrogram``
+  and ``.../audio``: a feature store's clips, its maps (:mod:`genrekit.serve.maps`, computed
+  once when first asked) with ``genrekit explore``'s numbers, a clip's log-mel and its track;
+- ``/`` the Classify page, ``/explore`` the Explore page, ``/docs`` the API's documentation
+  (from ``/openapi.json``), all assets from the package: no network needed.
 
 Refusals are one line, ``{"detail": "..."}``, with their status: 400 a bad field, 403 a path
 out of the folder, 404 nothing there, 408 a slow upload, 413 a file over the cap, 503 (with
@@ -39,10 +42,11 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import ClientDisconnect
 
-from genrekit import __version__
+from genrekit import __version__, extras
 from genrekit.classify_batch import AudioFile, Outcome
 from genrekit.errors import (
     AudioTooShortError,
+    FeatureStoreError,
     GenrekitError,
     ModelError,
     ParameterError,
@@ -58,6 +62,7 @@ from genrekit.predict import (
     load_model,
 )
 from genrekit.serve.folder import TrackFolder
+from genrekit.serve.maps import StoreMaps
 from genrekit.serve.pool import Pool
 from genrekit.serve.problems import RequestError
 from genrekit.serve.spectrogram import spectrogram
@@ -182,6 +187,12 @@ def create_app(
             option="store",
             value=str(store_path),
         )
+    maps = _store_maps(store_path) if store_path is not None else None
+    # A store's clip plays from the served folder, or from the folder extract read.
+    sources = [tracks] if tracks is not None else []
+    recorded = maps.store.input_folder() if maps is not None else None
+    if recorded is not None and recorded.is_dir():
+        sources.append(TrackFolder(recorded))
     workers = limits.workers or default_workers()
     models = _Models(model, threads=1 if workers > 1 else None)
     pool = Pool(workers, wait_seconds=limits.wait_seconds, max_waiting=limits.max_waiting)
@@ -226,6 +237,10 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
         return HTMLResponse(static.joinpath("index.html").read_text("utf-8"))
+
+    @app.get("/explore", include_in_schema=False)
+    def explore_page() -> HTMLResponse:
+        return HTMLResponse(static.joinpath("explore.html").read_text("utf-8"))
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -323,7 +338,64 @@ def create_app(
         fields |= {"segments": segments, "tags": tags, "spectrogram": spectrogram}
         return await _answer(pool, models, AudioFile(path, name), _asked(fields, models))
 
+    @app.get("/api/store", tags=["explore"])
+    def store_summary() -> dict[str, Any]:
+        """The feature store's genres, the clips its maps show (``genre`` indexes ``genres``;
+        ``id`` names the clip below) and its maps; ``audio``: whether clips can be played."""
+        return _explored(maps).summary() | {"audio": bool(sources)}
+
+    @app.get("/api/store/maps/{name}", tags=["explore"])
+    def store_map(name: str) -> dict[str, Any]:
+        """One map: ``x`` and ``y`` of each clip (in the order of ``GET /api/store``), its axes,
+        and ``genrekit explore``'s separation numbers for it. The first request computes it."""
+        try:
+            return _explored(maps).map(name)
+        except KeyError:
+            raise RequestError(404, f"no map {name!r} of this store") from None
+        except FeatureStoreError as exc:  # a clip's file damaged or gone since the start
+            raise RequestError(500, f"the map cannot be computed: {exc}") from None
+
+    @app.get("/api/store/clips/{clip}/spectrogram", tags=["explore"])
+    def store_spectrogram(clip: int) -> dict[str, Any]:
+        """A clip's log-mel from the store, as ``spectrogram`` in a classify answer."""
+        try:
+            return _explored(maps).spectrogram(clip)
+        except IndexError:
+            raise RequestError(404, f"no clip {clip} in this store") from None
+        except FeatureStoreError as exc:
+            raise RequestError(500, str(exc)) from None
+
+    @app.get("/api/store/clips/{clip}/audio", tags=["explore"])
+    def store_audio(clip: int) -> FileResponse:
+        """A clip's track, from the served folder or the store's input folder (only inside it)."""
+        store_ = _explored(maps).store
+        if not 0 <= clip < len(store_):
+            raise RequestError(404, f"no clip {clip} in this store")
+        if not sources:
+            raise RequestError(404, "this store's tracks are not served (no folder holds them)")
+        missing: RequestError | None = None
+        for source in sources:
+            try:
+                return FileResponse(source.path_of(store_.tracks[clip].path))
+            except RequestError as exc:
+                if exc.status != 404:
+                    raise  # a name that leads out of a folder is refused, not looked for further
+                missing = missing or exc
+        assert missing is not None
+        raise missing
+
     return app
+
+
+def _store_maps(path: Path) -> StoreMaps:
+    extras.require("exploring a feature store", "sklearn")
+    return StoreMaps(path)
+
+
+def _explored(maps: StoreMaps | None) -> StoreMaps:
+    if maps is None:
+        raise RequestError(404, "this server shows no feature store")
+    return maps
 
 
 def _close(pool: Pool, uploads: Path) -> None:

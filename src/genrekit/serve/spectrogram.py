@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from genrekit.audio import read
 from genrekit.constants import TOP_DB
@@ -38,6 +39,15 @@ def spectrogram(path: Path, params: FeatureParams | None = None) -> dict[str, An
         fmin=params.fmin,
         fmax=params.fmax,
     )
+    return picture(mel, seconds=audio.y.size / params.sr, params=params)
+
+
+def picture(
+    S: npt.NDArray[np.floating[Any]], *, seconds: float, params: FeatureParams
+) -> dict[str, Any]:
+    """A mel power spectrogram ``S``, shape (n_mels, n_frames), covering ``seconds``, as the
+    page draws it: dB re its loudest bin, a byte a value, at most :data:`MAX_COLUMNS` columns."""
+    mel = np.asarray(S, dtype=np.float64)
     frames = mel.shape[1]
     step = -(-frames // MAX_COLUMNS)  # frames per column
     if step > 1:
@@ -48,7 +58,7 @@ def spectrogram(path: Path, params: FeatureParams | None = None) -> dict[str, An
     fmax = params.fmax or params.sr / 2
     ticks, labels = mel_ticks(params.n_mels, params.fmin, fmax)
     return {
-        "seconds": round(audio.y.size / params.sr, 3),
+        "seconds": round(seconds, 3),
         "n_mels": params.n_mels,
         "columns": int(levels.shape[1]),
         "db_min": -TOP_DB,
