@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from genrekit.inputs import SourceFile
-from genrekit.store_batch import Hashed, hash_chunk, hash_input, run_batch
+from genrekit.store_batch import (
+    WORK_CHUNK_REMOTE,
+    Hashed,
+    hash_chunk,
+    hash_input,
+    run_batch,
+)
 from genrekit.workers import TASKS_PER_SLOT, Pool, bounded_map
 
 
@@ -121,16 +127,18 @@ def test_many_inputs_never_mean_as_many_futures_at_once() -> None:
     assert executor.submitted == 5000 and ahead <= 8
 
 
-def test_a_pool_hashes_in_chunks_and_keeps_input_order(tmp_path: Path) -> None:
+def test_a_remote_pool_gets_files_in_chunks_and_results_keep_input_order(tmp_path: Path) -> None:
     files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) * 10 for i in range(100)})
-    chunks = -(-len(files) // hash_chunk(len(files), 2))
-    assert chunks < len(files)
+    hash_tasks = -(-len(files) // hash_chunk(len(files), 2))
+    per_task = min(WORK_CHUNK_REMOTE, hash_chunk(len(files), 2))
+    work_tasks = -(-len(files) // per_task)
+    assert hash_tasks < len(files) and work_tasks < len(files)
     kept: list[str] = []
     ahead = 0
 
     def keep(result: str) -> None:
-        nonlocal ahead
-        ahead = max(ahead, executor.submitted - chunks - len(kept))
+        nonlocal ahead  # files sent to work, not yet kept
+        ahead = max(ahead, (executor.submitted - hash_tasks) * per_task - len(kept))
         kept.append(result)
 
     with _CountingExecutor() as executor:
@@ -141,6 +149,28 @@ def test_a_pool_hashes_in_chunks_and_keeps_input_order(tmp_path: Path) -> None:
             keep=keep,
             pool=Pool(executor, slots=2, remote=True),
         )
-    assert executor.submitted == chunks + len(files)  # hashing in chunks, work one by one
-    assert ahead <= TASKS_PER_SLOT * 2
+    assert executor.submitted == hash_tasks + work_tasks
+    assert ahead <= TASKS_PER_SLOT * 2 * per_task
     assert kept == [hashlib.sha256(f.path.read_bytes()).hexdigest().upper() for f in files]
+
+
+def test_ctrl_c_on_a_remote_pool_keeps_the_rest_of_a_finished_chunk(tmp_path: Path) -> None:
+    files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) for i in range(64)})
+    kept: list[str] = []
+
+    def keep(name: str) -> None:
+        kept.append(name)
+        if name == "002":
+            raise KeyboardInterrupt
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        interrupted = run_batch(
+            files,
+            select=lambda h: h.src.path.stem,
+            work=str,
+            keep=keep,
+            pool=Pool(executor, slots=1, remote=True),
+        )
+    assert interrupted
+    assert kept[:WORK_CHUNK_REMOTE] == [f"{i:03d}" for i in range(WORK_CHUNK_REMOTE)]
+    assert len(kept) == len(set(kept))  # each at most once
