@@ -174,3 +174,39 @@ def test_ctrl_c_on_a_remote_pool_keeps_the_rest_of_a_finished_chunk(tmp_path: Pa
     assert interrupted
     assert kept[:WORK_CHUNK_REMOTE] == [f"{i:03d}" for i in range(WORK_CHUNK_REMOTE)]
     assert len(kept) == len(set(kept))  # each at most once
+
+
+class _LostError(Exception):
+    """Stands for Dask's KilledWorker: the task, not the batch, is lost."""
+
+
+def test_a_task_the_pool_lost_fails_its_files_and_the_batch_goes_on(tmp_path: Path) -> None:
+    files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) for i in range(40)})
+
+    def work(name: str) -> str:
+        if name == "013":  # a file that kills every worker reading it
+            raise _LostError("worker died")
+        return name
+
+    kept: list[str] = []
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        pool = Pool(executor, slots=1, remote=True, lost=(_LostError,))
+        interrupted = run_batch(
+            files,
+            select=lambda h: h.src.path.stem,
+            work=work,
+            keep=kept.append,
+            pool=pool,
+            failed=lambda name, reason: f"{name} failed: {reason}",
+        )
+        assert not interrupted
+        per_task = min(WORK_CHUNK_REMOTE, hash_chunk(len(files), 1))
+        lost_part = range(13 // per_task * per_task, (13 // per_task + 1) * per_task)
+        assert kept == [
+            f"{i:03d} failed: lost: every worker that ran it died (_LostError: worker died)"
+            if i in lost_part
+            else f"{i:03d}"
+            for i in range(40)
+        ]
+        with pytest.raises(_LostError):  # without a stand-in, the batch ends
+            run_batch(files, select=lambda h: h.src.path.stem, work=work, keep=print, pool=pool)

@@ -106,6 +106,7 @@ def run_batch(
     pool: Pool | None = None,
     before_work: Callable[[int], None] | None = None,
     flush: Callable[[], None] | None = None,
+    failed: Callable[[T, str], R] | None = None,
 ) -> bool:
     """Hash ``files``, work on those ``select`` picks, ``keep`` each result; True if interrupted.
 
@@ -115,7 +116,8 @@ def run_batch(
     ``work`` runs in the pool and returns the file's result, failures included; ``keep`` records
     it in this thread, in input order. ``flush`` is called at most once a second between results.
     The pool is ``pool``, or else ``workers`` threads of this process. Errors other than Ctrl-C
-    (the store refusing a write, a full index) propagate.
+    (the store refusing a write, a full index) propagate, except a task the pool lost (a file
+    that kills every worker that reads it): ``failed(task, reason)`` is then its result.
     """
     pending: list[Future[list[R]]] = []
     unkept: list[R] = []  # results in hand, not yet kept
@@ -137,7 +139,17 @@ def run_batch(
             chunk = min(WORK_CHUNK_REMOTE, hash_chunk(len(tasks), pool.slots)) if pool.remote else 1
             parts = (tasks[i : i + chunk] for i in range(0, len(tasks), chunk))
             each = functools.partial(_each, work)
-            for results in bounded_map(pool.executor, each, parts, window=window, pending=pending):
+
+            def lost(part: Sequence[T], exc: BaseException) -> list[R]:
+                if failed is None:
+                    raise exc
+                reason = f"lost: every worker that ran it died ({type(exc).__name__}: {exc})"
+                return [failed(task, reason) for task in part]
+
+            mapped = bounded_map(
+                pool.executor, each, parts, window=window, pending=pending, lost=(pool.lost, lost)
+            )
+            for results in mapped:
                 unkept[:] = results
                 while unkept:
                     keep(unkept.pop(0))
