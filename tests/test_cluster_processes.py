@@ -34,7 +34,7 @@ from tests.dask_cluster import (
 
 pytestmark = pytest.mark.cluster
 
-N_CLIPS = 160  # short clips, many: a run lasts a few seconds, long enough to be killed in
+N_CLIPS = 80  # on workers 40 ms slower per clip: a run lasts a few seconds, killed in its midst
 CLIP_SECONDS = 4.0
 RUN_SECONDS = 240  # a bound, not an expectation
 
@@ -55,13 +55,13 @@ def local_store(source: Path) -> Path:
 @pytest.fixture(scope="module")
 def dask(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
     """A cluster the tests share; a test that kills a worker starts its own."""
-    with dask_processes(2, tmp_path_factory.mktemp("dask-logs")) as procs:
+    with dask_processes(2, tmp_path_factory.mktemp("dask-logs"), slow=True) as procs:
         yield procs
 
 
 @pytest.fixture
 def own_dask(tmp_path: Path) -> Iterator[DaskProcesses]:
-    with dask_processes(2, tmp_path / "logs") as procs:
+    with dask_processes(2, tmp_path / "logs", slow=True) as procs:
         yield procs
 
 

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from genrekit.inputs import SourceFile
-from genrekit.store_batch import Hashed, hash_chunk, hash_input, run_batch
+from genrekit.store_batch import (
+    WORK_CHUNK_REMOTE,
+    Hashed,
+    hash_chunk,
+    hash_input,
+    run_batch,
+)
 from genrekit.workers import TASKS_PER_SLOT, Pool, bounded_map
 
 
@@ -121,16 +127,18 @@ def test_many_inputs_never_mean_as_many_futures_at_once() -> None:
     assert executor.submitted == 5000 and ahead <= 8
 
 
-def test_a_pool_hashes_in_chunks_and_keeps_input_order(tmp_path: Path) -> None:
+def test_a_remote_pool_gets_files_in_chunks_and_results_keep_input_order(tmp_path: Path) -> None:
     files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) * 10 for i in range(100)})
-    chunks = -(-len(files) // hash_chunk(len(files), 2))
-    assert chunks < len(files)
+    hash_tasks = -(-len(files) // hash_chunk(len(files), 2))
+    per_task = min(WORK_CHUNK_REMOTE, hash_chunk(len(files), 2))
+    work_tasks = -(-len(files) // per_task)
+    assert hash_tasks < len(files) and work_tasks < len(files)
     kept: list[str] = []
     ahead = 0
 
     def keep(result: str) -> None:
-        nonlocal ahead
-        ahead = max(ahead, executor.submitted - chunks - len(kept))
+        nonlocal ahead  # files sent to work, not yet kept
+        ahead = max(ahead, (executor.submitted - hash_tasks) * per_task - len(kept))
         kept.append(result)
 
     with _CountingExecutor() as executor:
@@ -141,6 +149,64 @@ def test_a_pool_hashes_in_chunks_and_keeps_input_order(tmp_path: Path) -> None:
             keep=keep,
             pool=Pool(executor, slots=2, remote=True),
         )
-    assert executor.submitted == chunks + len(files)  # hashing in chunks, work one by one
-    assert ahead <= TASKS_PER_SLOT * 2
+    assert executor.submitted == hash_tasks + work_tasks
+    assert ahead <= TASKS_PER_SLOT * 2 * per_task
     assert kept == [hashlib.sha256(f.path.read_bytes()).hexdigest().upper() for f in files]
+
+
+def test_ctrl_c_on_a_remote_pool_keeps_the_rest_of_a_finished_chunk(tmp_path: Path) -> None:
+    files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) for i in range(64)})
+    kept: list[str] = []
+
+    def keep(name: str) -> None:
+        kept.append(name)
+        if name == "002":
+            raise KeyboardInterrupt
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        interrupted = run_batch(
+            files,
+            select=lambda h: h.src.path.stem,
+            work=str,
+            keep=keep,
+            pool=Pool(executor, slots=1, remote=True),
+        )
+    assert interrupted
+    assert kept[:WORK_CHUNK_REMOTE] == [f"{i:03d}" for i in range(WORK_CHUNK_REMOTE)]
+    assert len(kept) == len(set(kept))  # each at most once
+
+
+class _LostError(Exception):
+    """Stands for Dask's KilledWorker: the task, not the batch, is lost."""
+
+
+def test_a_task_the_pool_lost_fails_its_files_and_the_batch_goes_on(tmp_path: Path) -> None:
+    files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) for i in range(40)})
+
+    def work(name: str) -> str:
+        if name == "013":  # a file that kills every worker reading it
+            raise _LostError("worker died")
+        return name
+
+    kept: list[str] = []
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        pool = Pool(executor, slots=1, remote=True, lost=(_LostError,))
+        interrupted = run_batch(
+            files,
+            select=lambda h: h.src.path.stem,
+            work=work,
+            keep=kept.append,
+            pool=pool,
+            failed=lambda name, reason: f"{name} failed: {reason}",
+        )
+        assert not interrupted
+        per_task = min(WORK_CHUNK_REMOTE, hash_chunk(len(files), 1))
+        lost_part = range(13 // per_task * per_task, (13 // per_task + 1) * per_task)
+        assert kept == [
+            f"{i:03d} failed: lost: every worker that ran it died (_LostError: worker died)"
+            if i in lost_part
+            else f"{i:03d}"
+            for i in range(40)
+        ]
+        with pytest.raises(_LostError):  # without a stand-in, the batch ends
+            run_batch(files, select=lambda h: h.src.path.stem, work=work, keep=print, pool=pool)

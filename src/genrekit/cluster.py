@@ -121,6 +121,8 @@ def pool_of(client: Client, *, timeout: float | None = None) -> Pool:
             f"the Dask scheduler has had no worker for {timeout:g} s; start workers "
             "(dask worker SCHEDULER-ADDRESS)"
         ) from exc
+    from distributed import KilledWorker
+
     slots = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
     executor = client.get_executor(pure=False)  # type: ignore[no-untyped-call]
-    return Pool(executor, max(1, slots), remote=True)
+    return Pool(executor, max(1, slots), remote=True, lost=(KilledWorker,))

@@ -195,6 +195,7 @@ def embed_dataset(
             workers=workers,
             pool=pool,
             before_work=before_work,
+            failed=lambda item, reason: Embedded(item[0], f"{item[1]}: {reason}"),
         )
         if pool is not None and not summary.interrupted:
             # Every task has ended: a temporary file left now is a killed worker's.

@@ -283,6 +283,7 @@ def extract_dataset(
             workers=options.workers,
             pool=pool,
             flush=index.commit,
+            failed=_lost,
         )
         if pool is not None and not summary.interrupted:
             # Every task has ended: a temporary file left now is a killed worker's (its PID,
@@ -363,6 +364,12 @@ def _work(
     except Exception as exc:  # whatever goes wrong with one file is that file's failure
         reason = f"{src.path}: {type(exc).__name__}: {exc}"
         return ClipOutcome(src.rel, src.genre, "failed", reason), None, sha
+
+
+def _lost(task: _Task, reason: str) -> tuple[ClipOutcome, ClipNumbers | None, str]:
+    """The result of a file whose task a cluster lost (it killed every worker that ran it)."""
+    outcome = ClipOutcome(task.src.rel, task.src.genre, "failed", f"{task.src.path}: {reason}")
+    return outcome, None, task.sha
 
 
 class _StoreRefusedError(Exception):

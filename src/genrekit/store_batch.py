@@ -20,6 +20,7 @@ store's lock and index around the batch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,6 +43,11 @@ HASH_CHUNK = 32
 """Most files hashed per task: a task costs tens of microseconds in a thread pool and about a
 millisecond on a cluster, as much as hashing a preview, and a resumed run of a million files
 is mostly hashing."""
+
+WORK_CHUNK_REMOTE = 8
+"""Most files per task on a remote pool: a Dask task costs milliseconds of client, scheduler and
+worker time (measured ~17 ms per clip on a loaded 2-core machine with one per task), as much as
+extracting a clip. In a thread pool each file is its own task."""
 
 FLUSH_SECONDS = 1.0
 """``flush`` is called at most this often while results come in (the index is committed)."""
@@ -85,6 +91,11 @@ def hash_chunk(n_files: int, slots: int) -> int:
     return max(1, min(HASH_CHUNK, n_files // (TASKS_PER_SLOT * slots)))
 
 
+def _each(work: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+    """``work`` on each of ``tasks``, as one task of the pool."""
+    return [work(task) for task in tasks]
+
+
 def run_batch(
     files: Sequence[SourceFile],
     *,
@@ -95,6 +106,7 @@ def run_batch(
     pool: Pool | None = None,
     before_work: Callable[[int], None] | None = None,
     flush: Callable[[], None] | None = None,
+    failed: Callable[[T, str], R] | None = None,
 ) -> bool:
     """Hash ``files``, work on those ``select`` picks, ``keep`` each result; True if interrupted.
 
@@ -104,9 +116,11 @@ def run_batch(
     ``work`` runs in the pool and returns the file's result, failures included; ``keep`` records
     it in this thread, in input order. ``flush`` is called at most once a second between results.
     The pool is ``pool``, or else ``workers`` threads of this process. Errors other than Ctrl-C
-    (the store refusing a write, a full index) propagate.
+    (the store refusing a write, a full index) propagate, except a task the pool lost (a file
+    that kills every worker that reads it): ``failed(task, reason)`` is then its result.
     """
-    pending: list[Future[R]] = []
+    pending: list[Future[list[R]]] = []
+    unkept: list[R] = []  # results in hand, not yet kept
     try:
         with contextlib.ExitStack() as stack:
             if pool is None:
@@ -122,16 +136,34 @@ def run_batch(
             if before_work is not None:
                 before_work(len(tasks))
             last_flush = time.monotonic()
-            for result in bounded_map(pool.executor, work, tasks, window=window, pending=pending):
-                keep(result)
-                if flush is not None and time.monotonic() - last_flush > FLUSH_SECONDS:
-                    flush()
-                    last_flush = time.monotonic()
+            chunk = min(WORK_CHUNK_REMOTE, hash_chunk(len(tasks), pool.slots)) if pool.remote else 1
+            parts = (tasks[i : i + chunk] for i in range(0, len(tasks), chunk))
+            each = functools.partial(_each, work)
+
+            def lost(part: Sequence[T], exc: BaseException) -> list[R]:
+                if failed is None:
+                    raise exc
+                reason = f"lost: every worker that ran it died ({type(exc).__name__}: {exc})"
+                return [failed(task, reason) for task in part]
+
+            mapped = bounded_map(
+                pool.executor, each, parts, window=window, pending=pending, lost=(pool.lost, lost)
+            )
+            for results in mapped:
+                unkept[:] = results
+                while unkept:
+                    keep(unkept.pop(0))
+                    if flush is not None and time.monotonic() - last_flush > FLUSH_SECONDS:
+                        flush()
+                        last_flush = time.monotonic()
     except KeyboardInterrupt:
         # A thread pool has let its running tasks finish: keep what they computed, not only
         # what this thread had taken from them when Ctrl-C came.
+        for result in unkept:
+            keep(result)
         for future in pending:
             if future.done() and not future.cancelled() and future.exception() is None:
-                keep(future.result())
+                for result in future.result():
+                    keep(result)
         return True
     return False

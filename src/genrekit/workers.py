@@ -49,6 +49,9 @@ class Pool:
     executor: Executor
     slots: int
     remote: bool = False
+    lost: tuple[type[BaseException], ...] = ()
+    """Errors that mean a task itself was lost, not the batch (Dask's ``KilledWorker``: every
+    worker that ran it died); the files of such a task fail, the others go on."""
 
 
 def bounded_map(
@@ -58,25 +61,38 @@ def bounded_map(
     *,
     window: int,
     pending: list[Future[R]] | None = None,
+    lost: tuple[tuple[type[BaseException], ...], Callable[[T, BaseException], R]] | None = None,
 ) -> Iterator[R]:
     """``pool.map`` in order with at most ``window`` tasks in flight, so memory stays bounded.
 
     ``pending`` (if given) holds the tasks not yet yielded; when the caller stops early the queued
     ones are cancelled and the running ones stay there, so the caller can still collect them.
+    ``lost`` is (errors, stand-in): a task whose future raises one of these errors yields
+    ``stand-in(item, error)`` instead, and the others go on.
     """
     pending = [] if pending is None else pending
+    errors, stand_in = lost if lost is not None else ((), None)
+    inputs: list[T] = []  # the item of each pending task
+
+    def take() -> R:
+        try:
+            result = pending[0].result()  # taken off only once it is in hand
+        except errors as exc:
+            assert stand_in is not None
+            result = stand_in(inputs[0], exc)
+        pending.pop(0)
+        inputs.pop(0)
+        return result
+
     iterator = iter(items)
     try:
         for item in iterator:
             pending.append(pool.submit(fn, item))
+            inputs.append(item)
             if len(pending) >= window:
-                result = pending[0].result()  # taken off only once it is in hand
-                pending.pop(0)
-                yield result
+                yield take()
         while pending:
-            result = pending[0].result()
-            pending.pop(0)
-            yield result
+            yield take()
     finally:
         for future in pending:
             future.cancel()
