@@ -403,3 +403,49 @@ def test_serve_on_a_missing_folder_is_one_line(cli: Cli, tmp_path: Path) -> None
     run = cli("serve", tmp_path / "nope", "--port", "0")
     assert run.code == 2
     assert run.error_line.endswith("nope: no such folder; give a folder of audio files")
+
+
+def _uvicorn_in_a_thread(app: Any, header_seconds: float) -> tuple[Any, threading.Thread, int]:
+    import uvicorn
+
+    from genrekit.serve.server import _deadlined_h11, bind
+
+    sock = bind("127.0.0.1", 0)
+    config = uvicorn.Config(
+        app, http=_deadlined_h11(header_seconds), lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(500):  # bounded: at most 5 s to start
+        if server.started:
+            break
+        threading.Event().wait(0.01)
+    assert server.started
+    return server, thread, sock.getsockname()[1]
+
+
+def test_a_connection_that_sends_no_request_is_closed_not_held() -> None:
+    """Slowloris: idle or half-sent requests would hold every connection place for ever."""
+    import socket
+
+    async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.6)  # a request under way longer than the header deadline
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    server, thread, port = _uvicorn_in_a_thread(slow_app, header_seconds=0.3)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
+            idle.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finished
+            assert idle.recv(100) == b""  # closed by the server (a timeout here: held)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as asking:
+            asking.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := asking.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok")
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import ipaddress
@@ -12,6 +13,8 @@ from genrekit.errors import ParameterError
 
 MAX_CONNECTIONS = 64
 """Connections served at once; uvicorn answers more with 503 (the pool refuses long before)."""
+HEADER_SECONDS = 10.0
+"""How long a connection may take to send a request's line and headers before it is closed."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -67,12 +70,19 @@ def is_loopback(sock: socket.socket) -> bool:
     return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
 
 
-def run(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
+def run(
+    app: Any,
+    sock: socket.socket,
+    *,
+    log_level: str = "warning",
+    header_seconds: float = HEADER_SECONDS,
+) -> None:
     """Serve ``app`` on ``sock`` until Ctrl-C (or SIGTERM); returns then."""
     import uvicorn
 
     config = uvicorn.Config(
         app,
+        http=_deadlined_h11(header_seconds),
         log_level=log_level,
         access_log=False,
         limit_concurrency=MAX_CONNECTIONS,
@@ -82,3 +92,43 @@ def run(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
     # asyncio's runner raises Ctrl-C's KeyboardInterrupt again once uvicorn has shut down.
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
+
+
+def _deadlined_h11(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a deadline for each request's headers.
+
+    uvicorn waits for ever for a request that is sent slowly (or not at all), so a few dozen
+    idle connections would hold every place of :data:`MAX_CONNECTIONS` and lock everyone out.
+    Here a connection that has no request under way ``seconds`` after it opened (or after its
+    last answer) is closed; a request whose headers have arrived is bounded by the app (the
+    upload's deadline, the pool's wait)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class Deadlined(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(seconds, self._late)
+
+        def _late(self) -> None:
+            self._deadline = None
+            idle = self.cycle is None or self.cycle.response_complete  # no request under way
+            if idle and not self.transport.is_closing():
+                self.transport.close()
+
+    return Deadlined
