@@ -449,3 +449,30 @@ def test_a_connection_that_sends_no_request_is_closed_not_held() -> None:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_on_loopback_only_this_machine_s_names_are_answered() -> None:
+    """DNS rebinding: a page of evil.example pointed at 127.0.0.1 must not read the folder."""
+    from genrekit.serve.server import bind, guarded
+
+    inner = FastAPI()
+    inner.get("/api/tracks")(lambda: {"tracks": ["private.mp3"]})
+    loopback = bind("127.0.0.1", 0)
+    try:
+        with TestClient(guarded(inner, loopback)) as client:
+            for host in ("127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:8000"):
+                assert client.get("/api/tracks", headers={"host": host}).status_code == 200
+            for host in ("evil.example:8000", "evil.example", "127.0.0.1.evil.example", ""):
+                refused = client.get("/api/tracks", headers={"host": host})
+                assert refused.status_code == 400, host
+                assert "private" not in refused.text
+                assert refused.json()["detail"] == (
+                    f"host {host!r} is not this server's; open the URL genrekit serve printed"
+                )
+    finally:
+        loopback.close()
+    everywhere = bind("0.0.0.0", 0)  # asked for: any name reaches it
+    try:
+        assert guarded(inner, everywhere) is inner
+    finally:
+        everywhere.close()

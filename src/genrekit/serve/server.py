@@ -70,6 +70,46 @@ def is_loopback(sock: socket.socket) -> bool:
     return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
 
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+"""The names a browser on this machine may call a loopback server by (its ``Host`` header)."""
+
+
+def guarded(app: Any, sock: socket.socket) -> Any:
+    """``app``, answering only requests that name this machine in ``Host`` when ``sock`` is
+    on loopback: a web page whose own name is made to point at 127.0.0.1 (DNS rebinding)
+    would otherwise read the served folder through its visitor's browser. A server bound
+    to another address, as asked, answers any name."""
+    if not is_loopback(sock):
+        return app
+    return _OnlyHosts(app, LOOPBACK_NAMES | {str(sock.getsockname()[0])})
+
+
+class _OnlyHosts:
+    """An ASGI app answering 400 to a request whose ``Host`` is not one of ``names``."""
+
+    def __init__(self, app: Any, names: frozenset[str]):
+        self.app, self.names = app, names
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host_name(host) not in self.names:
+                from starlette.responses import JSONResponse
+
+                detail = f"host {host!r} is not this server's; open the URL genrekit serve printed"
+                await JSONResponse({"detail": detail}, 400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def host_name(host: str) -> str:
+    """The name of a ``Host`` header, without its port: ``[::1]:8000`` is ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def run(
     app: Any,
     sock: socket.socket,
@@ -81,7 +121,7 @@ def run(
     import uvicorn
 
     config = uvicorn.Config(
-        app,
+        guarded(app, sock),
         http=_deadlined_h11(header_seconds),
         log_level=log_level,
         access_log=False,
