@@ -169,3 +169,17 @@ def test_a_phone_sees_the_whole_page_without_scrolling_sideways(browser: Any, ur
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.evaluate("document.getElementById('plot').getBoundingClientRect().right") <= 390
     page.close()
+
+
+def test_a_silent_file_says_why_it_has_no_probabilities(page: Any, tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(22050 * 3, np.float32), 22050)
+    page.set_input_files("#file", str(silent))
+    page.wait_for_selector("body[data-state=done]")
+    assert page.text_content("#top-genre") == "unknown"
+    assert page.locator("#bars li").all_text_contents() == [
+        "none: not classified (silent: never louder than -60 dBFS)"
+    ]

@@ -120,7 +120,9 @@ function showBars(record) {
       el("span", {}, genre),
       el("span", { class: "track" }, el("span", { class: "fill", style: `display:block;width:${(100 * p).toFixed(1)}%` })),
       el("span", { class: "value" }, percent(p))));
-  $("bars").replaceChildren(...bars);
+  // A silent track is never given to the model: say so, not an empty list under the heading.
+  $("bars").replaceChildren(...(bars.length ? bars
+    : [el("li", { class: "muted none" }, `none: not classified (${record.reason || "no audio"})`)]));
 }
 
 function showTags(record) {
