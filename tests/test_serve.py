@@ -476,3 +476,12 @@ def test_on_loopback_only_this_machine_s_names_are_answered() -> None:
         assert guarded(inner, everywhere) is inner
     finally:
         everywhere.close()
+
+
+def test_serve_on_a_folder_that_is_not_a_store_names_it_once(cli: Cli, tmp_path: Path) -> None:
+    run = cli("serve", EXAMPLES, "--store", tmp_path, "--port", "0")
+    assert run.code == 2
+    assert run.error_line == (
+        f"error: --store {tmp_path}: not a feature store (no index.sqlite); "
+        "make one with genrekit extract"
+    )

@@ -183,7 +183,7 @@ def create_app(
     store_path = Path(store) if store is not None else None
     if store_path is not None and not (store_path / "index.sqlite").is_file():
         raise ParameterError(
-            f"{store_path}: not a feature store (no index.sqlite); make one with genrekit extract",
+            "not a feature store (no index.sqlite); make one with genrekit extract",
             option="store",
             value=str(store_path),
         )
