@@ -10,6 +10,7 @@ Playwright; ``GENREKIT_REQUIRE_BROWSER=1`` (CI) makes that a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -63,6 +64,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(store: Path) -> Iterator[str]:
+    with serving(store) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def serving(store: Path) -> Iterator[str]:
     """The real ``genrekit serve --store STORE`` on a free loopback port; stopped with Ctrl-C."""
     server = subprocess.Popen(
         [sys.executable, "-m", "genrekit", "serve", "--store", str(store), "--port", "0"],
@@ -193,3 +200,18 @@ def test_the_pages_link_to_each_other_and_a_phone_sees_it_all(browser: Any, url:
     page.wait_for_selector("body[data-ready]")
     assert page.is_visible("#drop")
     page.close()
+
+
+def test_a_map_without_numbers_says_why(browser: Any, tmp_path: Path) -> None:
+    """A genre of one clip: nothing to measure, and the page says so beside its dashes."""
+    dash = "\u2013"
+    tiny = make_store(tmp_path, GENRES, 1)
+    with serving(tiny) as url:
+        page = open_explore(browser, url)
+        assert page.locator("#numbers tr").nth(1).locator("td").all_text_contents() == [dash]
+        assert page.is_visible("#numbers-note")
+        said = " ".join((page.text_content("#numbers-note") or "").split())
+        assert said == f"{dash} not measured: that needs 2 genres or more on the map, " + (
+            "each of 2 clips or more."
+        )
+        page.close()

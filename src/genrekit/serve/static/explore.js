@@ -169,6 +169,8 @@ function showNumbers() {
     row(`5-NN accuracy${folds ? ` (${folds.folds}-fold)` : ""}`, (s) => `${fixed(100 * s.knn_accuracy, 1)} %`),
     row("… genres shuffled", (s) => `${fixed(100 * s.knn_accuracy_shuffled, 1)} %`),
     row("largest genre's share", (s) => `${fixed(100 * s.chance, 1)} %`));
+  // A dash says nothing on its own: say why a computed map has no numbers.
+  $("numbers-note").hidden = !maps.some((m) => view.maps[m.name] && !view.maps[m.name].separation);
 }
 
 function showGenres() {
