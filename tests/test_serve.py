@@ -361,6 +361,19 @@ def test_pages_and_docs_ship_in_the_package_and_need_no_network(client: TestClie
         assert client.get(f"/static/{file.name}").status_code == 200
 
 
+def test_the_docs_list_the_statuses_the_api_answers(client: TestClient) -> None:
+    """A parameter that cannot be parsed is 400, as answered: not FastAPI's 422."""
+    assert client.get("/api/tracks", params={"limit": "x"}).status_code == 400
+    paths = client.get("/openapi.json").json()["paths"]
+    tracks = paths["/api/tracks"]["get"]["responses"]
+    assert "422" not in tracks and tracks["400"]["description"].startswith("A parameter")
+    audio = paths["/api/tracks/{name}/audio"]["get"]["responses"]
+    assert {"400", "403", "404"} <= audio.keys() and "422" not in audio
+    classify = paths["/api/tracks/{name}/classify"]["get"]["responses"]
+    assert classify["422"]["description"].startswith("Audio that cannot be used")
+    assert "403" in classify
+
+
 def test_create_app_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
     from genrekit.errors import ModelError, ParameterError
 

@@ -212,6 +212,7 @@ def create_app(
         redoc_url=None,
     )
     weakref.finalize(app, _close, pool, uploads)
+    _document_refusals_as_answered(app)
     app.state.models, app.state.pool, app.state.uploads = models, pool, uploads
     app.state.tracks, app.state.store, app.state.limits = tracks, store_path, limits
 
@@ -316,12 +317,16 @@ def create_app(
         total, names = found.search(q, max(0, min(limit, MAX_LISTED)))
         return {"total": total, "tracks": names}
 
-    @app.get("/api/tracks/{name:path}/audio", tags=["folder"])
+    @app.get("/api/tracks/{name:path}/audio", tags=["folder"], responses=_TRACK_RESPONSES)
     def track_audio(name: str) -> FileResponse:
         """A track's file, as it is (ranges allowed, for seeking)."""
         return FileResponse(_folder(tracks).path_of(name))
 
-    @app.get("/api/tracks/{name:path}/classify", tags=["folder"], responses=_CLASSIFY_RESPONSES)
+    @app.get(
+        "/api/tracks/{name:path}/classify",
+        tags=["folder"],
+        responses=_TRACK_RESPONSES | _CLASSIFY_RESPONSES,
+    )
     async def classify_track(
         name: str,
         model: str = "",
@@ -344,7 +349,7 @@ def create_app(
         ``id`` names the clip below) and its maps; ``audio``: whether clips can be played."""
         return _explored(maps).summary() | {"audio": bool(sources)}
 
-    @app.get("/api/store/maps/{name}", tags=["explore"])
+    @app.get("/api/store/maps/{name}", tags=["explore"], responses=_NOT_THERE)
     def store_map(name: str) -> dict[str, Any]:
         """One map: ``x`` and ``y`` of each clip (in the order of ``GET /api/store``), its axes,
         and ``genrekit explore``'s separation numbers for it. The first request computes it."""
@@ -355,7 +360,7 @@ def create_app(
         except FeatureStoreError as exc:  # a clip's file damaged or gone since the start
             raise RequestError(500, f"the map cannot be computed: {exc}") from None
 
-    @app.get("/api/store/clips/{clip}/spectrogram", tags=["explore"])
+    @app.get("/api/store/clips/{clip}/spectrogram", tags=["explore"], responses=_NOT_THERE)
     def store_spectrogram(clip: int) -> dict[str, Any]:
         """A clip's log-mel from the store, as ``spectrogram`` in a classify answer."""
         try:
@@ -365,7 +370,7 @@ def create_app(
         except FeatureStoreError as exc:
             raise RequestError(500, str(exc)) from None
 
-    @app.get("/api/store/clips/{clip}/audio", tags=["explore"])
+    @app.get("/api/store/clips/{clip}/audio", tags=["explore"], responses=_NOT_THERE)
     def store_audio(clip: int) -> FileResponse:
         """A clip's track, from the served folder or the store's input folder (only inside it)."""
         store_ = _explored(maps).store
@@ -385,6 +390,24 @@ def create_app(
         raise missing
 
     return app
+
+
+def _document_refusals_as_answered(app: FastAPI) -> None:
+    """``/openapi.json`` (and ``/docs``) as the app answers: FastAPI documents 422 for a
+    parameter it cannot parse, but this app refuses one with 400 and one line."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for methods in build()["paths"].values():
+                for operation in methods.values():
+                    answers = operation.get("responses", {})
+                    if answers.get("422", {}).get("description") == "Validation Error":
+                        del answers["422"]
+                        answers.setdefault("400", _BAD_PARAMETER)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _store_maps(path: Path) -> StoreMaps:
@@ -504,6 +527,12 @@ _FORM_SCHEMA: dict[str, Any] = {
     },
 }
 _RECORD = {"description": "The track's record (status failed, and the reason)."}
+_BAD_PARAMETER = {"description": "A parameter that cannot be used: {detail}."}
+_NOT_THERE: dict[int | str, dict[str, Any]] = {404: {"description": "Nothing there: {detail}."}}
+_TRACK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "A name that leads out of the folder (.., absolute, a link out)."},
+    404: {"description": "No such track in the folder: {detail}."},
+}
 _CLASSIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The track's record, as genrekit classify --format json prints it."},
     400: {"description": "A field that cannot be used: {detail}."},
