@@ -183,3 +183,23 @@ def test_a_silent_file_says_why_it_has_no_probabilities(page: Any, tmp_path: Pat
     assert page.locator("#bars li").all_text_contents() == [
         "none: not classified (silent: never louder than -60 dBFS)"
     ]
+
+
+def test_the_api_docs_fit_a_phone(browser: Any, url: str) -> None:
+    """Every operation's path and fields stay inside its card on a 390-pixel screen."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page.set_default_timeout(20_000)
+    page.goto(url + "docs")
+    page.wait_for_selector("section.operation table.fields")
+    poking_out = page.evaluate(
+        """() => [...document.querySelectorAll('section.operation')].flatMap((card) => {
+          const inner = card.getBoundingClientRect().right
+            - parseFloat(getComputedStyle(card).paddingRight);
+          return [...card.querySelectorAll('h2, table.fields')]
+            .filter((part) => part.getBoundingClientRect().right > inner + 0.5
+              || part.scrollWidth > part.clientWidth)
+            .map((part) => part.textContent.slice(0, 40));
+        })"""
+    )
+    assert poking_out == []
+    page.close()
