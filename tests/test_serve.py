@@ -418,6 +418,39 @@ def test_serve_on_a_missing_folder_is_one_line(cli: Cli, tmp_path: Path) -> None
     assert run.error_line.endswith("nope: no such folder; give a folder of audio files")
 
 
+def test_a_slow_upload_is_408_at_its_deadline_and_its_file_deleted(tmp_path: Path) -> None:
+    """Slowloris on the body: a byte now and then never ends the upload; the deadline does."""
+    from genrekit.serve.problems import RequestError
+    from genrekit.serve.uploads import receive
+
+    sent = 0
+
+    async def body() -> Any:
+        nonlocal sent
+        yield _form_head("a.mp3")
+        for _ in range(100):  # bounded: 10 s at most
+            sent += 1
+            await asyncio.sleep(0.1)
+            yield b"x"
+
+    async def scenario() -> None:
+        await receive(
+            "multipart/form-data; boundary=cut",
+            None,
+            body(),
+            tmp_path,
+            max_bytes=10**6,
+            seconds=0.5,
+        )
+
+    with pytest.raises(RequestError) as refused:
+        asyncio.run(scenario())
+    assert refused.value.status == 408
+    assert str(refused.value) == "the upload took longer than 0.5 s"
+    assert sent < 20
+    assert list(tmp_path.iterdir()) == []
+
+
 def _uvicorn_in_a_thread(app: Any, header_seconds: float) -> tuple[Any, threading.Thread, int]:
     import uvicorn
 
