@@ -531,3 +531,14 @@ def test_serve_on_a_folder_that_is_not_a_store_names_it_once(cli: Cli, tmp_path:
         f"error: --store {tmp_path}: not a feature store (no index.sqlite); "
         "make one with genrekit extract"
     )
+
+
+def test_a_server_on_every_address_prints_a_url_a_browser_opens() -> None:
+    from genrekit.serve.server import bind, url_of
+
+    for host, shown in (("0.0.0.0", "127.0.0.1"), ("127.0.0.1", "127.0.0.1")):
+        sock = bind(host, 0)
+        try:
+            assert url_of(sock) == f"http://{shown}:{sock.getsockname()[1]}/"
+        finally:
+            sock.close()

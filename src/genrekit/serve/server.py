@@ -60,9 +60,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def url_of(sock: socket.socket) -> str:
-    """``http://127.0.0.1:8000/`` for a bound socket (an IPv6 host in brackets)."""
+    """``http://127.0.0.1:8000/`` for a bound socket (an IPv6 host in brackets).
+
+    A socket on every address (0.0.0.0, ::) is shown by its loopback address: a browser
+    refuses to open 0.0.0.0, and this machine reaches the server there too."""
     host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    address = ipaddress.ip_address(host)
+    if address.is_unspecified:
+        address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
+    shown = f"[{address}]" if address.version == 6 else str(address)
     return f"http://{shown}:{port}/"
 
 
