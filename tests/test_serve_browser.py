@@ -203,3 +203,13 @@ def test_the_api_docs_fit_a_phone(browser: Any, url: str) -> None:
     )
     assert poking_out == []
     page.close()
+
+
+def test_a_name_s_hidden_characters_are_shown_as_the_cli_shows_them(page: Any) -> None:
+    """ESC and a right-to-left override in a file's name are written out, not acted on."""
+    name = "\x1b[31mred\u202eevil.mp3"
+    page.set_input_files(
+        "#file", files=[{"name": name, "mimeType": "audio/mpeg", "buffer": b"not audio"}]
+    )
+    page.wait_for_selector("body[data-state=error]")
+    assert page.text_content("#name") == "\\x1b[31mred\\u202eevil.mp3"

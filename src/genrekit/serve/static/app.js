@@ -37,7 +37,7 @@ async function ask(pending, name) {
     answer = await pending;
     data = await answer.json();
   } catch (error) {
-    if (request === state.request) showError(`${name}: the server did not answer (${error.message})`);
+    if (request === state.request) showError(`${visible(name)}: the server did not answer (${error.message})`);
     return;
   }
   if (request !== state.request) return;  // another track was chosen meanwhile
@@ -57,7 +57,7 @@ function showTrack(name, audioUrl) {
   $("welcome").hidden = true;
   $("result").hidden = false;
   $("details").hidden = false;
-  $("name").textContent = name;
+  $("name").textContent = visible(name);
   $("answer").replaceChildren("classifying…");
   $("error").hidden = true;
   $("timing").textContent = "";
@@ -177,7 +177,7 @@ async function listTracks() {
   $("count").textContent = found.total === found.tracks.length
     ? `${found.total} track${found.total === 1 ? "" : "s"}` : `${found.tracks.length} of ${found.total} tracks`;
   $("tracks").replaceChildren(...found.tracks.map((name) => {
-    const button = el("button", { type: "button", "data-name": name }, name);
+    const button = el("button", { type: "button", "data-name": name }, visible(name));
     button.addEventListener("click", () => {
       for (const other of $("tracks").querySelectorAll("button")) other.removeAttribute("aria-current");
       button.setAttribute("aria-current", "true");

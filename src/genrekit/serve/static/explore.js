@@ -101,7 +101,7 @@ function showHover(k) {
   } else {
     const clip = view.store.clips[k], point = view.screen[k];
     const genre = view.store.genres[clip.genre];
-    hover.replaceChildren(el("strong", {}, clip.name), el("span", { style: `--swatch:${view.colour(genre)}` }, genre));
+    hover.replaceChildren(el("strong", {}, visible(clip.name)), el("span", { style: `--swatch:${view.colour(genre)}` }, genre));
     hover.dataset.clip = String(clip.id);
     hover.hidden = false;
     // beside the point, on the side with room
@@ -197,7 +197,7 @@ async function select(k) {
   view.selected = k;
   drawMap();
   const request = ++view.request;
-  $("clip-name").textContent = clip.name;
+  $("clip-name").textContent = visible(clip.name);
   $("clip-genre").replaceChildren(el("span", { class: "swatch", style: `--swatch:${view.colour(genre)}` }, genre));
   const player = $("clip-player"), note = $("clip-note");
   player.pause();

@@ -30,6 +30,16 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// A name from outside as the CLI's table shows it: a character that would act or hide rather
+// than show (ESC, a newline, a right-to-left override, a zero-width space) is written as \x1b,
+// \u202e, so "evil\u202egpj.mp3" cannot pass for another name. The JSON keeps the true name.
+function visible(text) {
+  return String(text).replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => {
+    const code = c.codePointAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 function percent(p) { return `${Math.round(100 * p)} %`; }
 
 function clock(seconds, long) {
