@@ -542,3 +542,30 @@ def test_a_server_on_every_address_prints_a_url_a_browser_opens() -> None:
             assert url_of(sock) == f"http://{shown}:{sock.getsockname()[1]}/"
         finally:
             sock.close()
+
+
+def test_on_loopback_other_sites_pages_cannot_post_work() -> None:
+    """A page of evil.example may not make its visitor's browser keep the pool busy (CSRF)."""
+    from genrekit.serve.server import bind, guarded
+
+    inner = FastAPI()
+    inner.post("/api/classify")(lambda: {"ok": True})
+    inner.get("/api/health")(lambda: {"ok": True})
+    loopback = bind("127.0.0.1", 0)
+    try:
+        with TestClient(guarded(inner, loopback)) as client:
+            own = {"host": "127.0.0.1:8000"}
+            for origin in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"):
+                posted = client.post("/api/classify", headers=own | {"origin": origin})
+                assert posted.status_code == 200, origin
+            assert client.post("/api/classify", headers=own).status_code == 200  # curl: no Origin
+            for origin in ("https://evil.example", "null", "http://127.0.0.1.evil.example"):
+                refused = client.post("/api/classify", headers=own | {"origin": origin})
+                assert refused.status_code == 403, origin
+                assert refused.json()["detail"] == (
+                    f"a request from the page of {origin!r} is refused; use this server's own page"
+                )
+            evil = own | {"origin": "https://evil.example"}
+            assert client.get("/api/health", headers=evil).status_code == 200  # reads are CORS's
+    finally:
+        loopback.close()

@@ -76,6 +76,7 @@ def is_loopback(sock: socket.socket) -> bool:
     return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 """The names a browser on this machine may call a loopback server by (its ``Host`` header)."""
 
@@ -83,7 +84,8 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 def guarded(app: Any, sock: socket.socket) -> Any:
     """``app``, answering only requests that name this machine in ``Host`` when ``sock`` is
     on loopback: a web page whose own name is made to point at 127.0.0.1 (DNS rebinding)
-    would otherwise read the served folder through its visitor's browser. A server bound
+    would otherwise read the served folder through its visitor's browser, and any site's page
+    could post uploads to classify (it cannot read the answers, but they cost). A server bound
     to another address, as asked, answers any name."""
     if not is_loopback(sock):
         return app
@@ -91,21 +93,46 @@ def guarded(app: Any, sock: socket.socket) -> Any:
 
 
 class _OnlyHosts:
-    """An ASGI app answering 400 to a request whose ``Host`` is not one of ``names``."""
+    """An ASGI app answering 400 to a request whose ``Host`` is not one of ``names``, and 403
+    to a request that changes or costs something (POST) sent by another site's page."""
 
     def __init__(self, app: Any, names: frozenset[str]):
         self.app, self.names = app, names
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            headers = dict(scope["headers"])
+            host = headers.get(b"host", b"").decode("latin-1")
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            refused = None
             if host_name(host) not in self.names:
+                refused = (
+                    400,
+                    f"host {host!r} is not this server's; open the URL genrekit serve printed",
+                )
+            elif origin and scope.get("method") not in SAFE_METHODS and not self._own(origin):
+                # Another site's page may not make its visitor's browser post work here: it
+                # could not read the answer, but it would keep the classifying pool busy.
+                refused = (
+                    403,
+                    f"a request from the page of {origin!r} is refused; use this server's own page",
+                )
+            if refused is not None:
                 from starlette.responses import JSONResponse
 
-                detail = f"host {host!r} is not this server's; open the URL genrekit serve printed"
-                await JSONResponse({"detail": detail}, 400)(scope, receive, send)
+                await JSONResponse({"detail": refused[1]}, refused[0])(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _own(self, origin: str) -> bool:
+        """Whether a browser's ``Origin`` is a page of this machine (not "null", not a site)."""
+        from urllib.parse import urlsplit
+
+        try:
+            name = urlsplit(origin).hostname
+        except ValueError:
+            return False
+        return name is not None and name in self.names
 
 
 def host_name(host: str) -> str:
