@@ -10,81 +10,31 @@ why; ``GENREKIT_REQUIRE_BROWSER=1`` (CI) makes that a failure instead.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import launch, require_browser, serving
 from tests.conftest import EXAMPLES
 
 METAL = "metal/Muldjord - Armygeddon.mp3"
-CHROMIUM = shutil.which(os.environ.get("GENREKIT_CHROMIUM") or "chromium") or ""
-REQUIRED = os.environ.get("GENREKIT_REQUIRE_BROWSER") == "1"
 
 
-def _missing() -> str | None:
-    if not CHROMIUM:
-        return "no chromium on PATH (apt-get install chromium, or set GENREKIT_CHROMIUM)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright for Python is not installed (pip install -e '.[test]')"
-    return None
-
-
-if (_why := _missing()) is not None:
-    if REQUIRED:
-        pytest.fail(f"GENREKIT_REQUIRE_BROWSER=1 but {_why}", pytrace=False)
-    pytest.skip(f"browser tests: {_why}", allow_module_level=True)
+require_browser()
 
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    """The real ``genrekit serve examples`` on a free loopback port; stopped with Ctrl-C."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "genrekit", "serve", str(EXAMPLES), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    deadline = threading.Timer(120, server.kill)  # a server that never says its URL ends
-    deadline.start()
-    assert server.stdout is not None and server.stderr is not None
-    line = server.stdout.readline()
-    deadline.cancel()
-    assert line.startswith("genrekit serve: http://127.0.0.1:"), (line, server.stderr.read())
-    try:
-        yield line.split()[2]
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=15)
-        finally:
-            server.kill()
-    assert server.returncode == 130, server.stderr.read()  # Ctrl-C: as every command says
-    said = server.stderr.read()
-    assert said.strip().endswith("stopped"), repr(said)
+    """The real ``genrekit serve examples``."""
+    with serving(str(EXAMPLES)) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield chromium
-        chromium.close()
+    yield from launch()
 
 
 @pytest.fixture

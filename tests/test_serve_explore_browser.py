@@ -10,13 +10,6 @@ Playwright; ``GENREKIT_REQUIRE_BROWSER=1`` (CI) makes that a failure.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,28 +18,14 @@ import numpy as np
 import pytest
 
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
+from tests.browser import launch, require_browser, serving
 from tests.stores import make_store
 
-CHROMIUM = shutil.which(os.environ.get("GENREKIT_CHROMIUM") or "chromium") or ""
-REQUIRED = os.environ.get("GENREKIT_REQUIRE_BROWSER") == "1"
 GENRES = ("clicks", "noise", "tones")
 PER_GENRE = 6
 
 
-def _missing() -> str | None:
-    if not CHROMIUM:
-        return "no chromium on PATH (apt-get install chromium, or set GENREKIT_CHROMIUM)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright for Python is not installed (pip install -e '.[test]')"
-    return None
-
-
-if (_why := _missing()) is not None:
-    if REQUIRED:
-        pytest.fail(f"GENREKIT_REQUIRE_BROWSER=1 but {_why}", pytrace=False)
-    pytest.skip(f"browser tests: {_why}", allow_module_level=True)
+require_browser()
 
 
 @pytest.fixture(scope="module")
@@ -64,48 +43,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(store: Path) -> Iterator[str]:
-    with serving(store) as address:
+    with serving("--store", str(store)) as address:
         yield address
-
-
-@contextlib.contextmanager
-def serving(store: Path) -> Iterator[str]:
-    """The real ``genrekit serve --store STORE`` on a free loopback port; stopped with Ctrl-C."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "genrekit", "serve", "--store", str(store), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    deadline = threading.Timer(120, server.kill)  # a server that never says its URL ends
-    deadline.start()
-    assert server.stdout is not None and server.stderr is not None
-    line = server.stdout.readline()
-    deadline.cancel()
-    assert line.startswith("genrekit serve: http://127.0.0.1:"), (line, server.stderr.read())
-    try:
-        yield line.split()[2]
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=15)
-        finally:
-            server.kill()
-    assert server.returncode == 130, server.stderr.read()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield chromium
-        chromium.close()
+    yield from launch()
 
 
 def open_explore(browser: Any, url: str, width: int = 1280, height: int = 900) -> Any:
@@ -206,7 +150,7 @@ def test_a_map_without_numbers_says_why(browser: Any, tmp_path: Path) -> None:
     """A genre of one clip: nothing to measure, and the page says so beside its dashes."""
     dash = "\u2013"
     tiny = make_store(tmp_path, GENRES, 1)
-    with serving(tiny) as url:
+    with serving("--store", str(tiny)) as url:
         page = open_explore(browser, url)
         assert page.locator("#numbers tr").nth(1).locator("td").all_text_contents() == [dash]
         assert page.is_visible("#numbers-note")
