@@ -21,6 +21,7 @@ from genrekit.checkpoint import export_onnx
 from genrekit.cli import main
 from genrekit.embed import embed_dataset
 from genrekit.extract import ExtractOptions, extract_dataset
+from genrekit.predict import Model, load_model
 from genrekit.training import TrainOptions, train
 from tests.stores import SR, genre_audio, make_store, noise_clip, tone_clip
 
@@ -285,3 +286,8 @@ def songs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stereo = np.stack([y, 0.8 * y], axis=1)
         sf.write(root / f"{genre}.wav", stereo.astype(np.float32), rate)
     return root
+
+
+@pytest.fixture(scope="session")
+def model() -> Model:
+    return load_model()  # the default: musicnn's embeddings and a head, onnxruntime only

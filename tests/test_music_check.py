@@ -266,11 +266,6 @@ def test_half_a_second_is_measured_and_never_called_steady() -> None:
     assert math.isinf(sound.modulation) and not_music(sound) is None
 
 
-@pytest.fixture(scope="module")
-def model() -> Model:
-    return load_model()  # the default: musicnn's embeddings and a head, onnxruntime only
-
-
 EXAMPLE_SONGS = sorted(p for p in EXAMPLES.glob("*/*.*") if p.suffix in AUDIO_EXTENSIONS)
 
 
@@ -413,46 +408,3 @@ def test_bad_min_confidence_is_a_usage_error(cli: Cli, mixed: Path, value: str, 
 def test_a_word_for_min_confidence_is_a_usage_error(cli: Cli, mixed: Path) -> None:
     run = cli("classify", mixed, "--min-confidence", "high")
     assert run.code == 2 and "--min-confidence" in run.err and "valid number" in run.err
-
-
-def test_the_seeds_genre_names_are_understood() -> None:
-    from genrekit.predict import check_genres
-
-    model = load_model()
-    assert check_genres(model, ["hiphop", "EDM", "classical", "metal", "Jazz"]) == [
-        "hiphop",
-        "electronic",
-        "classical",
-        "metal",
-        "jazz",
-    ]
-    assert check_genres(model, ["Hip-Hop", "hiphop", "Techno", "metal"]) == [
-        "hiphop",
-        "electronic",
-        "metal",
-    ]  # a genre named twice is one
-    with pytest.raises(ParameterError, match="'edm' is not known to model gtzan-musicnn"):
-        check_genres(load_model("gtzan-musicnn"), ["edm"])  # no electronic there to alias
-
-
-def test_one_genre_is_refused_in_one_line(cli: Cli, example_clip: Path) -> None:
-    from genrekit.predict import check_genres
-
-    with pytest.raises(ParameterError, match=r"^genres='EDM,dance': name two genres or more"):
-        check_genres(load_model(), ["EDM", "dance"])  # one genre, named twice
-    run = cli("classify", example_clip, "--genres", "EDM")
-    assert run.code == 2
-    assert run.error_line.startswith("error: --genres EDM: name two genres or more")
-
-
-def test_music_of_a_genre_not_chosen_gets_none(model: Model, example_clip: Path) -> None:
-    """The seed's five genres without metal: metal is none of them, not 'hiphop 77 %'."""
-    seed = ["hiphop", "electronic", "classical", "jazz", "pop"]
-    other = classify(example_clip, model=model, genres=seed)
-    assert other.genre is None
-    assert other.reason is not None
-    assert other.reason.startswith("none of the chosen genres: its genre is metal (")
-    assert other.reason.endswith(" % over all 14)")
-    assert set(other.probabilities) == set(seed)  # still listed, renormalized over the five
-    kept = classify(example_clip, model=model, genres=["metal", *seed])
-    assert kept.genre == "metal" and kept.reason is None

@@ -14,7 +14,8 @@ import soundfile as sf
 from genrekit.audio import load
 from genrekit.backbones import MSD_TAGS, MTT_TAGS
 from genrekit.errors import AudioTooShortError, ModelError, ParameterError, SilentAudioError
-from genrekit.predict import MAX_SEGMENTS, classify, load_model
+from genrekit.predict import MAX_SEGMENTS, Model, classify, load_model
+from tests.conftest import Cli
 from tests.stores import SR, genre_audio
 
 
@@ -208,3 +209,46 @@ def test_model_errors(onnx_model: Path, tmp_path: Path) -> None:
     bad.write_bytes(b"not onnx")
     with pytest.raises(ModelError, match="not a readable ONNX model"):
         load_model(bad)
+
+
+def test_the_seeds_genre_names_are_understood() -> None:
+    from genrekit.predict import check_genres
+
+    model = load_model()
+    assert check_genres(model, ["hiphop", "EDM", "classical", "metal", "Jazz"]) == [
+        "hiphop",
+        "electronic",
+        "classical",
+        "metal",
+        "jazz",
+    ]
+    assert check_genres(model, ["Hip-Hop", "hiphop", "Techno", "metal"]) == [
+        "hiphop",
+        "electronic",
+        "metal",
+    ]  # a genre named twice is one
+    with pytest.raises(ParameterError, match="'edm' is not known to model gtzan-musicnn"):
+        check_genres(load_model("gtzan-musicnn"), ["edm"])  # no electronic there to alias
+
+
+def test_one_genre_is_refused_in_one_line(cli: Cli, example_clip: Path) -> None:
+    from genrekit.predict import check_genres
+
+    with pytest.raises(ParameterError, match=r"^genres='EDM,dance': name two genres or more"):
+        check_genres(load_model(), ["EDM", "dance"])  # one genre, named twice
+    run = cli("classify", example_clip, "--genres", "EDM")
+    assert run.code == 2
+    assert run.error_line.startswith("error: --genres EDM: name two genres or more")
+
+
+def test_music_of_a_genre_not_chosen_gets_none(model: Model, example_clip: Path) -> None:
+    """The seed's five genres without metal: metal is none of them, not 'hiphop 77 %'."""
+    seed = ["hiphop", "electronic", "classical", "jazz", "pop"]
+    other = classify(example_clip, model=model, genres=seed)
+    assert other.genre is None
+    assert other.reason is not None
+    assert other.reason.startswith("none of the chosen genres: its genre is metal (")
+    assert other.reason.endswith(" % over all 14)")
+    assert set(other.probabilities) == set(seed)  # still listed, renormalized over the five
+    kept = classify(example_clip, model=model, genres=["metal", *seed])
+    assert kept.genre == "metal" and kept.reason is None
