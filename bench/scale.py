@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import resource
 import shutil
 import time
 from collections.abc import Callable
@@ -150,14 +151,21 @@ def synthetic_store(work: Path, rows: int) -> tuple[Path, Path]:
     return store, source
 
 
-def resume(work: Path, rows: int) -> tuple[float, float]:
+def peak_mb() -> float:
+    """This process's peak resident memory so far, MB (Linux: ru_maxrss is in KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def resume(work: Path, rows: int) -> tuple[float, float, float]:
     """Seconds of a resumed extract over ``rows`` done clips (scan and hashes given), and of
-    building the synthetic index (0 when it was kept from a former run)."""
+    building the synthetic index (0 when it was kept from a former run), and the peak memory
+    (MB) with the scan's list of inputs in hand, before the resume."""
     start = time.perf_counter()
     existed = (work / f"resume-{rows}" / "index.sqlite").exists()
     store, source = synthetic_store(work, rows)
     built = 0.0 if existed else time.perf_counter() - start
     files = [SourceFile(source / _rel(i), _rel(i), f"g{i % 10}") for i in range(rows)]
+    scanned = peak_mb()
     real_scan, real_hash = extract.scan_input, store_batch.hash_input  # type: ignore[attr-defined]
     extract.scan_input = lambda _: DatasetScan(files=files)  # type: ignore[attr-defined,assignment]
     store_batch.hash_input = lambda src: Hashed(src, _sha(src.rel), 480_000, None)
@@ -167,7 +175,7 @@ def resume(work: Path, rows: int) -> tuple[float, float]:
         extract.scan_input = real_scan  # type: ignore[attr-defined]
         store_batch.hash_input = real_hash
     assert summary.counts["cached"] == rows and summary.total == rows, summary.counts
-    return seconds, built
+    return seconds, built, scanned
 
 
 def walk(work: Path, n: int = 100_000) -> float:
@@ -190,9 +198,23 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/genrekit-scale"))
+    parser.add_argument(
+        "--parts", default="1234", help="which of the parts 1-4 to run (default: all, 1234)"
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if "3" in args.parts:  # first, so that its peak memory is its own
+        print(f"\n3. resumed extract over {args.rows:,} done clips (index + selection, no disk):")
+        seconds, built, scanned = resume(args.work, args.rows)
+        if built:
+            print(f"   built the synthetic index in {built:.1f} s")
+        print(f"   resume: {seconds:.1f} s ({seconds / args.rows * 1e6:.1f} us per clip)")
+        print(f"   peak memory: {peak_mb():.0f} MB ({scanned:.0f} MB with the scan's list in hand)")
+    if "1" not in args.parts and "2" not in args.parts:
+        if "4" in args.parts:
+            print(f"\n4. start-of-run clean-up walk: {walk(args.work):.2f} us per feature file")
+        return
     source = copy_clips(args.data, args.clips, args.work)
     n = sum(1 for p in source.rglob("*.*") if p.is_file())
     print(f"\n1. per core (one thread), {n} clips of {args.data}:")
@@ -211,12 +233,6 @@ def main() -> None:
         print(f"   (local:{workers}: {started:.2f} s to start, {cold:.2f} s for its first run)")
     overhead = (ways["local:1"] - ways[WAYS[0]]) / n
     print(f"   cluster overhead per clip (local:1 - 1 thread): {overhead * 1000:.1f} ms")
-
-    print(f"\n3. resumed extract over {args.rows:,} done clips (index + selection, no disk):")
-    seconds, built = resume(args.work, args.rows)
-    if built:
-        print(f"   built the synthetic index in {built:.1f} s")
-    print(f"   resume: {seconds:.1f} s ({seconds / args.rows * 1e6:.1f} us per clip)")
 
     print(f"\n4. start-of-run clean-up walk: {walk(args.work):.2f} us per feature file")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")

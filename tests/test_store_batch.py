@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from genrekit import store_batch
 from genrekit.inputs import SourceFile
 from genrekit.store_batch import (
     WORK_CHUNK_REMOTE,
@@ -210,3 +211,25 @@ def test_a_task_the_pool_lost_fails_its_files_and_the_batch_goes_on(tmp_path: Pa
         ]
         with pytest.raises(_LostError):  # without a stand-in, the batch ends
             run_batch(files, select=lambda h: h.src.path.stem, work=work, keep=print, pool=pool)
+
+
+def test_screen_sees_each_file_once_in_batches_before_select(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_batch, "SCREEN_BATCH", 3)
+    files = _files(tmp_path, {f"{c}.wav": c.encode() for c in "abcdefg"})
+    screened: list[list[str]] = []
+    order: list[str] = []
+
+    def screen(batch: Sequence[Hashed]) -> None:
+        screened.append([h.src.path.stem for h in batch])
+        order.append("screen")
+
+    def select(hashed: Hashed) -> None:
+        assert hashed.src.path.stem in screened[-1]  # its batch was screened just before
+        order.append(hashed.src.path.stem)
+
+    run_batch(files, select=select, work=str, keep=print, workers=2, screen=screen)
+    assert [stem for batch in screened for stem in batch] == list("abcdefg")
+    assert all(len(batch) >= 3 for batch in screened[:-1])
+    assert order.index("screen") == 0 and len(order) == 7 + len(screened)

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -53,7 +53,7 @@ from genrekit.storage import (
     write_refused_message,
 )
 from genrekit.store_batch import Hashed, run_batch
-from genrekit.store_index import StoreIndex
+from genrekit.store_index import StoreIndex, TrackRow
 from genrekit.workers import Pool, default_workers
 
 if TYPE_CHECKING:
@@ -223,9 +223,10 @@ def extract_dataset(
     lock, index = _open_store(root, source_root, StoreInfo(options.params, options.clip_seconds))
     artists = {f.rel: f.artist for f in files}
     n_inputs = len(files) + len(scan.misnamed)
-    done: set[str] = set()  # shas whose features the store holds
+    done: set[str] = set()  # shas of the files being selected whose features the store holds
+    known: dict[str, TrackRow] = {}  # the recorded rows of the files being selected
     first_owner: dict[str, SourceFile] = {}
-    sizes: dict[str, int | None] = {}
+    sizes: dict[str, int | None] = {}  # of the files sent to work
 
     def record(outcome: ClipOutcome, sha: str | None, size: int | None) -> None:
         summary.counts[outcome.status] += 1
@@ -234,9 +235,9 @@ def extract_dataset(
         elif outcome.status in ("silent", "duplicate"):
             summary.skipped.append(outcome)
         stored = "ok" if outcome.status in ("done", "cached") else outcome.status
-        index.record_track(
-            outcome.rel, outcome.genre, artists.get(outcome.rel), sha, size, stored, outcome.reason
-        )
+        row = (outcome.genre, artists.get(outcome.rel), sha, size, stored, outcome.reason)
+        if known.pop(outcome.rel, None) != row:  # a resumed run's rows are mostly unchanged
+            index.record_track(outcome.rel, *row)
         if progress is not None:
             finished = sum(summary.counts.values())
             progress(Step("extract", finished, n_inputs, outcome))
@@ -253,12 +254,24 @@ def extract_dataset(
             record(ClipOutcome(src.rel, src.genre, "duplicate", reason), sha, hashed.size)
         else:
             first_owner[sha] = src
-            sizes[sha] = hashed.size
             if sha not in done or options.images:  # a cached clip may lack its pictures
+                sizes[sha] = hashed.size
                 return _Task(src, sha, sha in done)
             # Done before: no task, no round trip to a worker (a resumed run is mostly these).
             record(ClipOutcome(src.rel, src.genre, "cached"), sha, hashed.size)
         return None
+
+    def screen(batch: Sequence[Hashed]) -> None:
+        """Look the next files up in the index, all at once; forget the last ones'."""
+        known.clear()
+        known.update(index.tracks_among([h.src.rel for h in batch]))
+        done.clear()
+        for h in batch:  # an ok track's clip is in the store: no look-up of its hash
+            row = known.get(h.src.rel)
+            if h.sha is not None and row is not None and row[2] == h.sha and row[4] == "ok":
+                done.add(h.sha)
+        unsure = [h.sha for h in batch if h.sha is not None and h.sha not in done]
+        done.update(index.done_among(unsure))
 
     def keep(result: tuple[ClipOutcome, ClipNumbers | None, str]) -> None:
         outcome, numbers, sha = result
@@ -266,7 +279,7 @@ def extract_dataset(
             index.record_clip(
                 sha, numbers.duration, numbers.n_frames, numbers.n_valid, numbers.peak_db
             )
-        record(outcome, sha, sizes[sha])
+        record(outcome, sha, sizes.pop(sha))
 
     finished = False
     try:  # from here on, whatever happens, the index is committed and the lock released
@@ -274,7 +287,6 @@ def extract_dataset(
             progress(Step("extract", 0, n_inputs))
         for src in scan.misnamed:
             record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
-        done.update(index.done_hashes())
         summary.interrupted = run_batch(
             files,
             select=select,
@@ -284,6 +296,7 @@ def extract_dataset(
             pool=pool,
             flush=index.commit,
             failed=_lost,
+            screen=screen,
         )
         if pool is not None and not summary.interrupted:
             # Every task has ended: a temporary file left now is a killed worker's (its PID,
@@ -291,7 +304,7 @@ def extract_dataset(
             remove_stale_temps(root, any_owner=True)
         if not summary.interrupted:
             # Forget files that have left the input folder, so the index mirrors it.
-            index.keep_only(f.rel for f in files + scan.misnamed)
+            index.keep_only([f.rel for f in files + scan.misnamed])
         finished = True
     except _StoreRefusedError as exc:
         raise FeatureStoreError(str(exc)) from exc.__cause__

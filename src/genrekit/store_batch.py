@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -48,6 +48,9 @@ WORK_CHUNK_REMOTE = 8
 """Most files per task on a remote pool: a Dask task costs milliseconds of client, scheduler and
 worker time (measured ~17 ms per clip on a loaded 2-core machine with one per task), as much as
 extracting a clip. In a thread pool each file is its own task."""
+
+SCREEN_BATCH = 500
+"""Hashed files handed to ``screen`` at once: one index look-up per this many on a resume."""
 
 FLUSH_SECONDS = 1.0
 """``flush`` is called at most this often while results come in (the index is committed)."""
@@ -96,6 +99,25 @@ def _each(work: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
     return [work(task) for task in tasks]
 
 
+def _batches(
+    parts: Iterable[list[Hashed]], screen: Callable[[Sequence[Hashed]], None] | None
+) -> Iterator[list[Hashed]]:
+    """``parts`` again, joined into batches of :data:`SCREEN_BATCH` that ``screen`` saw first."""
+    if screen is None:
+        yield from parts
+        return
+    batch: list[Hashed] = []
+    for part in parts:
+        batch += part
+        if len(batch) >= SCREEN_BATCH:
+            screen(batch)
+            yield batch
+            batch = []
+    if batch:
+        screen(batch)
+        yield batch
+
+
 def run_batch(
     files: Sequence[SourceFile],
     *,
@@ -107,6 +129,7 @@ def run_batch(
     before_work: Callable[[int], None] | None = None,
     flush: Callable[[], None] | None = None,
     failed: Callable[[T, str], R] | None = None,
+    screen: Callable[[Sequence[Hashed]], None] | None = None,
 ) -> bool:
     """Hash ``files``, work on those ``select`` picks, ``keep`` each result; True if interrupted.
 
@@ -115,6 +138,8 @@ def run_batch(
     a duplicate, already done). ``before_work`` gets the number of tasks once all are selected.
     ``work`` runs in the pool and returns the file's result, failures included; ``keep`` records
     it in this thread, in input order. ``flush`` is called at most once a second between results.
+    ``screen``, if given, sees up to :data:`SCREEN_BATCH` files at once, in input order, before
+    ``select`` sees each of them (to look them all up in the index at once).
     The pool is ``pool``, or else ``workers`` threads of this process. Errors other than Ctrl-C
     (the store refusing a write, a full index) propagate, except a task the pool lost (a file
     that kills every worker that reads it): ``failed(task, reason)`` is then its result.
@@ -132,7 +157,8 @@ def run_batch(
             chunk = hash_chunk(len(files), pool.slots)
             chunks = (files[i : i + chunk] for i in range(0, len(files), chunk))
             hashed = bounded_map(pool.executor, hash_inputs, chunks, window=window)
-            tasks = [task for part in hashed for task in map(select, part) if task is not None]
+            selected = (map(select, batch) for batch in _batches(hashed, screen))
+            tasks = [task for part in selected for task in part if task is not None]
             if before_work is not None:
                 before_work(len(tasks))
             last_flush = time.monotonic()

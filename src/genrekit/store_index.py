@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from genrekit.errors import FeatureStoreError
 from genrekit.storage import check_sqlite_files, connect_read_only
+
+LOOKUP_KEYS = 500
+"""Most keys per ``IN (...)`` look-up (SQLite allows 999 parameters before 3.32)."""
+
+TrackRow = tuple[str, str | None, str | None, int | None, str, str | None]
+"""A track's recorded (genre, artist, sha256, size, status, reason)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -131,12 +138,30 @@ class StoreIndex:
             (sha256, duration, n_frames, n_valid, peak_db),
         )
 
-    def done_hashes(self) -> set[str]:
-        """The content hashes whose features the store holds."""
-        return {sha for (sha,) in self._db.execute("SELECT sha256 FROM clips")}
+    def done_among(self, shas: Sequence[str]) -> set[str]:
+        """Those of ``shas`` whose features the store holds: indexed look-ups, so a resumed run
+        never holds every done hash at once (a million took 1 GB with the rest of the run)."""
+        return {sha for (sha,) in self._select("SELECT sha256 FROM clips WHERE sha256", shas)}
 
-    def keep_only(self, paths: Iterable[str]) -> None:
-        """Forget the tracks not in ``paths`` (files that left the input folder)."""
+    def tracks_among(self, paths: Sequence[str]) -> dict[str, TrackRow]:
+        """The recorded rows of those of ``paths`` the index has, by path."""
+        query = "SELECT path, genre, artist, sha256, size, status, reason FROM tracks WHERE path"
+        return {row[0]: row[1:] for row in self._select(query, paths)}
+
+    def _select(self, query: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(keys), LOOKUP_KEYS):
+            part = keys[i : i + LOOKUP_KEYS]
+            marks = ",".join("?" * len(part))
+            rows += self._db.execute(f"{query} IN ({marks})", part).fetchall()
+        return rows
+
+    def keep_only(self, paths: Collection[str]) -> None:
+        """Forget the tracks not in ``paths`` (files that left the input folder), which are all
+        recorded: when the index holds as many tracks as there are ``paths``, none has left."""
+        (n,) = self._db.execute("SELECT count(*) FROM tracks").fetchone()
+        if n == len(paths):  # a resumed run of an unchanged folder: 0.5 s per million saved
+            return
         self._db.execute("CREATE TEMP TABLE IF NOT EXISTS present (path TEXT PRIMARY KEY)")
         self._db.execute("DELETE FROM present")
         self._db.executemany("INSERT INTO present VALUES (?)", ((p,) for p in paths))
