@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import genrekit
 from genrekit import cluster
 from genrekit.cluster import ClusterAddress, connect, parse_address
 from genrekit.errors import ClusterError, MissingExtraError, ParameterError
@@ -100,3 +101,35 @@ def test_extract_on_a_local_cluster_is_byte_identical_to_a_local_run(tmp_path: P
     assert store_contents(tmp_path / "there") == store_contents(tmp_path / "here")
     assert again.counts["cached"] == 8 and again.counts["done"] == 0  # resumes: nothing to do
     assert partial_files(tmp_path / "there") == []
+
+
+class _Workers:
+    """A client whose workers answer ``found`` to ``client.run``."""
+
+    def __init__(self, found: dict[str, object]) -> None:
+        self.found = found
+
+    def run(self, *args: object, **kwargs: object) -> dict[str, object]:
+        return self.found
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            ModuleNotFoundError("No module named 'genrekit'"),
+            "the Dask worker tcp://10.0.0.9:4000 cannot import genrekit (ModuleNotFoundError: "
+            "No module named 'genrekit'); install genrekit[cluster] {v} on every worker",
+        ),
+        (
+            "0.0.1",
+            "the Dask worker tcp://10.0.0.9:4000 has genrekit 0.0.1, this machine {v}; "
+            "install genrekit[cluster] {v} on every worker",
+        ),
+    ],
+)
+def test_a_worker_without_this_genrekit_is_one_error(answer: object, message: str) -> None:
+    client = _Workers({"tcp://10.0.0.1:4000": genrekit.__version__, "tcp://10.0.0.9:4000": answer})
+    with pytest.raises(ClusterError) as caught:
+        cluster.check_workers(client)  # type: ignore[arg-type]
+    assert str(caught.value) == message.format(v=genrekit.__version__)

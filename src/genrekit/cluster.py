@@ -121,8 +121,34 @@ def pool_of(client: Client, *, timeout: float | None = None) -> Pool:
             f"the Dask scheduler has had no worker for {timeout:g} s; start workers "
             "(dask worker SCHEDULER-ADDRESS)"
         ) from exc
+    check_workers(client)
     from distributed import KilledWorker
 
     slots = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
     executor = client.get_executor(pure=False)  # type: ignore[no-untyped-call]
     return Pool(executor, max(1, slots), remote=True, lost=(KilledWorker,))
+
+
+def check_workers(client: Client) -> None:
+    """A :class:`ClusterError` naming the first worker of ``client`` that cannot import genrekit
+    or has another version of it than this machine (its results would differ from a local run).
+
+    Without this a worker without genrekit dies on its first task (it cannot unpickle it) and
+    the run waits for ever, or ends in a traceback."""
+    from genrekit import __version__
+
+    # eval, a builtin, unpickles on any worker: a function of genrekit would not.
+    found = client.run(eval, "__import__('genrekit').__version__", on_error="return")
+    install = f"install genrekit[cluster] {__version__} on every worker"
+    for worker, result in sorted(found.items()):
+        if isinstance(result, BaseException):
+            detail = str(result).splitlines()[0] if str(result) else ""
+            raise ClusterError(
+                f"the Dask worker {worker} cannot import genrekit "
+                f"({type(result).__name__}: {detail}); {install}"
+            )
+        if result != __version__:
+            raise ClusterError(
+                f"the Dask worker {worker} has genrekit {result}, this machine {__version__}; "
+                f"{install}"
+            )
