@@ -142,7 +142,8 @@ def run_batch(
     ``select`` sees each of them (to look them all up in the index at once).
     The pool is ``pool``, or else ``workers`` threads of this process. Errors other than Ctrl-C
     (the store refusing a write, a full index) propagate, except a task the pool lost (a file
-    that kills every worker that reads it): ``failed(task, reason)`` is then its result.
+    that kills every worker that reads it): each of its files is then run again alone, and
+    ``failed(task, reason)`` is the result of a file lost again.
     """
     pending: list[Future[list[R]]] = []
     unkept: list[R] = []  # results in hand, not yet kept
@@ -169,8 +170,20 @@ def run_batch(
             def lost(part: Sequence[T], exc: BaseException) -> list[R]:
                 if failed is None:
                     raise exc
-                reason = f"lost: every worker that ran it died ({type(exc).__name__}: {exc})"
-                return [failed(task, reason) for task in part]
+                if len(part) == 1:
+                    reason = f"lost: every worker that ran it died ({type(exc).__name__}: {exc})"
+                    return [failed(part[0], reason)]
+                # Which of the task's files killed the workers? Each again, on its own, so that
+                # the others are not failed with it.
+                alone = [pool.executor.submit(each, [task]) for task in part]
+                pairs = zip(part, alone, strict=True)
+                return [result for task, future in pairs for result in retried(task, future)]
+
+            def retried(task: T, future: Future[list[R]]) -> list[R]:
+                try:
+                    return future.result()
+                except pool.lost as exc:
+                    return lost([task], exc)
 
             mapped = bounded_map(
                 pool.executor, each, parts, window=window, pending=pending, lost=(pool.lost, lost)
