@@ -46,6 +46,12 @@ def test_a_bad_address_names_itself(text: str) -> None:
     assert caught.value.option == "cluster" and caught.value.value == text.strip()
 
 
+@pytest.mark.parametrize("text", ["local:0", "local:513", "local:99999"])
+def test_too_many_or_no_local_workers_says_how_many_may_be(text: str) -> None:
+    with pytest.raises(ParameterError, match=r": a local cluster has 1 to 512 workers$"):
+        parse_address(text)
+
+
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(
     tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

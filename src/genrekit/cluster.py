@@ -33,7 +33,7 @@ WORKERS_SECONDS = 30.0
 """How long to wait for a scheduler that has no worker yet to get one."""
 
 MAX_LOCAL_WORKERS = 512
-_LOCAL = re.compile(r"local:(?P<n>[0-9]{1,4})")
+_LOCAL = re.compile(r"local:(?P<n>[0-9]{1,18})")
 _REMOTE = re.compile(
     r"(?P<scheme>tcp|tls)://(?P<host>\[[0-9a-fA-F:]+\]|[^\s/:]+):(?P<port>[0-9]{1,5})"
 )
