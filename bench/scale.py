@@ -168,7 +168,7 @@ def resume(work: Path, rows: int) -> tuple[float, float, float]:
     scanned = peak_mb()
     real_scan, real_hash = extract.scan_input, store_batch.hash_input  # type: ignore[attr-defined]
     extract.scan_input = lambda _: DatasetScan(files=files)  # type: ignore[attr-defined,assignment]
-    store_batch.hash_input = lambda src: Hashed(src, _sha(src.rel), 480_000, None)
+    store_batch.hash_input = lambda src, known=None: Hashed(src, _sha(src.rel), 480_000, None)
     try:
         seconds, summary = timed(lambda: extract_dataset(source, store, ExtractOptions(workers=2)))
     finally:

@@ -3,6 +3,7 @@ rewritten (bench/scale.py measures a million rows; these check the behaviour on 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from genrekit import extract
+from genrekit import extract, storage
 from genrekit.dataset import FeatureStore
 from genrekit.extract import ExtractOptions, extract_dataset
 from genrekit.store_index import StoreIndex
@@ -105,3 +106,54 @@ def test_files_that_left_are_forgotten_and_a_new_one_recorded(tmp_path: Path) ->
         "b/clip001.wav",
         "b/clip003.wav",
     ]
+
+
+def _hashing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files hashed from now on."""
+    hashed: list[str] = []
+    sha256_file = storage.sha256_file
+
+    def counted(path: Path) -> str:
+        hashed.append(path.name)
+        return sha256_file(path)
+
+    monkeypatch.setattr("genrekit.store_batch.sha256_file", counted)
+    return hashed
+
+
+def test_a_resumed_run_reads_no_unchanged_file_and_redoes_a_changed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_clips(tmp_path / "in", 4, seconds=2.0)
+    store = tmp_path / "store"
+    extract_dataset(source, store, OPTIONS)
+    hashed = _hashing(monkeypatch)
+    again = extract_dataset(source, store, OPTIONS)
+    assert again.counts["cached"] == 4 and hashed == []  # size, mtime, ctime, inode unchanged
+    # Other audio of the same size, its mtime set back: ctime still tells.
+    changed = source / "a" / "clip000.wav"
+    before = changed.stat()
+    changed.write_bytes((source / "b" / "clip001.wav").read_bytes())
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert changed.stat().st_size == before.st_size
+    third = extract_dataset(source, store, OPTIONS)
+    assert hashed == ["clip000.wav"]
+    assert third.counts["duplicate"] == 1 and third.counts["cached"] == 3  # now b/clip001's audio
+
+
+def test_an_index_without_stamps_is_hashed_once_then_stamped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_clips(tmp_path / "in", 4, seconds=2.0)
+    store = tmp_path / "store"
+    extract_dataset(source, store, OPTIONS)
+    with closing(sqlite3.connect(store / "index.sqlite")) as db:  # as an older genrekit left it
+        for column in ("mtime_ns", "ctime_ns", "inode"):
+            db.execute(f"ALTER TABLE tracks DROP COLUMN {column}")
+        db.commit()
+    hashed = _hashing(monkeypatch)
+    assert extract_dataset(source, store, OPTIONS).counts["cached"] == 4
+    assert sorted(hashed) == ["clip000.wav", "clip001.wav", "clip002.wav", "clip003.wav"]
+    hashed.clear()
+    assert extract_dataset(source, store, OPTIONS).counts["cached"] == 4
+    assert hashed == []

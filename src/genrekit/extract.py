@@ -52,7 +52,7 @@ from genrekit.storage import (
     save_npy_atomic,
     write_refused_message,
 )
-from genrekit.store_batch import Hashed, run_batch
+from genrekit.store_batch import Hashed, Known, Stamp, run_batch
 from genrekit.store_index import StoreIndex, TrackRow
 from genrekit.workers import Pool, default_workers
 
@@ -225,17 +225,27 @@ def extract_dataset(
     n_inputs = len(files) + len(scan.misnamed)
     done: set[str] = set()  # shas of the files being selected whose features the store holds
     known: dict[str, TrackRow] = {}  # the recorded rows of the files being selected
+    fetched: dict[str, TrackRow] = {}  # the recorded rows of the files being hashed
     first_owner: dict[str, SourceFile] = {}
-    sizes: dict[str, int | None] = {}  # of the files sent to work
+    sent: dict[str, Hashed] = {}  # the files sent to work, by hash
 
-    def record(outcome: ClipOutcome, sha: str | None, size: int | None) -> None:
+    def record(outcome: ClipOutcome, hashed: Hashed | None) -> None:
         summary.counts[outcome.status] += 1
         if outcome.status == "failed":
             summary.failures.append(outcome)
         elif outcome.status in ("silent", "duplicate"):
             summary.skipped.append(outcome)
         stored = "ok" if outcome.status in ("done", "cached") else outcome.status
-        row = (outcome.genre, artists.get(outcome.rel), sha, size, stored, outcome.reason)
+        sha, size = (None, None) if hashed is None else (hashed.sha, hashed.size)
+        stamp = None if hashed is None else hashed.stamp
+        row: TrackRow = (
+            *(outcome.genre, artists.get(outcome.rel), sha, size, stored, outcome.reason),
+            *(
+                (None, None, None)
+                if stamp is None
+                else (stamp.mtime_ns, stamp.ctime_ns, stamp.inode)
+            ),
+        )
         if known.pop(outcome.rel, None) != row:  # a resumed run's rows are mostly unchanged
             index.record_track(outcome.rel, *row)
         if progress is not None:
@@ -245,26 +255,26 @@ def extract_dataset(
     def select(hashed: Hashed) -> _Task | None:
         src, sha = hashed.src, hashed.sha
         if sha is None:
-            record(ClipOutcome(src.rel, src.genre, "failed", hashed.problem), None, None)
+            record(ClipOutcome(src.rel, src.genre, "failed", hashed.problem), None)
         elif sha in first_owner:
             owner = first_owner[sha]
             reason = f"same audio as {owner.rel}"
             if owner.genre != src.genre:
                 reason += f" (labelled {owner.genre!r} there)"
-            record(ClipOutcome(src.rel, src.genre, "duplicate", reason), sha, hashed.size)
+            record(ClipOutcome(src.rel, src.genre, "duplicate", reason), hashed)
         else:
             first_owner[sha] = src
             if sha not in done or options.images:  # a cached clip may lack its pictures
-                sizes[sha] = hashed.size
+                sent[sha] = hashed
                 return _Task(src, sha, sha in done)
             # Done before: no task, no round trip to a worker (a resumed run is mostly these).
-            record(ClipOutcome(src.rel, src.genre, "cached"), sha, hashed.size)
+            record(ClipOutcome(src.rel, src.genre, "cached"), hashed)
         return None
 
     def screen(batch: Sequence[Hashed]) -> None:
         """Look the next files up in the index, all at once; forget the last ones'."""
-        known.clear()
-        known.update(index.tracks_among([h.src.rel for h in batch]))
+        known.clear()  # each file's row was fetched before it was hashed: no second look-up
+        known.update((h.src.rel, fetched.pop(h.src.rel)) for h in batch if h.src.rel in fetched)
         done.clear()
         for h in batch:  # an ok track's clip is in the store: no look-up of its hash
             row = known.get(h.src.rel)
@@ -279,14 +289,14 @@ def extract_dataset(
             index.record_clip(
                 sha, numbers.duration, numbers.n_frames, numbers.n_valid, numbers.peak_db
             )
-        record(outcome, sha, sizes.pop(sha))
+        record(outcome, sent.pop(sha))
 
     finished = False
     try:  # from here on, whatever happens, the index is committed and the lock released
         if progress is not None:
             progress(Step("extract", 0, n_inputs))
         for src in scan.misnamed:
-            record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
+            record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None)
         summary.interrupted = run_batch(
             files,
             select=select,
@@ -297,6 +307,7 @@ def extract_dataset(
             flush=index.commit,
             failed=_lost,
             screen=screen,
+            known=functools.partial(_known, index, fetched),
         )
         if pool is not None and not summary.interrupted:
             # Every task has ended: a temporary file left now is a killed worker's (its PID,
@@ -325,6 +336,24 @@ def extract_dataset(
             lock.release()
             summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _known(
+    index: StoreIndex, fetched: dict[str, TrackRow], files: Sequence[SourceFile]
+) -> list[Known | None]:
+    """The stamp and hash each of ``files`` had when it was last hashed, if recorded; their
+    rows go into ``fetched``."""
+    rows = index.tracks_among([src.rel for src in files])
+    fetched.update(rows)
+    found: list[Known | None] = []
+    for src in files:
+        row = rows.get(src.rel)
+        _, _, sha, size, _, _, mtime_ns, ctime_ns, inode = row if row else (None,) * 9
+        if sha is None or size is None or mtime_ns is None or ctime_ns is None or inode is None:
+            found.append(None)
+        else:
+            found.append((Stamp(size, mtime_ns, ctime_ns, inode), sha))
+    return found
 
 
 def _open_store(root: Path, source_root: Path, info: StoreInfo) -> tuple[FolderLock, StoreIndex]:

@@ -19,8 +19,12 @@ from genrekit.storage import check_sqlite_files, connect_read_only
 LOOKUP_KEYS = 500
 """Most keys per ``IN (...)`` look-up (SQLite allows 999 parameters before 3.32)."""
 
-TrackRow = tuple[str, str | None, str | None, int | None, str, str | None]
-"""A track's recorded (genre, artist, sha256, size, status, reason)."""
+STAMP_COLUMNS = ("mtime_ns", "ctime_ns", "inode")
+
+TrackRow = tuple[
+    str, str | None, str | None, int | None, str, str | None, int | None, int | None, int | None
+]
+"""A track's recorded (genre, artist, sha256, size, status, reason, mtime_ns, ctime_ns, inode)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -31,7 +35,10 @@ CREATE TABLE IF NOT EXISTS tracks (
     size      INTEGER,
     status    TEXT NOT NULL,      -- ok | failed | silent | duplicate
     reason    TEXT,
-    updated   TEXT NOT NULL DEFAULT (datetime('now'))  -- when the row last changed
+    updated   TEXT NOT NULL DEFAULT (datetime('now')),  -- when the row last changed
+    mtime_ns  INTEGER,            -- the file's stat when sha256 was taken: while size, mtime_ns,
+    ctime_ns  INTEGER,            -- ctime_ns and inode are the same, so is sha256 (it is not
+    inode     INTEGER             -- read again); NULL: unknown (hashed again)
 );
 CREATE TABLE IF NOT EXISTS clips (
     sha256    TEXT PRIMARY KEY,   -- features/<kind>/<sha[:2]>/<sha>.npy exist for this row
@@ -55,6 +62,9 @@ def open_index(root: Path) -> sqlite3.Connection:
     columns = {row[1] for row in db.execute("PRAGMA table_info(tracks)")}
     if "artist" not in columns:  # stores written by genrekit 0.1.0
         db.execute("ALTER TABLE tracks ADD COLUMN artist TEXT")
+    for column in STAMP_COLUMNS:  # stores written before files were stamped
+        if column not in columns:
+            db.execute(f"ALTER TABLE tracks ADD COLUMN {column} INTEGER")
     return db
 
 
@@ -113,19 +123,26 @@ class StoreIndex:
         size: int | None,
         status: str,
         reason: str | None,
+        mtime_ns: int | None = None,
+        ctime_ns: int | None = None,
+        inode: int | None = None,
     ) -> None:
-        """What became of one input file (``status`` ok, failed, silent or duplicate)."""
+        """What became of one input file (``status`` ok, failed, silent or duplicate), and the
+        file's stat when it was hashed, if known."""
         self._db.execute(
-            "INSERT INTO tracks (path, genre, artist, sha256, size, status, reason, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now')) ON CONFLICT(path) DO UPDATE SET "
+            "INSERT INTO tracks (path, genre, artist, sha256, size, status, reason, mtime_ns, "
+            "ctime_ns, inode, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, datetime('now')) "
+            "ON CONFLICT(path) DO UPDATE SET "
             "genre=excluded.genre, artist=excluded.artist, sha256=excluded.sha256, "
             "size=excluded.size, status=excluded.status, reason=excluded.reason, "
+            "mtime_ns=excluded.mtime_ns, ctime_ns=excluded.ctime_ns, inode=excluded.inode, "
             "updated=excluded.updated "
             # A resumed run meets mostly unchanged rows: rewriting them cost 9 s per million.
-            "WHERE (genre, artist, sha256, size, status, reason) IS NOT "
-            "(excluded.genre, excluded.artist, excluded.sha256, excluded.size, excluded.status, "
-            "excluded.reason)",
-            (path, genre, artist, sha256, size, status, reason),
+            "WHERE (genre, artist, sha256, size, status, reason, mtime_ns, ctime_ns, inode) "
+            "IS NOT (excluded.genre, excluded.artist, excluded.sha256, excluded.size, "
+            "excluded.status, excluded.reason, excluded.mtime_ns, excluded.ctime_ns, "
+            "excluded.inode)",
+            (path, genre, artist, sha256, size, status, reason, mtime_ns, ctime_ns, inode),
         )
 
     def record_clip(
@@ -145,7 +162,10 @@ class StoreIndex:
 
     def tracks_among(self, paths: Sequence[str]) -> dict[str, TrackRow]:
         """The recorded rows of those of ``paths`` the index has, by path."""
-        query = "SELECT path, genre, artist, sha256, size, status, reason FROM tracks WHERE path"
+        query = (
+            "SELECT path, genre, artist, sha256, size, status, reason, mtime_ns, ctime_ns, inode "
+            "FROM tracks WHERE path"
+        )
         return {row[0]: row[1:] for row in self._select(query, paths)}
 
     def _select(self, query: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
