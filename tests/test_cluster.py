@@ -139,3 +139,34 @@ def test_a_worker_without_this_genrekit_is_one_error(answer: object, message: st
     with pytest.raises(ClusterError) as caught:
         cluster.check_workers(client)  # type: ignore[arg-type]
     assert str(caught.value) == message.format(v=genrekit.__version__)
+
+
+class _LostError(Exception):
+    """Stands for Dask's KilledWorker: every worker that ran the task died."""
+
+
+def test_a_file_the_cluster_lost_is_its_failure_not_the_end_of_classify(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from genrekit import classify_batch
+    from genrekit.classify_batch import AudioFile, Outcome, classify_each
+    from genrekit.workers import Pool
+
+    def job(self: object, file: AudioFile) -> Outcome:
+        if file.name == "killer.wav":  # a file that kills every worker decoding it
+            raise _LostError("worker died")
+        return Outcome(file, error="classified")
+
+    monkeypatch.setattr(classify_batch._ClassifyJob, "__call__", job)
+    model = type("Stub", (), {"path": tmp_path / "m.onnx", "name": "stub"})()
+    files = [AudioFile(tmp_path / name, name) for name in ("a.wav", "killer.wav", "b.wav")]
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        pool = Pool(executor, slots=1, remote=True, lost=(_LostError,))
+        outcomes = list(classify_each(files, model, pool=pool))
+    assert [(o.file.name, o.error) for o in outcomes] == [
+        ("a.wav", "classified"),
+        ("killer.wav", "lost: every worker that ran it died (_LostError: worker died)"),
+        ("b.wav", "classified"),
+    ]
