@@ -97,13 +97,28 @@ def connect(address: str | ClusterAddress, *, timeout: float | None = None) -> I
     try:
         client = Client(where.scheduler, timeout=timeout)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ClusterError(
-            f"{where}: cannot reach a Dask scheduler within {timeout:g} s ({detail}); "
+            f"{where}: cannot reach a Dask scheduler within {timeout:g} s ({_why(exc)}); "
             "start one (dask scheduler) or check the address"
         ) from exc
     with client:
         yield client
+
+
+def _why(exc: BaseException) -> str:
+    """The first line of the deepest OS error under ``exc`` ("Connection refused", not Dask's
+    "Timed out trying to connect to ... after 10 s", which the message says already)."""
+    why, inner = exc, exc.__cause__ or exc.__context__
+    for _ in range(10):  # a chain, bounded
+        if inner is None:
+            break
+        if isinstance(inner, OSError) and str(inner):
+            why = inner
+        inner = inner.__cause__ or inner.__context__
+    text = str(why).splitlines()[0] if str(why) else ""
+    if why is exc:
+        return text or type(exc).__name__
+    return f"{type(why).__name__}: {text}"
 
 
 def connect_if(address: str | None) -> AbstractContextManager[Client | None]:
