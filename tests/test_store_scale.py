@@ -157,3 +157,18 @@ def test_an_index_without_stamps_is_hashed_once_then_stamped(
     hashed.clear()
     assert extract_dataset(source, store, OPTIONS).counts["cached"] == 4
     assert hashed == []
+
+
+def test_embed_reads_no_input_extract_stamped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genrekit.embed import embed_dataset
+
+    source = write_clips(tmp_path / "in", 2, seconds=2.0)
+    store = tmp_path / "store"
+    extract_dataset(source, store, OPTIONS)
+    (source / "b" / "clip001.wav").write_bytes((source / "a" / "clip000.wav").read_bytes())
+    hashed = _hashing(monkeypatch)
+    summary = embed_dataset(source, store, workers=1)
+    assert hashed == ["clip001.wav"]  # changed since extract: read; the other was not
+    assert summary.done == 1 and summary.ok  # both files are now the one clip

@@ -88,6 +88,17 @@ Known = tuple[Stamp, str]
 """A file's stamp and content hash when it was last hashed (from the store's index)."""
 
 
+def known_of(
+    stamped: dict[str, tuple[str, int, int, int, int]], files: Sequence[SourceFile]
+) -> list[Known | None]:
+    """What ``stamped`` (sha256, size, mtime_ns, ctime_ns, inode by path) says of ``files``."""
+    found: list[Known | None] = []
+    for src in files:
+        row = stamped.get(src.rel)
+        found.append(None if row is None else (Stamp(*row[1:]), row[0]))
+    return found
+
+
 def hash_input(src: SourceFile, known: Known | None = None) -> Hashed:
     """Hash one input file; a pipe, a device, an unreadable or a huge undecodable file is its
     ``problem`` instead. A file whose stamp is still ``known``'s is not read: its hash is

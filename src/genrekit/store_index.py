@@ -169,12 +169,7 @@ class StoreIndex:
         return {row[0]: row[1:] for row in self._select(query, paths)}
 
     def _select(self, query: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = []
-        for i in range(0, len(keys), LOOKUP_KEYS):
-            part = keys[i : i + LOOKUP_KEYS]
-            marks = ",".join("?" * len(part))
-            rows += self._db.execute(f"{query} IN ({marks})", part).fetchall()
-        return rows
+        return _select_in(self._db, query, keys)
 
     def keep_only(self, paths: Collection[str]) -> None:
         """Forget the tracks not in ``paths`` (files that left the input folder), which are all
@@ -224,3 +219,44 @@ def read_input(index: Path) -> Path | None:
         except sqlite3.OperationalError:  # a store written before the input was recorded
             return None
     return Path(found[0]) if found else None
+
+
+def _select_in(db: sqlite3.Connection, query: str, keys: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` ending in a column name, ``IN`` ``keys``, a few hundred at a time."""
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(keys), LOOKUP_KEYS):
+        part = keys[i : i + LOOKUP_KEYS]
+        marks = ",".join("?" * len(part))
+        rows += db.execute(f"{query} IN ({marks})", part).fetchall()
+    return rows
+
+
+Stamped = tuple[str, int, int, int, int]
+"""A file's recorded (sha256, size, mtime_ns, ctime_ns, inode) when it was hashed."""
+
+
+class StampReader:
+    """The recorded stamps of an index's input files, read-only: for a run (``embed``) that
+    hashes the same inputs as ``extract`` but does not write the index."""
+
+    def __init__(self, index: Path) -> None:
+        try:
+            self._db = connect_read_only(index, "SELECT count(*) FROM tracks")
+        except sqlite3.Error as exc:
+            raise FeatureStoreError(f"{index}: cannot read the index ({exc})") from exc
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tracks)")}
+        self.has_stamps = set(STAMP_COLUMNS) <= columns  # not in an index of an older genrekit
+
+    def stamped(self, paths: Sequence[str]) -> dict[str, Stamped]:
+        """The recorded stamps of those of ``paths`` that have one, by path."""
+        if not self.has_stamps:
+            return {}
+        query = (
+            "SELECT path, sha256, size, mtime_ns, ctime_ns, inode FROM tracks WHERE sha256 "
+            "IS NOT NULL AND size IS NOT NULL AND mtime_ns IS NOT NULL AND ctime_ns IS NOT NULL "
+            "AND inode IS NOT NULL AND path"
+        )
+        return {row[0]: row[1:] for row in _select_in(self._db, query, paths)}
+
+    def close(self) -> None:
+        self._db.close()
