@@ -2,7 +2,7 @@
 store of a million clips.
 
     OMP_NUM_THREADS=1 python bench/scale.py --data ../shared/data/gtzan-dev [--clips 48]
-        [--rows 1000000] [--repeats 3] [--work /tmp/genrekit-scale]
+        [--rows 1000000] [--repeats 3] [--work /tmp/genrekit-scale] [--parts 1234]
 
 1. Per-core throughput of each stage (one thread): hashing, embed (msd-musicnn) and classify
    (the default model), in clips/s, on the first ``--clips`` files of ``--data`` (copied
@@ -15,7 +15,8 @@ store of a million clips.
 3. A resumed extract over a synthetic index of ``--rows`` done clips (built once with SQL, kept in
    ``--work``): the real ``extract_dataset`` with the folder scan and the file hashes replaced by
    their results, so what is timed is the index and the selection, not the disk (hashing is
-   item 1's number, per file).
+   item 1's number, per file; a resume hashes no unchanged file). Run first, so that the peak
+   memory it prints is its own, with what the scan's list of inputs alone takes.
 4. The clean-up walk at the start of every run (``remove_stale_temps``) over a store of 100,000
    feature files in 256 folders, per file.
 """
@@ -26,6 +27,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import resource
 import shutil
 import time
 from collections.abc import Callable
@@ -150,24 +152,31 @@ def synthetic_store(work: Path, rows: int) -> tuple[Path, Path]:
     return store, source
 
 
-def resume(work: Path, rows: int) -> tuple[float, float]:
+def peak_mb() -> float:
+    """This process's peak resident memory so far, MB (Linux: ru_maxrss is in KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def resume(work: Path, rows: int) -> tuple[float, float, float]:
     """Seconds of a resumed extract over ``rows`` done clips (scan and hashes given), and of
-    building the synthetic index (0 when it was kept from a former run)."""
+    building the synthetic index (0 when it was kept from a former run), and the peak memory
+    (MB) with the scan's list of inputs in hand, before the resume."""
     start = time.perf_counter()
     existed = (work / f"resume-{rows}" / "index.sqlite").exists()
     store, source = synthetic_store(work, rows)
     built = 0.0 if existed else time.perf_counter() - start
     files = [SourceFile(source / _rel(i), _rel(i), f"g{i % 10}") for i in range(rows)]
+    scanned = peak_mb()
     real_scan, real_hash = extract.scan_input, store_batch.hash_input  # type: ignore[attr-defined]
     extract.scan_input = lambda _: DatasetScan(files=files)  # type: ignore[attr-defined,assignment]
-    store_batch.hash_input = lambda src: Hashed(src, _sha(src.rel), 480_000, None)
+    store_batch.hash_input = lambda src, known=None: Hashed(src, _sha(src.rel), 480_000, None)
     try:
         seconds, summary = timed(lambda: extract_dataset(source, store, ExtractOptions(workers=2)))
     finally:
         extract.scan_input = real_scan  # type: ignore[attr-defined]
         store_batch.hash_input = real_hash
     assert summary.counts["cached"] == rows and summary.total == rows, summary.counts
-    return seconds, built
+    return seconds, built, scanned
 
 
 def walk(work: Path, n: int = 100_000) -> float:
@@ -185,40 +194,48 @@ def walk(work: Path, n: int = 100_000) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="<genre>/<audio> folders")
+    parser.add_argument("--data", type=Path, help="<genre>/<audio> folders (parts 1 and 2)")
     parser.add_argument("--clips", type=int, default=48)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/genrekit-scale"))
+    parser.add_argument(
+        "--parts", default="1234", help="which of the parts 1-4 to run (default: all, 1234)"
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    source = copy_clips(args.data, args.clips, args.work)
-    n = sum(1 for p in source.rglob("*.*") if p.is_file())
-    print(f"\n1. per core (one thread), {n} clips of {args.data}:")
-    for stage, rate in per_core(source, args.work).items():
-        unit = "" if stage.endswith("MB/s") else " clips/s"
-        print(f"   {stage:<12} {rate:8.1f}{unit}")
-
-    print(f"\n2. extract, the same {n} clips, best of {args.repeats}:")
-    ways = extract_ways(source, args.work, args.repeats)
-    base = ways[WAYS[0]]
-    for name in WAYS:
-        seconds = ways[name]
-        print(f"   {name:<20} {seconds:6.2f} s {n / seconds:7.1f} clips/s  x{base / seconds:.2f}")
-    for workers in (1, 2):
-        started, cold = ways[f"start local:{workers}"], ways[f"cold local:{workers}"]
-        print(f"   (local:{workers}: {started:.2f} s to start, {cold:.2f} s for its first run)")
-    overhead = (ways["local:1"] - ways[WAYS[0]]) / n
-    print(f"   cluster overhead per clip (local:1 - 1 thread): {overhead * 1000:.1f} ms")
-
-    print(f"\n3. resumed extract over {args.rows:,} done clips (index + selection, no disk):")
-    seconds, built = resume(args.work, args.rows)
-    if built:
-        print(f"   built the synthetic index in {built:.1f} s")
-    print(f"   resume: {seconds:.1f} s ({seconds / args.rows * 1e6:.1f} us per clip)")
-
-    print(f"\n4. start-of-run clean-up walk: {walk(args.work):.2f} us per feature file")
+    if "3" in args.parts:  # first, so that its peak memory is its own
+        print(f"\n3. resumed extract over {args.rows:,} done clips (index + selection, no disk):")
+        seconds, built, scanned = resume(args.work, args.rows)
+        if built:
+            print(f"   built the synthetic index in {built:.1f} s")
+        print(f"   resume: {seconds:.1f} s ({seconds / args.rows * 1e6:.1f} us per clip)")
+        print(f"   peak memory: {peak_mb():.0f} MB ({scanned:.0f} MB with the scan's list in hand)")
+    if "1" in args.parts or "2" in args.parts:
+        if args.data is None:
+            parser.error("parts 1 and 2 need --data")
+        source = copy_clips(args.data, args.clips, args.work)
+        n = sum(1 for p in source.rglob("*.*") if p.is_file())
+    if "1" in args.parts:
+        print(f"\n1. per core (one thread), {n} clips of {args.data}:")
+        for stage, rate in per_core(source, args.work).items():
+            unit = "" if stage.endswith("MB/s") else " clips/s"
+            print(f"   {stage:<12} {rate:8.1f}{unit}")
+    if "2" in args.parts:
+        print(f"\n2. extract, the same {n} clips, best of {args.repeats}:")
+        ways = extract_ways(source, args.work, args.repeats)
+        base = ways[WAYS[0]]
+        for name in WAYS:
+            sec = ways[name]
+            print(f"   {name:<20} {sec:6.2f} s {n / sec:7.1f} clips/s  x{base / sec:.2f}")
+        for workers in (1, 2):
+            started, cold = ways[f"start local:{workers}"], ways[f"cold local:{workers}"]
+            print(f"   (local:{workers}: {started:.2f} s to start, {cold:.2f} s for its first run)")
+        overhead = (ways["local:1"] - ways[WAYS[0]]) / n
+        print(f"   cluster overhead per clip (local:1 - 1 thread): {overhead * 1000:.1f} ms")
+    if "4" in args.parts:
+        print(f"\n4. start-of-run clean-up walk: {walk(args.work):.2f} us per feature file")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 

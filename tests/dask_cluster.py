@@ -25,6 +25,7 @@ START_SECONDS = 60.0
 """Longest wait for the scheduler and its workers to come up (a loaded 2-core machine)."""
 
 SLOW_WORKER = Path(__file__).resolve().parent / "slow_worker.py"
+NO_GENREKIT_WORKER = Path(__file__).resolve().parent / "no_genrekit_worker.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
@@ -53,10 +54,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def dask_processes(n_workers: int, log_dir: Path, *, slow: bool = False) -> Iterator[DaskProcesses]:
+def dask_processes(
+    n_workers: int, log_dir: Path, *, slow: bool = False, preload: Path | None = None
+) -> Iterator[DaskProcesses]:
     """``dask scheduler`` and ``n_workers`` ``dask worker`` processes (one thread each, no
     nanny: a killed worker stays dead) on 127.0.0.1; stopped when the block ends. ``slow``:
-    the workers take 40 ms more per clip extracted (tests/slow_worker.py)."""
+    the workers take 40 ms more per clip extracted (tests/slow_worker.py); ``preload``: the
+    workers preload that file instead."""
+    preload = SLOW_WORKER if slow else preload
     from distributed import Client
 
     port = free_port()
@@ -86,7 +91,7 @@ def dask_processes(n_workers: int, log_dir: Path, *, slow: bool = False) -> Iter
                     address,
                     *("--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard"),
                     *("--death-timeout", "60"),
-                    *(("--preload", str(SLOW_WORKER)) if slow else ()),
+                    *(("--preload", str(preload)) if preload is not None else ()),
                 )
             )
         with Client(address, timeout=START_SECONDS) as client:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import genrekit
 from genrekit import cluster
 from genrekit.cluster import ClusterAddress, connect, parse_address
 from genrekit.errors import ClusterError, MissingExtraError, ParameterError
@@ -45,6 +46,12 @@ def test_a_bad_address_names_itself(text: str) -> None:
     assert caught.value.option == "cluster" and caught.value.value == text.strip()
 
 
+@pytest.mark.parametrize("text", ["local:0", "local:513", "local:99999"])
+def test_too_many_or_no_local_workers_says_how_many_may_be(text: str) -> None:
+    with pytest.raises(ParameterError, match=r": a local cluster has 1 to 512 workers$"):
+        parse_address(text)
+
+
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(
     tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -53,7 +60,10 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(
     write_clips(tmp_path / "in", 2)
     run = cli("extract", tmp_path / "in", "-o", tmp_path / "store", "--cluster", address)
     assert run.code == 2
-    assert run.error_line.startswith(f"error: {address}: cannot reach a Dask scheduler within 1 s")
+    assert run.error_line.startswith(
+        f"error: {address}: cannot reach a Dask scheduler within 1 s (ConnectionRefusedError: "
+    )  # why, not Dask's "Timed out trying to connect to ... after 1 s" again
+    assert run.error_line.endswith("); start one (dask scheduler) or check the address")
     assert not (tmp_path / "store").exists()  # nothing was started
 
 
@@ -100,3 +110,66 @@ def test_extract_on_a_local_cluster_is_byte_identical_to_a_local_run(tmp_path: P
     assert store_contents(tmp_path / "there") == store_contents(tmp_path / "here")
     assert again.counts["cached"] == 8 and again.counts["done"] == 0  # resumes: nothing to do
     assert partial_files(tmp_path / "there") == []
+
+
+class _Workers:
+    """A client whose workers answer ``found`` to ``client.run``."""
+
+    def __init__(self, found: dict[str, object]) -> None:
+        self.found = found
+
+    def run(self, *args: object, **kwargs: object) -> dict[str, object]:
+        return self.found
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            ModuleNotFoundError("No module named 'genrekit'"),
+            "the Dask worker tcp://10.0.0.9:4000 cannot import genrekit (ModuleNotFoundError: "
+            "No module named 'genrekit'); install genrekit[cluster] {v} on every worker",
+        ),
+        (
+            "0.0.1",
+            "the Dask worker tcp://10.0.0.9:4000 has genrekit 0.0.1, this machine {v}; "
+            "install genrekit[cluster] {v} on every worker",
+        ),
+    ],
+)
+def test_a_worker_without_this_genrekit_is_one_error(answer: object, message: str) -> None:
+    client = _Workers({"tcp://10.0.0.1:4000": genrekit.__version__, "tcp://10.0.0.9:4000": answer})
+    with pytest.raises(ClusterError) as caught:
+        cluster.check_workers(client)  # type: ignore[arg-type]
+    assert str(caught.value) == message.format(v=genrekit.__version__)
+
+
+class _LostError(Exception):
+    """Stands for Dask's KilledWorker: every worker that ran the task died."""
+
+
+def test_a_file_the_cluster_lost_is_its_failure_not_the_end_of_classify(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from genrekit import classify_batch
+    from genrekit.classify_batch import AudioFile, Outcome, classify_each
+    from genrekit.workers import Pool
+
+    def job(self: object, file: AudioFile) -> Outcome:
+        if file.name == "killer.wav":  # a file that kills every worker decoding it
+            raise _LostError("worker died")
+        return Outcome(file, error="classified")
+
+    monkeypatch.setattr(classify_batch._ClassifyJob, "__call__", job)
+    model = type("Stub", (), {"path": tmp_path / "m.onnx", "name": "stub"})()
+    files = [AudioFile(tmp_path / name, name) for name in ("a.wav", "killer.wav", "b.wav")]
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        pool = Pool(executor, slots=1, remote=True, lost=(_LostError,))
+        outcomes = list(classify_each(files, model, pool=pool))
+    assert [(o.file.name, o.error) for o in outcomes] == [
+        ("a.wav", "classified"),
+        ("killer.wav", "lost: every worker that ran it died (_LostError: worker died)"),
+        ("b.wav", "classified"),
+    ]

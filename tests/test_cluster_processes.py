@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+import genrekit
 from genrekit.extract import ExtractOptions, extract_dataset
 from tests.conftest import EXAMPLES, Cli
 from tests.dask_cluster import (
     ENV,
+    NO_GENREKIT_WORKER,
     DaskProcesses,
     clips_indexed,
     dask_processes,
@@ -169,3 +171,17 @@ def test_classify_many_takes_a_client(dask: DaskProcesses) -> None:
     assert [(p.source, p.probabilities) for p in there] == [
         (p.source, p.probabilities) for p in here
     ]
+
+
+def test_a_worker_without_genrekit_is_one_line_and_exit_2(source: Path, tmp_path: Path) -> None:
+    """It used to die on its first task (it cannot unpickle it) and the run waited for ever."""
+    with dask_processes(1, tmp_path / "logs", preload=NO_GENREKIT_WORKER) as procs:
+        code, output = _finish(_extract(source, tmp_path / "store", procs.address))
+    assert code == 2
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in output
+    assert lines[0].startswith("error: the Dask worker tcp://127.0.0.1:")
+    assert lines[0].endswith(
+        "cannot import genrekit (ModuleNotFoundError: No module named 'genrekit'); "
+        f"install genrekit[cluster] {genrekit.__version__} on every worker"
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from genrekit import store_batch
 from genrekit.inputs import SourceFile
 from genrekit.store_batch import (
     WORK_CHUNK_REMOTE,
@@ -180,7 +181,7 @@ class _LostError(Exception):
     """Stands for Dask's KilledWorker: the task, not the batch, is lost."""
 
 
-def test_a_task_the_pool_lost_fails_its_files_and_the_batch_goes_on(tmp_path: Path) -> None:
+def test_a_task_the_pool_lost_fails_only_the_file_that_killed_it(tmp_path: Path) -> None:
     files = _files(tmp_path, {f"{i:03d}.wav": bytes([i]) for i in range(40)})
 
     def work(name: str) -> str:
@@ -200,13 +201,34 @@ def test_a_task_the_pool_lost_fails_its_files_and_the_batch_goes_on(tmp_path: Pa
             failed=lambda name, reason: f"{name} failed: {reason}",
         )
         assert not interrupted
-        per_task = min(WORK_CHUNK_REMOTE, hash_chunk(len(files), 1))
-        lost_part = range(13 // per_task * per_task, (13 // per_task + 1) * per_task)
-        assert kept == [
-            f"{i:03d} failed: lost: every worker that ran it died (_LostError: worker died)"
-            if i in lost_part
+        assert min(WORK_CHUNK_REMOTE, hash_chunk(len(files), 1)) > 1  # 013 had task-mates
+        assert kept == [  # they are run again alone, and done: only 013 fails
+            "013 failed: lost: every worker that ran it died (_LostError: worker died)"
+            if i == 13
             else f"{i:03d}"
             for i in range(40)
         ]
         with pytest.raises(_LostError):  # without a stand-in, the batch ends
             run_batch(files, select=lambda h: h.src.path.stem, work=work, keep=print, pool=pool)
+
+
+def test_screen_sees_each_file_once_in_batches_before_select(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_batch, "SCREEN_BATCH", 3)
+    files = _files(tmp_path, {f"{c}.wav": c.encode() for c in "abcdefg"})
+    screened: list[list[str]] = []
+    order: list[str] = []
+
+    def screen(batch: Sequence[Hashed]) -> None:
+        screened.append([h.src.path.stem for h in batch])
+        order.append("screen")
+
+    def select(hashed: Hashed) -> None:
+        assert hashed.src.path.stem in screened[-1]  # its batch was screened just before
+        order.append(hashed.src.path.stem)
+
+    run_batch(files, select=select, work=str, keep=print, workers=2, screen=screen)
+    assert [stem for batch in screened for stem in batch] == list("abcdefg")
+    assert all(len(batch) >= 3 for batch in screened[:-1])
+    assert order.index("screen") == 0 and len(order) == 7 + len(screened)

@@ -22,7 +22,10 @@ def test_only_ok_tracks_with_a_clip_are_usable_by_genre_then_path(tmp_path: Path
     index.record_track("jazz/no-clip.wav", "jazz", None, "nn", 10, "ok", None)
     for sha in ("aa", "bb", "zz"):
         index.record_clip(sha, 2.0, 87, 80, -6.0)
-    assert index.done_hashes() == {"aa", "bb", "zz"}
+    assert index.done_among(["aa", "nn", "bb", "zz", "xx"]) == {"aa", "bb", "zz"}
+    assert index.tracks_among(["rock/b.wav", "rock/none.wav"]) == {
+        "rock/b.wav": ("rock", "Ann", "bb", 10, "ok", None, None, None, None)
+    }
     index.commit()
     index.close()
     rows = read_usable(tmp_path / "store" / "index.sqlite")

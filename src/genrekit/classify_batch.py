@@ -141,7 +141,8 @@ def classify_each(
         check_music=check_music,
     )
     if pool is not None:
-        yield from bounded_map(pool.executor, job, files, window=TASKS_PER_SLOT * pool.slots)
+        window = TASKS_PER_SLOT * pool.slots
+        yield from bounded_map(pool.executor, job, files, window=window, lost=(pool.lost, _lost))
         return
 
     def one(file: AudioFile) -> Outcome:
@@ -164,6 +165,11 @@ def classify_each(
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _lost(file: AudioFile, exc: BaseException) -> Outcome:
+    """A file whose task the cluster gave up on (every worker that ran it died)."""
+    return Outcome(file, error=f"lost: every worker that ran it died ({type(exc).__name__}: {exc})")
 
 
 @dataclass(frozen=True)

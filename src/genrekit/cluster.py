@@ -33,7 +33,7 @@ WORKERS_SECONDS = 30.0
 """How long to wait for a scheduler that has no worker yet to get one."""
 
 MAX_LOCAL_WORKERS = 512
-_LOCAL = re.compile(r"local:(?P<n>[0-9]{1,4})")
+_LOCAL = re.compile(r"local:(?P<n>[0-9]{1,18})")
 _REMOTE = re.compile(
     r"(?P<scheme>tcp|tls)://(?P<host>\[[0-9a-fA-F:]+\]|[^\s/:]+):(?P<port>[0-9]{1,5})"
 )
@@ -97,13 +97,28 @@ def connect(address: str | ClusterAddress, *, timeout: float | None = None) -> I
     try:
         client = Client(where.scheduler, timeout=timeout)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ClusterError(
-            f"{where}: cannot reach a Dask scheduler within {timeout:g} s ({detail}); "
+            f"{where}: cannot reach a Dask scheduler within {timeout:g} s ({_why(exc)}); "
             "start one (dask scheduler) or check the address"
         ) from exc
     with client:
         yield client
+
+
+def _why(exc: BaseException) -> str:
+    """The first line of the deepest OS error under ``exc`` ("Connection refused", not Dask's
+    "Timed out trying to connect to ... after 10 s", which the message says already)."""
+    why, inner = exc, exc.__cause__ or exc.__context__
+    for _ in range(10):  # a chain, bounded
+        if inner is None:
+            break
+        if isinstance(inner, OSError) and str(inner):
+            why = inner
+        inner = inner.__cause__ or inner.__context__
+    text = str(why).splitlines()[0] if str(why) else ""
+    if why is exc:
+        return text or type(exc).__name__
+    return f"{type(why).__name__}: {text}"
 
 
 def connect_if(address: str | None) -> AbstractContextManager[Client | None]:
@@ -121,8 +136,34 @@ def pool_of(client: Client, *, timeout: float | None = None) -> Pool:
             f"the Dask scheduler has had no worker for {timeout:g} s; start workers "
             "(dask worker SCHEDULER-ADDRESS)"
         ) from exc
+    check_workers(client)
     from distributed import KilledWorker
 
     slots = sum(client.nthreads().values())  # type: ignore[no-untyped-call]
     executor = client.get_executor(pure=False)  # type: ignore[no-untyped-call]
     return Pool(executor, max(1, slots), remote=True, lost=(KilledWorker,))
+
+
+def check_workers(client: Client) -> None:
+    """A :class:`ClusterError` naming the first worker of ``client`` that cannot import genrekit
+    or has another version of it than this machine (its results would differ from a local run).
+
+    Without this a worker without genrekit dies on its first task (it cannot unpickle it) and
+    the run waits for ever, or ends in a traceback."""
+    from genrekit import __version__
+
+    # eval, a builtin, unpickles on any worker: a function of genrekit would not.
+    found = client.run(eval, "__import__('genrekit').__version__", on_error="return")
+    install = f"install genrekit[cluster] {__version__} on every worker"
+    for worker, result in sorted(found.items()):
+        if isinstance(result, BaseException):
+            detail = str(result).splitlines()[0] if str(result) else ""
+            raise ClusterError(
+                f"the Dask worker {worker} cannot import genrekit "
+                f"({type(result).__name__}: {detail}); {install}"
+            )
+        if result != __version__:
+            raise ClusterError(
+                f"the Dask worker {worker} has genrekit {result}, this machine {__version__}; "
+                f"{install}"
+            )

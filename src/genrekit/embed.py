@@ -9,8 +9,10 @@ the others go on; every file is written atomically.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,11 +24,12 @@ from genrekit.audio import not_a_file, read
 from genrekit.backbones import BACKBONE_SAMPLE_RATE, Backbone, default_precision, load_backbone
 from genrekit.dataset import FeatureStore, embedding_kind, feature_path
 from genrekit.errors import FeatureStoreError, GenrekitError, ParameterError, reason_about
-from genrekit.inputs import scan_dataset
+from genrekit.inputs import SourceFile, scan_dataset
 from genrekit.lock import FolderLock
 from genrekit.progress import Progress, Step
 from genrekit.storage import check_no_links, remove_stale_temps, save_npy_atomic
-from genrekit.store_batch import Hashed, run_batch
+from genrekit.store_batch import Hashed, Known, known_of, run_batch
+from genrekit.store_index import StampReader
 from genrekit.workers import Pool, default_workers
 
 if TYPE_CHECKING:
@@ -181,14 +184,18 @@ def embed_dataset(
     # One writer per store, as extract: a second embed (or an extract) waits its turn.
     lock = FolderLock(store.root, "embed", what="feature store", error=FeatureStoreError)
     lock.acquire()
+    stamps: StampReader | None = None
     try:
         store = FeatureStore(store.root)  # again, locked: as the last writer left it
         wanted = {t.sha256 for t in store.tracks}
         check_no_links(store.root / "features", FeatureStoreError, depth=2)
         remove_stale_temps(store.root)  # left by a killed run; a live one's are kept
         work = _EmbedJob(store.root, kind, backbone, precision, threads, store.info.clip_seconds)
+        # An input unchanged since extract hashed it is not read again (its stamp says so).
+        stamps = StampReader(store.root / "index.sqlite")
         summary.interrupted = run_batch(
             files,
+            known=functools.partial(_known, stamps),
             select=select,
             work=work,
             keep=keep,
@@ -203,6 +210,12 @@ def embed_dataset(
     except KeyboardInterrupt:  # before the batch began
         summary.interrupted = True
     finally:
+        if stamps is not None:
+            stamps.close()
         lock.release()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _known(stamps: StampReader, files: Sequence[SourceFile]) -> list[Known | None]:
+    return known_of(stamps.stamped([src.rel for src in files]), files)

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -52,8 +52,8 @@ from genrekit.storage import (
     save_npy_atomic,
     write_refused_message,
 )
-from genrekit.store_batch import Hashed, run_batch
-from genrekit.store_index import StoreIndex
+from genrekit.store_batch import Hashed, Known, Stamp, run_batch
+from genrekit.store_index import StoreIndex, TrackRow
 from genrekit.workers import Pool, default_workers
 
 if TYPE_CHECKING:
@@ -223,20 +223,31 @@ def extract_dataset(
     lock, index = _open_store(root, source_root, StoreInfo(options.params, options.clip_seconds))
     artists = {f.rel: f.artist for f in files}
     n_inputs = len(files) + len(scan.misnamed)
-    done: set[str] = set()  # shas whose features the store holds
+    done: set[str] = set()  # shas of the files being selected whose features the store holds
+    known: dict[str, TrackRow] = {}  # the recorded rows of the files being selected
+    fetched: dict[str, TrackRow] = {}  # the recorded rows of the files being hashed
     first_owner: dict[str, SourceFile] = {}
-    sizes: dict[str, int | None] = {}
+    sent: dict[str, Hashed] = {}  # the files sent to work, by hash
 
-    def record(outcome: ClipOutcome, sha: str | None, size: int | None) -> None:
+    def record(outcome: ClipOutcome, hashed: Hashed | None) -> None:
         summary.counts[outcome.status] += 1
         if outcome.status == "failed":
             summary.failures.append(outcome)
         elif outcome.status in ("silent", "duplicate"):
             summary.skipped.append(outcome)
         stored = "ok" if outcome.status in ("done", "cached") else outcome.status
-        index.record_track(
-            outcome.rel, outcome.genre, artists.get(outcome.rel), sha, size, stored, outcome.reason
+        sha, size = (None, None) if hashed is None else (hashed.sha, hashed.size)
+        stamp = None if hashed is None else hashed.stamp
+        row: TrackRow = (
+            *(outcome.genre, artists.get(outcome.rel), sha, size, stored, outcome.reason),
+            *(
+                (None, None, None)
+                if stamp is None
+                else (stamp.mtime_ns, stamp.ctime_ns, stamp.inode)
+            ),
         )
+        if known.pop(outcome.rel, None) != row:  # a resumed run's rows are mostly unchanged
+            index.record_track(outcome.rel, *row)
         if progress is not None:
             finished = sum(summary.counts.values())
             progress(Step("extract", finished, n_inputs, outcome))
@@ -244,21 +255,33 @@ def extract_dataset(
     def select(hashed: Hashed) -> _Task | None:
         src, sha = hashed.src, hashed.sha
         if sha is None:
-            record(ClipOutcome(src.rel, src.genre, "failed", hashed.problem), None, None)
+            record(ClipOutcome(src.rel, src.genre, "failed", hashed.problem), None)
         elif sha in first_owner:
             owner = first_owner[sha]
             reason = f"same audio as {owner.rel}"
             if owner.genre != src.genre:
                 reason += f" (labelled {owner.genre!r} there)"
-            record(ClipOutcome(src.rel, src.genre, "duplicate", reason), sha, hashed.size)
+            record(ClipOutcome(src.rel, src.genre, "duplicate", reason), hashed)
         else:
             first_owner[sha] = src
-            sizes[sha] = hashed.size
             if sha not in done or options.images:  # a cached clip may lack its pictures
+                sent[sha] = hashed
                 return _Task(src, sha, sha in done)
             # Done before: no task, no round trip to a worker (a resumed run is mostly these).
-            record(ClipOutcome(src.rel, src.genre, "cached"), sha, hashed.size)
+            record(ClipOutcome(src.rel, src.genre, "cached"), hashed)
         return None
+
+    def screen(batch: Sequence[Hashed]) -> None:
+        """Look the next files up in the index, all at once; forget the last ones'."""
+        known.clear()  # each file's row was fetched before it was hashed: no second look-up
+        known.update((h.src.rel, fetched.pop(h.src.rel)) for h in batch if h.src.rel in fetched)
+        done.clear()
+        for h in batch:  # an ok track's clip is in the store: no look-up of its hash
+            row = known.get(h.src.rel)
+            if h.sha is not None and row is not None and row[2] == h.sha and row[4] == "ok":
+                done.add(h.sha)
+        unsure = [h.sha for h in batch if h.sha is not None and h.sha not in done]
+        done.update(index.done_among(unsure))
 
     def keep(result: tuple[ClipOutcome, ClipNumbers | None, str]) -> None:
         outcome, numbers, sha = result
@@ -266,15 +289,14 @@ def extract_dataset(
             index.record_clip(
                 sha, numbers.duration, numbers.n_frames, numbers.n_valid, numbers.peak_db
             )
-        record(outcome, sha, sizes[sha])
+        record(outcome, sent.pop(sha))
 
     finished = False
     try:  # from here on, whatever happens, the index is committed and the lock released
         if progress is not None:
             progress(Step("extract", 0, n_inputs))
         for src in scan.misnamed:
-            record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None, None)
-        done.update(index.done_hashes())
+            record(ClipOutcome(src.rel, src.genre, "failed", NOT_UTF8), None)
         summary.interrupted = run_batch(
             files,
             select=select,
@@ -284,6 +306,8 @@ def extract_dataset(
             pool=pool,
             flush=index.commit,
             failed=_lost,
+            screen=screen,
+            known=functools.partial(_known, index, fetched),
         )
         if pool is not None and not summary.interrupted:
             # Every task has ended: a temporary file left now is a killed worker's (its PID,
@@ -291,7 +315,7 @@ def extract_dataset(
             remove_stale_temps(root, any_owner=True)
         if not summary.interrupted:
             # Forget files that have left the input folder, so the index mirrors it.
-            index.keep_only(f.rel for f in files + scan.misnamed)
+            index.keep_only([f.rel for f in files + scan.misnamed])
         finished = True
     except _StoreRefusedError as exc:
         raise FeatureStoreError(str(exc)) from exc.__cause__
@@ -312,6 +336,24 @@ def extract_dataset(
             lock.release()
             summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _known(
+    index: StoreIndex, fetched: dict[str, TrackRow], files: Sequence[SourceFile]
+) -> list[Known | None]:
+    """The stamp and hash each of ``files`` had when it was last hashed, if recorded; their
+    rows go into ``fetched``."""
+    rows = index.tracks_among([src.rel for src in files])
+    fetched.update(rows)
+    found: list[Known | None] = []
+    for src in files:
+        row = rows.get(src.rel)
+        _, _, sha, size, _, _, mtime_ns, ctime_ns, inode = row if row else (None,) * 9
+        if sha is None or size is None or mtime_ns is None or ctime_ns is None or inode is None:
+            found.append(None)
+        else:
+            found.append((Stamp(size, mtime_ns, ctime_ns, inode), sha))
+    return found
 
 
 def _open_store(root: Path, source_root: Path, info: StoreInfo) -> tuple[FolderLock, StoreIndex]:

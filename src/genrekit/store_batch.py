@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -49,40 +50,82 @@ WORK_CHUNK_REMOTE = 8
 worker time (measured ~17 ms per clip on a loaded 2-core machine with one per task), as much as
 extracting a clip. In a thread pool each file is its own task."""
 
+SCREEN_BATCH = 500
+"""Hashed files handed to ``screen`` at once: one index look-up per this many on a resume."""
+
 FLUSH_SECONDS = 1.0
 """``flush`` is called at most this often while results come in (the index is committed)."""
 
 
 @dataclass(frozen=True)
 class Hashed:
-    """An input file's content hash and size, or why it could not be read (``sha`` None)."""
+    """An input file's content hash and size, or why it could not be read (``sha`` None), and
+    its :class:`Stamp` when it was hashed (or vouched for by one)."""
 
     src: SourceFile
     sha: str | None
     size: int | None
     problem: str | None
+    stamp: Stamp | None = None
 
 
-def hash_input(src: SourceFile) -> Hashed:
+@dataclass(frozen=True)
+class Stamp:
+    """What ``stat`` says of a file: while all of it is unchanged, so is its content (``ctime``
+    changes on every write and cannot be set back, unlike ``mtime``)."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stamp:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+Known = tuple[Stamp, str]
+"""A file's stamp and content hash when it was last hashed (from the store's index)."""
+
+
+def known_of(
+    stamped: dict[str, tuple[str, int, int, int, int]], files: Sequence[SourceFile]
+) -> list[Known | None]:
+    """What ``stamped`` (sha256, size, mtime_ns, ctime_ns, inode by path) says of ``files``."""
+    found: list[Known | None] = []
+    for src in files:
+        row = stamped.get(src.rel)
+        found.append(None if row is None else (Stamp(*row[1:]), row[0]))
+    return found
+
+
+def hash_input(src: SourceFile, known: Known | None = None) -> Hashed:
     """Hash one input file; a pipe, a device, an unreadable or a huge undecodable file is its
-    ``problem`` instead."""
+    ``problem`` instead. A file whose stamp is still ``known``'s is not read: its hash is
+    ``known``'s (a resumed run of a million previews read 0.5 TB to hash them)."""
     problem = not_a_file(src.path)  # a pipe or device would block the hash forever
     if problem is not None:
         return Hashed(src, None, None, problem)
     try:
-        size = src.path.stat().st_size
-        if size > HASH_AFTER_CHECK_BYTES:  # hashing takes a minute per 20 GB: audio first?
+        stamp = Stamp.of(src.path.stat())
+        if known is not None and known[0] == stamp:
+            return Hashed(src, known[1], stamp.size, None, stamp)
+        if stamp.size > HASH_AFTER_CHECK_BYTES:  # hashing takes a minute per 20 GB: audio first?
             problem = undecodable(src.path)
             if problem is not None:
                 return Hashed(src, None, None, problem)
-        return Hashed(src, sha256_file(src.path), size, None)
+        sha = sha256_file(src.path)
+        # Changed while it was read? Then its stamp vouches for nothing: record none.
+        same = Stamp.of(src.path.stat()) == stamp
+        return Hashed(src, sha, stamp.size, None, stamp if same else None)
     except OSError as exc:
         return Hashed(src, None, None, f"{src.path}: cannot read file ({exc.strerror or exc})")
 
 
-def hash_inputs(files: Sequence[SourceFile]) -> list[Hashed]:
-    """:func:`hash_input` of each file, as one task."""
-    return [hash_input(src) for src in files]
+def hash_inputs(job: tuple[Sequence[SourceFile], Sequence[Known | None]]) -> list[Hashed]:
+    """:func:`hash_input` of each file (with what is known of it), as one task."""
+    files, known = job
+    return [hash_input(src, k) for src, k in zip(files, known, strict=True)]
 
 
 def hash_chunk(n_files: int, slots: int) -> int:
@@ -96,6 +139,40 @@ def _each(work: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
     return [work(task) for task in tasks]
 
 
+def _hash_jobs(
+    files: Sequence[SourceFile],
+    chunk: int,
+    known: Callable[[Sequence[SourceFile]], list[Known | None]] | None,
+) -> Iterator[tuple[Sequence[SourceFile], Sequence[Known | None]]]:
+    """``files`` in tasks of ``chunk``, each with what is ``known`` of its files (asked for
+    :data:`SCREEN_BATCH` files at once: one index look-up, not one per task)."""
+    step = max(chunk, SCREEN_BATCH // chunk * chunk)
+    for start in range(0, len(files), step):
+        block = files[start : start + step]
+        knowns = [None] * len(block) if known is None else known(block)
+        for i in range(0, len(block), chunk):
+            yield block[i : i + chunk], knowns[i : i + chunk]
+
+
+def _batches(
+    parts: Iterable[list[Hashed]], screen: Callable[[Sequence[Hashed]], None] | None
+) -> Iterator[list[Hashed]]:
+    """``parts`` again, joined into batches of :data:`SCREEN_BATCH` that ``screen`` saw first."""
+    if screen is None:
+        yield from parts
+        return
+    batch: list[Hashed] = []
+    for part in parts:
+        batch += part
+        if len(batch) >= SCREEN_BATCH:
+            screen(batch)
+            yield batch
+            batch = []
+    if batch:
+        screen(batch)
+        yield batch
+
+
 def run_batch(
     files: Sequence[SourceFile],
     *,
@@ -107,6 +184,8 @@ def run_batch(
     before_work: Callable[[int], None] | None = None,
     flush: Callable[[], None] | None = None,
     failed: Callable[[T, str], R] | None = None,
+    screen: Callable[[Sequence[Hashed]], None] | None = None,
+    known: Callable[[Sequence[SourceFile]], list[Known | None]] | None = None,
 ) -> bool:
     """Hash ``files``, work on those ``select`` picks, ``keep`` each result; True if interrupted.
 
@@ -115,9 +194,14 @@ def run_batch(
     a duplicate, already done). ``before_work`` gets the number of tasks once all are selected.
     ``work`` runs in the pool and returns the file's result, failures included; ``keep`` records
     it in this thread, in input order. ``flush`` is called at most once a second between results.
+    ``known``, if given, says in this thread what is known of a few files at a time (their
+    stamp and hash when last hashed): those unchanged since are not read again.
+    ``screen``, if given, sees up to :data:`SCREEN_BATCH` files at once, in input order, before
+    ``select`` sees each of them (to look them all up in the index at once).
     The pool is ``pool``, or else ``workers`` threads of this process. Errors other than Ctrl-C
     (the store refusing a write, a full index) propagate, except a task the pool lost (a file
-    that kills every worker that reads it): ``failed(task, reason)`` is then its result.
+    that kills every worker that reads it): each of its files is then run again alone, and
+    ``failed(task, reason)`` is the result of a file lost again.
     """
     pending: list[Future[list[R]]] = []
     unkept: list[R] = []  # results in hand, not yet kept
@@ -130,9 +214,10 @@ def run_batch(
                 pool = Pool(stack.enter_context(ThreadPoolExecutor(max_workers=workers)), workers)
             window = TASKS_PER_SLOT * pool.slots
             chunk = hash_chunk(len(files), pool.slots)
-            chunks = (files[i : i + chunk] for i in range(0, len(files), chunk))
-            hashed = bounded_map(pool.executor, hash_inputs, chunks, window=window)
-            tasks = [task for part in hashed for task in map(select, part) if task is not None]
+            jobs = _hash_jobs(files, chunk, known)
+            hashed = bounded_map(pool.executor, hash_inputs, jobs, window=window)
+            selected = (map(select, batch) for batch in _batches(hashed, screen))
+            tasks = [task for part in selected for task in part if task is not None]
             if before_work is not None:
                 before_work(len(tasks))
             last_flush = time.monotonic()
@@ -143,8 +228,20 @@ def run_batch(
             def lost(part: Sequence[T], exc: BaseException) -> list[R]:
                 if failed is None:
                     raise exc
-                reason = f"lost: every worker that ran it died ({type(exc).__name__}: {exc})"
-                return [failed(task, reason) for task in part]
+                if len(part) == 1:
+                    reason = f"lost: every worker that ran it died ({type(exc).__name__}: {exc})"
+                    return [failed(part[0], reason)]
+                # Which of the task's files killed the workers? Each again, on its own, so that
+                # the others are not failed with it.
+                alone = [pool.executor.submit(each, [task]) for task in part]
+                pairs = zip(part, alone, strict=True)
+                return [result for task, future in pairs for result in retried(task, future)]
+
+            def retried(task: T, future: Future[list[R]]) -> list[R]:
+                try:
+                    return future.result()
+                except pool.lost as exc:
+                    return lost([task], exc)
 
             mapped = bounded_map(
                 pool.executor, each, parts, window=window, pending=pending, lost=(pool.lost, lost)
