@@ -61,10 +61,22 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(
     run = cli("extract", tmp_path / "in", "-o", tmp_path / "store", "--cluster", address)
     assert run.code == 2
     assert run.error_line.startswith(
-        f"error: {address}: cannot reach a Dask scheduler within 1 s (ConnectionRefusedError: "
-    )  # why, not Dask's "Timed out trying to connect to ... after 1 s" again
+        f"error: {address}: cannot reach a Dask scheduler within 1 s ("
+    )  # the cause: "ConnectionRefusedError: ..." when Dask tried before its second ran out
     assert run.error_line.endswith("); start one (dask scheduler) or check the address")
     assert not (tmp_path / "store").exists()  # nothing was started
+
+
+def test_the_cause_is_the_os_error_under_dask_s_timeout() -> None:
+    """Why it could not connect, not Dask's "Timed out ... after 10 s" that the line says."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as refused:
+            raise TimeoutError("Timed out trying to connect to tcp://h:1 after 10 s") from refused
+    except TimeoutError as timeout:
+        assert cluster._why(timeout) == "ConnectionRefusedError: [Errno 111] Connection refused"
+        assert cluster._why(TimeoutError("Timed out after 1 s")) == "Timed out after 1 s"
 
 
 def test_a_bad_address_is_a_usage_error(tmp_path: Path, cli: Cli) -> None:
