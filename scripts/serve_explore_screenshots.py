@@ -15,39 +15,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+from serve_screenshots import shrink, start_server  # the sibling script: the same server, PNGs
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"serve-explore.png": (1280, 820), "serve-explore-phone.png": (390, 844)}
-
-
-def start_server(store: Path, folder: Path | None) -> tuple[subprocess.Popen[str], str]:
-    args = [str(folder)] if folder else []
-    server = subprocess.Popen(
-        [sys.executable, "-m", "genrekit", "serve", *args, "--store", str(store), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    line = server.stdout.readline()  # "genrekit serve: http://127.0.0.1:PORT/ (Ctrl-C stops it)"
-    if "http://" not in line:
-        server.kill()
-        raise SystemExit(f"the server did not start: {line!r}")
-    return server, line.split()[2]
-
-
-def shrink(path: Path) -> None:
-    """The PNG in 256 colours (Pillow's adaptive palette): a third of the bytes, for the repo."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    small.save(path, optimize=True)
 
 
 def main() -> None:
@@ -58,7 +33,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
-    server, url = start_server(args.store, args.folder)
+    folder = [str(args.folder)] if args.folder else []
+    server, url = start_server(*folder, "--store", str(args.store))
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -91,7 +67,8 @@ def main() -> None:
                     "() => { const p = document.getElementById('clip-player');"
                     " p.muted = true; p.pause(); p.currentTime = 9; }"
                 )
-                there = page.evaluate(f"explore.pointOnPage({k + 40})")
+                shown = int(page.get_attribute("#map", "data-shown") or 1)
+                there = page.evaluate(f"explore.pointOnPage({(k + 40) % shown})")  # another one
                 page.mouse.move(there["x"], there["y"])
                 page.wait_for_selector("#hover:not([hidden])")
                 target = args.out / name

@@ -25,9 +25,10 @@ TRACK = "metal/Muldjord - Armygeddon.mp3"
 SIZES = {"serve-classify.png": (1280, 860), "serve-classify-phone.png": (390, 844)}
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+def start_server(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``genrekit serve ARGS --port 0`` (both screenshot scripts): the process and its URL."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "genrekit", "serve", str(ROOT / "examples"), "--port", "0"],
+        [sys.executable, "-m", "genrekit", "serve", *args, "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
-    server, url = start_server()
+    server, url = start_server(str(ROOT / "examples"))
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
