@@ -18,13 +18,7 @@ function fixed(value, digits) { return value == null ? "–" : value.toFixed(dig
 function drawMap() {
   const data = view.maps[view.current];
   const canvas = $("map");
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth, height = canvas.clientHeight;
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
-  const g = canvas.getContext("2d");
-  g.setTransform(ratio, 0, 0, ratio, 0, 0);
-  g.clearRect(0, 0, width, height);
+  const { g, width, height } = clearedCanvas(canvas);
   view.screen = [];
   if (!data) return;
   const narrow = width < 520;

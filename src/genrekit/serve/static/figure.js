@@ -73,10 +73,9 @@ function niceStep(span, most) {
   return 1200;
 }
 
-// Draws the spectrogram ``picture`` (its painted ``image``) over ``total`` seconds, with the
-// timeline of ``segments`` under it when given (``colour`` names a segment's genre colour).
-// Returns where the plot is, for a cursor: { left, plotWidth, top, height, total }.
-function drawFigure(canvas, picture, image, { total, segments = null, colour = null }) {
+// The canvas sized to its box in device pixels, cleared; drawn on in CSS pixels (sharp on
+// high-density screens). Both pages draw through it.
+function clearedCanvas(canvas) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth, height = canvas.clientHeight;
   canvas.width = Math.round(width * ratio);
@@ -84,6 +83,14 @@ function drawFigure(canvas, picture, image, { total, segments = null, colour = n
   const g = canvas.getContext("2d");
   g.setTransform(ratio, 0, 0, ratio, 0, 0);
   g.clearRect(0, 0, width, height);
+  return { g, width, height };
+}
+
+// Draws the spectrogram ``picture`` (its painted ``image``) over ``total`` seconds, with the
+// timeline of ``segments`` under it when given (``colour`` names a segment's genre colour).
+// Returns where the plot is, for a cursor: { left, plotWidth, top, height, total }.
+function drawFigure(canvas, picture, image, { total, segments = null, colour = null }) {
+  const { g, width, height } = clearedCanvas(canvas);
   const narrow = width < 520;
   const left = 40, right = narrow ? 50 : 62, top = 6, bottom = 36;
   const timelineHeight = segments ? 24 : 0, gap = segments ? 6 : 0;
