@@ -409,6 +409,19 @@ def _check_number(name: str, value: Any, *, integer: bool) -> None:
         raise ParameterError(f"{name}={value!r} is out of range ({low:g} to {high:g})")
 
 
+def mel_power(y: npt.ArrayLike, params: FeatureParams = FeatureParams()) -> Float32Array:
+    """The mel power spectrogram of ``y`` with a store's (or a model's) feature parameters."""
+    return melspectrogram(
+        y=y,
+        sr=params.sr,
+        n_fft=params.n_fft,
+        hop_length=params.hop_length,
+        n_mels=params.n_mels,
+        fmin=params.fmin,
+        fmax=params.fmax,
+    )
+
+
 def log_mel_and_mfcc(
     y: npt.ArrayLike, params: FeatureParams = FeatureParams(), *, pad_to: int | None = None
 ) -> tuple[Float32Array, Float32Array, Float32Array]:
@@ -426,15 +439,7 @@ def log_mel_and_mfcc(
     signal = _as_mono_float32(y)
     total = max(signal.size, pad_to or 0)
     extent = min(total, signal.size + params.n_fft)  # past this, frames hold only zeros
-    mel = melspectrogram(
-        y=np.pad(signal, (0, extent - signal.size)),
-        sr=params.sr,
-        n_fft=params.n_fft,
-        hop_length=params.hop_length,
-        n_mels=params.n_mels,
-        fmin=params.fmin,
-        fmax=params.fmax,
-    )
+    mel = mel_power(np.pad(signal, (0, extent - signal.size)), params)
     if extent == total:
         log_mel = power_to_db(mel, ref=1.0, top_db=params.top_db).astype(np.float32, copy=False)
         return mel, log_mel, mfcc(S=log_mel, n_mfcc=params.n_mfcc)

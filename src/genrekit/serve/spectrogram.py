@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from genrekit.audio import read
 from genrekit.constants import TOP_DB
-from genrekit.features import FeatureParams, melspectrogram, power_to_db
+from genrekit.features import FeatureParams, mel_power, power_to_db
 from genrekit.images import mel_ticks
 
 MAX_SECONDS = 600.0
@@ -30,15 +30,7 @@ def spectrogram(path: Path, params: FeatureParams | None = None) -> dict[str, An
     :data:`MAX_SECONDS`, as JSON for the page; raises the loader's errors."""
     params = params or FeatureParams()
     audio = read(path, sr=params.sr, duration=MAX_SECONDS)
-    mel = melspectrogram(
-        y=audio.y,
-        sr=params.sr,
-        n_fft=params.n_fft,
-        hop_length=params.hop_length,
-        n_mels=params.n_mels,
-        fmin=params.fmin,
-        fmax=params.fmax,
-    )
+    mel = mel_power(audio.y, params)
     return picture(mel, seconds=audio.y.size / params.sr, params=params)
 
 
